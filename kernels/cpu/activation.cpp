@@ -1,0 +1,148 @@
+// Activation kernels; see activation.h.
+#include "activation.h"
+
+#include <cmath>
+
+#include "math.h"
+#include "reduce.h"
+
+namespace mor::kernels {
+
+#define MOR_STORE(dst, val) \
+  do {                      \
+    if (accumulate)         \
+      (dst) += (val);       \
+    else                    \
+      (dst) = (val);        \
+  } while (0)
+
+template <typename T>
+void swiglu_forward(int64_t n, int64_t f, const T* gu, T* y) {
+#pragma omp parallel for schedule(static) if (n * f > 32768)
+  for (int64_t i = 0; i < n; ++i) {
+    const T* g = gu + i * 2 * f;
+    const T* u = g + f;
+    T* yi = y + i * f;
+#pragma omp simd
+    for (int64_t j = 0; j < f; ++j) yi[j] = g[j] * sigmoid(g[j]) * u[j];
+  }
+}
+
+template <typename T>
+void swiglu_backward(int64_t n, int64_t f, const T* gu, const T* dy, T* dgu, bool accumulate) {
+#pragma omp parallel for schedule(static) if (n * f > 32768)
+  for (int64_t i = 0; i < n; ++i) {
+    const T* g = gu + i * 2 * f;
+    const T* u = g + f;
+    const T* d = dy + i * f;
+    T* dg = dgu + i * 2 * f;
+    T* du = dg + f;
+#pragma omp simd
+    for (int64_t j = 0; j < f; ++j) {
+      T s = sigmoid(g[j]);
+      T silu = g[j] * s;
+      T dsilu = s * (T(1) + g[j] * (T(1) - s));
+      MOR_STORE(dg[j], d[j] * u[j] * dsilu);
+      MOR_STORE(du[j], d[j] * silu);
+    }
+  }
+}
+
+template <typename T>
+void sigmoid_forward(int64_t n, const T* x, T* y) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
+}
+template <typename T>
+void sigmoid_backward(int64_t n, const T* y, const T* dy, T* dx, bool accumulate) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) MOR_STORE(dx[i], dy[i] * y[i] * (T(1) - y[i]));
+}
+
+template <typename T>
+void tanh_forward(int64_t n, const T* x, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+template <typename T>
+void tanh_backward(int64_t n, const T* y, const T* dy, T* dx, bool accumulate) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) MOR_STORE(dx[i], dy[i] * (T(1) - y[i] * y[i]));
+}
+
+template <typename T>
+void softmax_forward(int64_t n, int64_t c, const T* x, T* y) {
+#pragma omp parallel for schedule(static) if (n * c > 32768)
+  for (int64_t i = 0; i < n; ++i) {
+    const T* xi = x + i * c;
+    T* yi = y + i * c;
+    T m = xi[0];
+    for (int64_t j = 1; j < c; ++j) m = xi[j] > m ? xi[j] : m;
+    T s = 0;
+    for (int64_t j = 0; j < c; ++j) {
+      yi[j] = vexp(xi[j] - m);
+      s += yi[j];
+    }
+    for (int64_t j = 0; j < c; ++j) yi[j] /= s;
+  }
+}
+template <typename T>
+void softmax_backward(int64_t n, int64_t c, const T* y, const T* dy, T* dx, bool accumulate) {
+#pragma omp parallel for schedule(static) if (n * c > 32768)
+  for (int64_t i = 0; i < n; ++i) {
+    const T* yi = y + i * c;
+    const T* gi = dy + i * c;
+    T dot = 0;
+    for (int64_t j = 0; j < c; ++j) dot += yi[j] * gi[j];
+    for (int64_t j = 0; j < c; ++j) MOR_STORE(dx[i * c + j], yi[j] * (gi[j] - dot));
+  }
+}
+
+template <typename T>
+void logsumexp_forward(int64_t n, int64_t c, const T* x, T* y) {
+#pragma omp parallel for schedule(static) if (n * c > 32768)
+  for (int64_t i = 0; i < n; ++i) {
+    const T* xi = x + i * c;
+    T m = xi[0];
+    for (int64_t j = 1; j < c; ++j) m = xi[j] > m ? xi[j] : m;
+    T s = 0;
+    for (int64_t j = 0; j < c; ++j) s += vexp(xi[j] - m);
+    y[i] = m + std::log(s);
+  }
+}
+template <typename T>
+void logsumexp_backward(int64_t n, int64_t c, const T* x, const T* y, const T* dy, T* dx, bool accumulate) {
+#pragma omp parallel for schedule(static) if (n * c > 32768)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < c; ++j) MOR_STORE(dx[i * c + j], dy[i] * vexp(x[i * c + j] - y[i]));
+}
+
+template <typename T>
+double bce_with_logits_sum(int64_t n, const T* x, const T* target) {
+  return scalar_sum(n, [&](int64_t i) {
+    double xi = double(x[i]);
+    // softplus(x) - t x, with softplus(x) = max(x, 0) + log1p(exp(-|x|))
+    return (xi > 0 ? xi : 0.0) + std::log1p(std::exp(-std::fabs(xi))) - double(target[i]) * xi;
+  });
+}
+template <typename T>
+void bce_with_logits_backward(int64_t n, const T* x, const T* target, T scale, T* dx, bool accumulate) {
+  for (int64_t i = 0; i < n; ++i) MOR_STORE(dx[i], scale * (sigmoid(x[i]) - target[i]));
+}
+
+#define MOR_INST(T)                                                                       \
+  template void swiglu_forward<T>(int64_t, int64_t, const T*, T*);                         \
+  template void swiglu_backward<T>(int64_t, int64_t, const T*, const T*, T*, bool);        \
+  template void sigmoid_forward<T>(int64_t, const T*, T*);                                 \
+  template void sigmoid_backward<T>(int64_t, const T*, const T*, T*, bool);                \
+  template void tanh_forward<T>(int64_t, const T*, T*);                                    \
+  template void tanh_backward<T>(int64_t, const T*, const T*, T*, bool);                   \
+  template void softmax_forward<T>(int64_t, int64_t, const T*, T*);                        \
+  template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*, bool);       \
+  template void logsumexp_forward<T>(int64_t, int64_t, const T*, T*);                      \
+  template void logsumexp_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, bool); \
+  template double bce_with_logits_sum<T>(int64_t, const T*, const T*);                     \
+  template void bce_with_logits_backward<T>(int64_t, const T*, const T*, T, T*, bool);
+MOR_INST(float)
+MOR_INST(double)
+
+}  // namespace mor::kernels

@@ -1,0 +1,46 @@
+// Fused softmax cross-entropy kernel; see loss.h. One pass for the max, one for the sum of
+// exponentials, one (optional) to write the gradient in place.
+#include "loss.h"
+
+#include <cmath>
+
+#include "math.h"
+
+namespace mor::kernels {
+
+template <typename T>
+double softmax_xent_rows(int64_t n, int64_t V, T* logits, const int32_t* target, T grad_scale,
+                         T* row_loss) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    T* z = logits + i * V;
+    const int32_t t = target[i];
+    if (t < 0) {
+      row_loss[i] = 0;
+      if (grad_scale != T(0))
+        for (int64_t j = 0; j < V; ++j) z[j] = 0;
+      continue;
+    }
+    T m = z[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < V; ++j) m = z[j] > m ? z[j] : m;
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < V; ++j) s += vexp(z[j] - m);
+    const T lse = m + std::log(s);
+    row_loss[i] = lse - z[t];
+    if (grad_scale != T(0)) {
+#pragma omp simd
+      for (int64_t j = 0; j < V; ++j) z[j] = grad_scale * vexp(z[j] - lse);
+      z[t] -= grad_scale;
+    }
+  }
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) total += double(row_loss[i]);
+  return total;
+}
+
+template double softmax_xent_rows<float>(int64_t, int64_t, float*, const int32_t*, float, float*);
+template double softmax_xent_rows<double>(int64_t, int64_t, double*, const int32_t*, double, double*);
+
+}  // namespace mor::kernels

@@ -1,0 +1,47 @@
+// CUDA runtime wrapper; see runtime.h. Errors become std::runtime_error with the CUDA message.
+#include "runtime.h"
+
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace mor::cuda {
+namespace {
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+}  // namespace
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error (no driver / no device)
+    return 0;
+  }
+  return n;
+}
+
+void* device_malloc(size_t bytes, int device) {
+  check(cudaSetDevice(device), "cudaSetDevice");
+  void* p = nullptr;
+  check(cudaMalloc(&p, bytes), "cudaMalloc");
+  return p;
+}
+
+void device_free(void* ptr, int device) {
+  cudaSetDevice(device);
+  cudaFree(ptr);
+}
+
+void copy_bytes(void* dst, bool dst_dev, const void* src, bool src_dev, size_t bytes) {
+  cudaMemcpyKind kind = dst_dev ? (src_dev ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                : (src_dev ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+  check(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy");
+}
+
+void memset_zero(void* ptr, size_t bytes) { check(cudaMemset(ptr, 0, bytes), "cudaMemset"); }
+
+void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+}  // namespace mor::cuda

@@ -1,0 +1,79 @@
+// The autodiff ops: coarse, fused operations with a CPU forward and backward each.
+// Shapes in comments: n rows (tokens), d features, V vocabulary, H heads, D head dim.
+// Integer inputs (ids, positions, indices) are plain int32 Tensors and carry no gradient.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "tape.h"
+
+namespace mor::ad {
+
+// ---- rows ----
+// table [V, d], ids [n] -> [n, d]
+Var embedding(const Var& table, const Tensor& ids);
+// x [n, d], idx [m] -> [m, d]
+Var gather_rows(const Var& x, const Tensor& idx);
+// base [n, d], idx [m] (distinct rows), src [m, d] -> base with rows idx increased by src
+Var scatter_add_rows(const Var& base, const Tensor& idx, const Var& src);
+
+// ---- dense ----
+// x [n, in], w [out, in] -> x @ w^T [n, out]   (the matmul op; BLAS)
+Var linear(const Var& x, const Var& w);
+// x [n, d], w [d] -> w * x / sqrt(mean(x^2) + eps)
+Var rmsnorm(const Var& x, const Var& w, double eps);
+// x [n, H, D], pos [n] -> heads [0, n_rot) rotated at their positions, the rest copied
+Var rope(const Var& x, const Tensor& pos, int64_t n_rot, double theta);
+// gate_up [n, 2f] -> silu(gate) * up [n, f]
+Var swiglu(const Var& gate_up);
+
+// ---- attention ----
+// Packed variable-length sequences: offsets i64 [S+1] into the rows, positions i32 [rows].
+struct SeqLayout {
+  Tensor offsets;
+  Tensor positions;
+  int64_t n_seq() const { return offsets.numel() - 1; }
+  int64_t rows() const { return positions.numel(); }
+  // B sequences of T tokens at positions 0..T-1.
+  static SeqLayout dense(int64_t B, int64_t T);
+};
+// A head range of a [rows, H_total, D] tensor (so q, k, v can live in one fused qkv tensor).
+struct HeadSlice {
+  Var t;
+  int64_t head_offset = 0;
+  int64_t n_heads = 0;
+};
+// Causal GQA attention: query i sees key j of its sequence iff kpos[j] <= qpos[i].
+// -> [Nq, Hq, D] with scale 1/sqrt(D).
+Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const SeqLayout& q_layout,
+              const SeqLayout& kv_layout);
+
+// ---- elementwise / reductions ----
+Var add(const Var& a, const Var& b);          // same shapes
+Var mul(const Var& a, const Var& b);          // same shapes
+Var scale(const Var& a, double c);
+Var scale_rows(const Var& x, const Var& s);   // x [n, d], s [n] -> s[:, None] * x
+Var sum(const Var& x);                        // -> scalar [1]
+Var sigmoid(const Var& x);
+Var tanh(const Var& x);
+Var softmax(const Var& x);                    // over the last dim
+Var logsumexp(const Var& x);                  // [n, c] -> [n]
+
+// ---- losses (scalar [1] outputs) ----
+// sum over rows with target >= 0 of CE(logits_i, target_i), divided by `normalizer`
+// (<= 0: the number of such rows).
+Var cross_entropy(const Var& logits, const Tensor& targets, double normalizer = 0);
+// The same loss of logits = h @ w^T, computed in row chunks without materialising all logits;
+// its gradient is computed during the forward pass (a loss is always terminal). chunk_rows <= 0:
+// automatic (logits buffer bounded at 32M elements).
+Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, double normalizer = 0,
+                             int64_t chunk_rows = 0);
+// mean_i BCEWithLogits(x_i, t_i) over all n elements (targets are float 0/1 or soft).
+Var bce_with_logits(const Var& x, const Tensor& targets, double normalizer = 0);
+
+// ---- selection (no gradient) ----
+// scores [rows] packed by `layout`; k[s] per sequence -> i32 global row indices, ascending per
+// sequence, concatenated.
+Tensor topk_per_sequence(const Tensor& scores, const SeqLayout& layout, const std::vector<int64_t>& k);
+
+}  // namespace mor::ad

@@ -1,0 +1,93 @@
+// attention: causal GQA over packed variable-length sequences with explicit positions.
+// Saves only the log-sum-exp per (query, head); the backward recomputes probabilities.
+#include <cmath>
+
+#include "kernels/cpu/attention.h"
+#include "src/autodiff/dispatch.h"
+#include "src/autodiff/op_registry.h"
+#include "src/autodiff/ops.h"
+
+MOR_REGISTER_OP(attention)
+
+namespace mor::ad {
+
+SeqLayout SeqLayout::dense(int64_t B, int64_t T) {
+  SeqLayout L;
+  L.offsets = Tensor::empty({B + 1}, DType::I64);
+  L.positions = Tensor::empty({B * T}, DType::I32);
+  int64_t* off = L.offsets.data<int64_t>();
+  int32_t* pos = L.positions.data<int32_t>();
+  for (int64_t b = 0; b <= B; ++b) off[b] = b * T;
+  for (int64_t i = 0; i < B * T; ++i) pos[i] = int32_t(i % T);
+  return L;
+}
+
+namespace {
+void check_layout(const SeqLayout& L, int64_t rows, const char* what) {
+  MOR_CHECK(L.offsets.dtype() == DType::I64 && L.positions.dtype() == DType::I32, "attention: ", what,
+            " layout must be i64 offsets + i32 positions");
+  MOR_CHECK(L.rows() == rows, "attention: ", what, " layout has ", L.rows(), " rows, tensor has ", rows);
+  const int64_t* off = L.offsets.data<int64_t>();
+  MOR_CHECK(off[0] == 0 && off[L.n_seq()] == rows, "attention: ", what, " offsets must span [0, ", rows, "]");
+}
+}  // namespace
+
+Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const SeqLayout& q_layout,
+              const SeqLayout& kv_layout) {
+  const Tensor& Q = q.t->value;
+  const Tensor& K = k.t->value;
+  const Tensor& V = v.t->value;
+  require_cpu("attention", Q);
+  MOR_CHECK(Q.ndim() == 3 && K.ndim() == 3 && V.ndim() == 3, "attention: q/k/v tensors must be [rows, H, D]");
+  const int64_t D = Q.dim(2), Nq = Q.dim(0), Nk = K.dim(0);
+  MOR_CHECK(K.dim(2) == D && V.dim(2) == D && V.dim(0) == Nk, "attention: head dims/rows differ");
+  MOR_CHECK(q.n_heads > 0 && k.n_heads > 0 && k.n_heads == v.n_heads && q.n_heads % k.n_heads == 0,
+            "attention: Hq=", q.n_heads, " must be a multiple of Hkv=", k.n_heads);
+  MOR_CHECK(q.head_offset + q.n_heads <= Q.dim(1) && k.head_offset + k.n_heads <= K.dim(1) &&
+                v.head_offset + v.n_heads <= V.dim(1),
+            "attention: head slice out of range");
+  check_layout(q_layout, Nq, "query");
+  check_layout(kv_layout, Nk, "key/value");
+  MOR_CHECK(q_layout.n_seq() == kv_layout.n_seq(), "attention: query and key layouts differ in sequence count");
+
+  kernels::AttentionLayout L;
+  L.n_seq = q_layout.n_seq();
+  L.q_off = q_layout.offsets.data<int64_t>();
+  L.k_off = kv_layout.offsets.data<int64_t>();
+  L.q_pos = q_layout.positions.data<int32_t>();
+  L.k_pos = kv_layout.positions.data<int32_t>();
+  L.hq = q.n_heads;
+  L.hkv = k.n_heads;
+  L.d = D;
+  L.q_stride = Q.dim(1) * D;
+  L.k_stride = K.dim(1) * D;
+  L.v_stride = V.dim(1) * D;
+  L.o_stride = q.n_heads * D;
+  const double scale = 1.0 / std::sqrt(double(D));
+
+  Tensor O = Tensor::empty({Nq, q.n_heads, D}, Q.dtype());
+  Tensor lse = Tensor::empty({Nq, q.n_heads}, Q.dtype());
+  MOR_DISPATCH_FLOAT(Q.dtype(), T,
+                     kernels::attention_forward<T>(L, T(scale), Q.data<T>() + q.head_offset * D,
+                                                   K.data<T>() + k.head_offset * D, V.data<T>() + v.head_offset * D,
+                                                   O.data<T>(), lse.data<T>()));
+  Var out = make_output(O, {&q.t, &k.t, &v.t});
+  record(out, [q, k, v, q_layout, kv_layout, L, O, lse, scale, D](const Tensor& dy) {
+    MOR_DISPATCH_FLOAT(dy.dtype(), T, {
+      auto slot = [&](const HeadSlice& hs) -> T* {
+        if (!hs.t->requires_grad) return nullptr;
+        return grad_target_zeroed(hs.t).buf.template data<T>() + hs.head_offset * D;
+      };
+      T* dq = slot(q);
+      T* dk = slot(k);
+      T* dv = slot(v);
+      kernels::attention_backward<T>(L, T(scale), q.t->value.data<T>() + q.head_offset * D,
+                                     k.t->value.data<T>() + k.head_offset * D,
+                                     v.t->value.data<T>() + v.head_offset * D, O.data<T>(), lse.data<T>(),
+                                     dy.data<T>(), dq, dk, dv);
+    });
+  });
+  return out;
+}
+
+}  // namespace mor::ad

@@ -1,0 +1,44 @@
+// linear: y = x @ w^T through BLAS; backward dx = dy @ w, dw += dy^T @ x.
+#include "kernels/cpu/gemm.h"
+#include "src/autodiff/dispatch.h"
+#include "src/autodiff/op_registry.h"
+#include "src/autodiff/ops.h"
+
+MOR_REGISTER_OP(linear)
+
+namespace mor::ad {
+
+Var linear(const Var& x, const Var& w) {
+  const Tensor& X = x->value;
+  const Tensor& W = w->value;
+  require_cpu("linear", X);
+  MOR_CHECK(W.ndim() == 2 && X.ndim() >= 1, "linear: w must be [out, in]");
+  const int64_t in = W.dim(1), out_f = W.dim(0);
+  require_shape("linear", "x", X.dim(-1) == in && X.dtype() == W.dtype(), X.shape(),
+                "[..., " + std::to_string(in) + "]");
+  const int64_t n = X.numel() / in;
+  Shape ys = X.shape();
+  ys.back() = out_f;
+  Tensor Y = Tensor::empty(ys, X.dtype());
+  MOR_DISPATCH_FLOAT(X.dtype(), T,
+                     kernels::gemm<T>(false, true, n, out_f, in, T(1), X.data<T>(), in, W.data<T>(), in, T(0),
+                                      Y.data<T>(), out_f));
+  Var out = make_output(Y, {&x, &w});
+  record(out, [x, w, n, in, out_f](const Tensor& dy) {
+    MOR_DISPATCH_FLOAT(dy.dtype(), T, {
+      if (x->requires_grad) {
+        GradTarget g = grad_target(x);
+        kernels::gemm<T>(false, false, n, in, out_f, T(1), dy.data<T>(), out_f, w->value.data<T>(), in,
+                         g.accumulate ? T(1) : T(0), g.buf.data<T>(), in);
+      }
+      if (w->requires_grad) {
+        GradTarget g = grad_target(w);
+        kernels::gemm<T>(true, false, out_f, in, n, T(1), dy.data<T>(), out_f, x->value.data<T>(), in,
+                         g.accumulate ? T(1) : T(0), g.buf.data<T>(), in);
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace mor::ad

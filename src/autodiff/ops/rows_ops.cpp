@@ -1,0 +1,91 @@
+// Row ops: embedding, gather_rows, scatter_add_rows.
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/rows.h"
+#include "src/autodiff/dispatch.h"
+#include "src/autodiff/op_registry.h"
+#include "src/autodiff/ops.h"
+
+MOR_REGISTER_OP(embedding)
+MOR_REGISTER_OP(gather_rows)
+MOR_REGISTER_OP(scatter_add_rows)
+
+namespace mor::ad {
+namespace {
+void check_ids(const char* op, const Tensor& ids, int64_t limit) {
+  MOR_CHECK(ids.dtype() == DType::I32 && ids.ndim() == 1, op, ": indices must be i32 [n]");
+  int64_t bad = kernels::find_bad_index(ids.numel(), ids.data<int32_t>(), limit);
+  if (bad >= 0)
+    fail_input(op, ": index ", ids.data<int32_t>()[bad], " at position ", bad, " is outside [0, ", limit,
+               "). Hint: the data's vocabulary must match model.vocab_size.");
+}
+}  // namespace
+
+Var embedding(const Var& table, const Tensor& ids) {
+  const Tensor& W = table->value;
+  require_cpu("embedding", W);
+  MOR_CHECK(W.ndim() == 2, "embedding table must be [V, d]");
+  check_ids("embedding", ids, W.dim(0));
+  const int64_t n = ids.numel(), d = W.dim(1);
+  Tensor y = Tensor::empty({n, d}, W.dtype());
+  MOR_DISPATCH_FLOAT(W.dtype(), T, kernels::gather_rows<T>(n, d, W.data<T>(), ids.data<int32_t>(), y.data<T>()));
+  Var out = make_output(y, {&table});
+  record(out, [table, ids, n, d](const Tensor& dy) {
+    GradTarget g = grad_target_zeroed(table);
+    MOR_DISPATCH_FLOAT(dy.dtype(), T,
+                       kernels::scatter_add_rows<T>(n, d, dy.data<T>(), ids.data<int32_t>(), g.buf.data<T>()));
+  });
+  return out;
+}
+
+Var gather_rows(const Var& x, const Tensor& idx) {
+  const Tensor& X = x->value;
+  require_cpu("gather_rows", X);
+  MOR_CHECK(X.ndim() >= 1, "gather_rows needs at least 1 dim");
+  check_ids("gather_rows", idx, X.dim(0));
+  const int64_t m = idx.numel(), d = X.dim(0) ? X.numel() / X.dim(0) : 0;
+  Shape s = X.shape();
+  s[0] = m;
+  Tensor y = Tensor::empty(s, X.dtype());
+  MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::gather_rows<T>(m, d, X.data<T>(), idx.data<int32_t>(), y.data<T>()));
+  Var out = make_output(y, {&x});
+  record(out, [x, idx, m, d](const Tensor& dy) {
+    GradTarget g = grad_target_zeroed(x);
+    MOR_DISPATCH_FLOAT(dy.dtype(), T,
+                       kernels::scatter_add_rows<T>(m, d, dy.data<T>(), idx.data<int32_t>(), g.buf.data<T>()));
+  });
+  return out;
+}
+
+Var scatter_add_rows(const Var& base, const Tensor& idx, const Var& src) {
+  const Tensor& B = base->value;
+  const Tensor& S = src->value;
+  require_cpu("scatter_add_rows", B);
+  check_ids("scatter_add_rows", idx, B.dim(0));
+  const int64_t m = idx.numel(), d = B.dim(0) ? B.numel() / B.dim(0) : 0;
+  require_shape("scatter_add_rows", "src", S.numel() == m * d && S.dtype() == B.dtype(), S.shape(),
+                "[" + std::to_string(m) + ", " + std::to_string(d) + "]");
+  Tensor y = B.clone();
+  MOR_DISPATCH_FLOAT(B.dtype(), T, kernels::scatter_add_rows<T>(m, d, S.data<T>(), idx.data<int32_t>(), y.data<T>()));
+  Var out = make_output(y, {&base, &src});
+  record(out, [base, src, idx, m, d](const Tensor& dy) {
+    if (base->requires_grad) {
+      GradTarget g = grad_target(base);
+      MOR_DISPATCH_FLOAT(dy.dtype(), T, kernels::axpy<T>(dy.numel(), T(1), dy.data<T>(), g.buf.data<T>(), g.accumulate));
+    }
+    if (src->requires_grad) {
+      GradTarget g = grad_target(src);
+      MOR_DISPATCH_FLOAT(dy.dtype(), T, {
+        if (g.accumulate) {
+          Tensor tmp = Tensor::empty(g.buf.shape(), dy.dtype());
+          kernels::gather_rows<T>(m, d, dy.data<T>(), idx.data<int32_t>(), tmp.data<T>());
+          kernels::axpy<T>(tmp.numel(), T(1), tmp.data<T>(), g.buf.data<T>(), true);
+        } else {
+          kernels::gather_rows<T>(m, d, dy.data<T>(), idx.data<int32_t>(), g.buf.data<T>());
+        }
+      });
+    }
+  });
+  return out;
+}
+
+}  // namespace mor::ad

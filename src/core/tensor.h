@@ -1,0 +1,77 @@
+// Tensor: a contiguous, row-major block of one dtype on one device.
+// Views share storage and are explicit (reshape, rows, view); there are no strided tensors,
+// so every kernel sees plain contiguous memory. Device copies are explicit (to()).
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "device.h"
+#include "dtype.h"
+#include "error.h"
+#include "storage.h"
+
+namespace mor {
+
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& s);
+int64_t shape_numel(const Shape& s);
+
+class Tensor {
+ public:
+  Tensor() = default;
+
+  static Tensor empty(const Shape& shape, DType dtype, Device device = Device::cpu());
+  static Tensor zeros(const Shape& shape, DType dtype, Device device = Device::cpu());
+  static Tensor full(const Shape& shape, double value, DType dtype, Device device = Device::cpu());
+  template <typename T>
+  static Tensor from_vector(const std::vector<T>& v, const Shape& shape);
+  // Wraps external memory (not owned; `keepalive` is held while the tensor lives).
+  static Tensor wrap(void* ptr, const Shape& shape, DType dtype, Device device,
+                     std::shared_ptr<void> keepalive = nullptr);
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int ndim() const { return int(shape_.size()); }
+  int64_t dim(int i) const;  // negative i counts from the end
+  int64_t numel() const { return numel_; }
+  DType dtype() const { return dtype_; }
+  Device device() const { return storage_ ? storage_->device() : Device::cpu(); }
+  size_t nbytes() const { return size_t(numel_) * dtype_size(dtype_); }
+
+  void* raw() const;
+  template <typename T>
+  T* data() const {
+    MOR_CHECK(DTypeOf<T>::value == dtype_, "tensor holds ", dtype_name(dtype_));
+    return static_cast<T*>(raw());
+  }
+
+  // Same storage, new shape with the same element count (one dim may be -1).
+  Tensor reshape(const Shape& shape) const;
+  // Rows [begin, end) along dim 0 (a contiguous view).
+  Tensor rows(int64_t begin, int64_t end) const;
+  // Flat view of `shape` starting `offset` elements into this tensor.
+  Tensor view(int64_t offset, const Shape& shape) const;
+
+  Tensor clone() const;
+  Tensor to(Device device) const;       // explicit device copy (clone when same device)
+  Tensor to_dtype(DType dtype) const;   // CPU conversion between f32/f64/bf16
+  void copy_from(const Tensor& src);    // same shape and dtype; any devices
+  void zero_();
+  void fill_(double value);
+
+  template <typename T>
+  std::vector<T> to_vector() const;
+  double item() const;  // single-element tensor -> double
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  int64_t offset_ = 0;  // in elements
+  Shape shape_;
+  int64_t numel_ = 0;
+  DType dtype_ = DType::F32;
+};
+
+}  // namespace mor

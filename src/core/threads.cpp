@@ -1,0 +1,34 @@
+// Thread-count control; see threads.h.
+#include "threads.h"
+
+#include <omp.h>
+
+#include <sstream>
+
+extern "C" {
+void openblas_set_num_threads(int);
+int openblas_get_parallel(void);
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+}
+
+namespace mor {
+
+void set_num_threads(int n) {
+  if (n <= 0) return;
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+int num_threads() { return omp_get_max_threads(); }
+
+bool blas_is_openmp() { return openblas_get_parallel() == 2; }
+
+std::string blas_description() {
+  std::ostringstream os;
+  os << "OpenBLAS " << (blas_is_openmp() ? "openmp" : "NOT-openmp(slow: two thread pools)") << " "
+     << openblas_get_corename() << ", " << num_threads() << " thread(s)";
+  return os.str();
+}
+
+}  // namespace mor
