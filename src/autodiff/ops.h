@@ -49,6 +49,7 @@ Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const 
               const SeqLayout& kv_layout);
 
 // ---- elementwise / reductions ----
+Var reshape(const Var& x, const Shape& shape);  // zero-copy view with the same element count
 Var add(const Var& a, const Var& b);          // same shapes
 Var mul(const Var& a, const Var& b);          // same shapes
 Var scale(const Var& a, double c);

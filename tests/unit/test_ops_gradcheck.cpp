@@ -36,6 +36,8 @@ std::vector<GradCase> all_cases() {
                 [](const std::vector<Var>& v) { return ad::rope(v[0], i32({0, 1, 2, 5, 7, 90}), 2, 10000.0); }});
   cs.push_back({"swiglu", "fused gate|up", {randn64({4, 6}, 12)}, {},
                 [](const std::vector<Var>& v) { return ad::swiglu(v[0]); }});
+  cs.push_back({"reshape", "feeding a linear", {randn64({2, 6}, 42), randn64({2, 3}, 43)}, {},
+                [](const std::vector<Var>& v) { return ad::linear(ad::reshape(v[0], {4, 3}), v[1]); }});
   cs.push_back({"add", "", {randn64({3, 4}, 13), randn64({3, 4}, 14)}, {},
                 [](const std::vector<Var>& v) { return ad::add(v[0], v[1]); }});
   cs.push_back({"mul", "", {randn64({3, 4}, 15), randn64({3, 4}, 16)}, {},

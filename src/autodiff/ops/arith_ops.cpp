@@ -5,6 +5,7 @@
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/ops.h"
 
+MOR_REGISTER_OP(reshape)
 MOR_REGISTER_OP(add)
 MOR_REGISTER_OP(mul)
 MOR_REGISTER_OP(scale)
@@ -24,6 +25,18 @@ void pass_grad(const Var& v, const Tensor& dy, double c) {
   MOR_DISPATCH_FLOAT(dy.dtype(), T, kernels::axpy<T>(dy.numel(), T(c), dy.data<T>(), g.buf.data<T>(), g.accumulate));
 }
 }  // namespace
+
+Var reshape(const Var& x, const Shape& shape) {
+  Var out = make_output(x->value.reshape(shape), {&x});
+  record(out, [x](const Tensor& dy) {
+    if (!x->grad.defined()) {
+      x->grad = dy.reshape(x->value.shape());  // alias: every consumer of `out` has already run
+      return;
+    }
+    pass_grad(x, dy, 1.0);
+  });
+  return out;
+}
 
 Var add(const Var& a, const Var& b) {
   same_shape("add", a->value, b->value);

@@ -1,0 +1,469 @@
+// The config schema: the one list of keys (visit_*), and the YAML loader, dumper, override
+// applier and validator built on it. Messages name `file:line:col` and end with a hint.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "config.h"
+#include "src/core/error.h"
+
+namespace mor {
+namespace {
+
+// ---- the schema ----
+// A visitor V provides field(key, value&, doc), choice(key, string&, {choices}, doc) and
+// section(key, doc, body).
+template <class V>
+void visit_recursion(RecursionConfig& c, V& v) {
+  v.choice("sharing", c.sharing, {"none", "cycle", "sequence", "middle_cycle", "middle_sequence"},
+           "parameter sharing of the recursion block (MOR.md section 2)");
+  v.field("num_recursions", c.num_recursions, "N_r: how many times the shared block is applied");
+  v.field("ln_share", c.ln_share, "share the per-layer RMSNorm weights with the block");
+}
+
+template <class V>
+void visit_mor(MoRConfig& c, V& v) {
+  v.choice("type", c.type, {"none", "expert", "token"}, "routing: none (Recursive/vanilla), expert- or token-choice");
+  v.field("capacity", c.capacity, "expert: fraction of tokens kept at each step (empty: (N_r-r+1)/N_r)");
+  v.choice("router_type", c.router_type, {"linear", "mlp", "wide_mlp"}, "router network");
+  v.choice("router_func", c.router_func, {"", "sigmoid", "tanh", "none", "softmax"},
+           "router activation ('' = sigmoid for expert, softmax for token)");
+  v.field("alpha", c.alpha, "gate scale alpha (< 0: 0.1 expert, 1.0 token-softmax, 0.1 token-sigmoid)");
+  v.field("temp", c.temp, "router temperature: the router reads x / temp");
+  v.choice("gating", c.gating, {"weighted", "additive"}, "weighted: x + g*f(x); additive: x + f(x)");
+  v.choice("sampling", c.sampling, {"aux_loss", "aux_router"}, "expert causality fix (MOR.md 3.5)");
+  v.field("aux_coeff", c.aux_coeff, "expert: BCE auxiliary loss coefficient per step");
+  v.field("aux_router_lr_mult", c.aux_router_lr_mult, "aux_router: learning-rate multiplier of its optimizer");
+  v.field("z_coeff", c.z_coeff, "router z-loss coefficient (0: off)");
+  v.field("rand_router", c.rand_router, "expert: random router baseline (no aux loss)");
+  v.field("cap_warmup_steps", c.cap_warmup_steps, "expert: capacity warm-up length in forward calls (0: off)");
+  v.choice("balancing", c.balancing, {"loss", "loss_free"}, "token: balancing loss or loss-free bias");
+  v.field("bal_coeff", c.bal_coeff, "token: balancing loss coefficient");
+  v.field("bias_update_rate", c.bias_update_rate, "token loss_free: bias update step u");
+  v.field("bal_warmup_steps", c.bal_warmup_steps, "token: steps during which every token takes the max depth");
+  v.field("gate_every_step", c.gate_every_step, "token: gate at every recursion (paper eq. 2.2) not only at exit");
+  v.choice("eval_selection", c.eval_selection, {"topk", "threshold"},
+           "expert at evaluation: training-style top-k or causal sigmoid >= 0.5");
+}
+
+template <class V>
+void visit_model(ModelConfig& c, V& v) {
+  v.field("vocab_size", c.vocab_size, "vocabulary size; must equal the dataset's");
+  v.field("d_model", c.d_model, "hidden size");
+  v.field("n_layers", c.n_layers, "effective (unrolled) depth L'; Middle-* includes the first and last layer");
+  v.field("n_heads", c.n_heads, "query heads");
+  v.field("n_kv_heads", c.n_kv_heads, "key/value heads (GQA); 0 = n_heads");
+  v.field("head_dim", c.head_dim, "head size; 0 = d_model / n_heads");
+  v.field("d_ff", c.d_ff, "SwiGLU hidden size");
+  v.field("rope_theta", c.rope_theta, "RoPE base");
+  v.field("norm_eps", c.norm_eps, "RMSNorm epsilon");
+  v.field("init_std", c.init_std, "std of the N(0, std^2) init of linears and embeddings");
+  v.field("tie_embeddings", c.tie_embeddings, "lm_head shares the embedding matrix");
+  v.choice("kv_mode", c.kv_mode, {"recursion", "share"},
+           "recursion: per-depth KV among active tokens; share: reuse recursion-1 K/V");
+  v.section("recursion", "parameter sharing", [&] { visit_recursion(c.recursion, v); });
+  v.section("mor", "Mixture-of-Recursions routing", [&] { visit_mor(c.mor, v); });
+}
+
+template <class V>
+void visit_train(TrainConfig& c, V& v) {
+  v.field("seq_len", c.seq_len, "tokens per sequence T");
+  v.field("micro_batch", c.micro_batch, "sequences per rank per micro-step");
+  v.field("grad_accum", c.grad_accum, "micro-steps per optimizer step");
+  v.field("steps", c.steps, "optimizer steps (0: derived from budget_flops)");
+  v.field("budget_flops", c.budget_flops, "forward-FLOP budget, MOR.md section 6 (0: use steps)");
+  v.field("lr", c.lr, "peak learning rate");
+  v.choice("schedule", c.schedule, {"wsd", "cosine", "constant"}, "LR schedule: warmup-stable-decay, cosine, constant");
+  v.field("warmup_steps", c.warmup_steps, "linear warm-up steps (< 0: warmup_frac x steps)");
+  v.field("warmup_frac", c.warmup_frac, "warm-up as a fraction of the steps (when warmup_steps < 0)");
+  v.field("warmup_budget_flops", c.warmup_budget_flops,
+          "> 0: warm-up = warmup_frac x the steps of this budget (paper: 2e18, the smallest isoFLOP budget)");
+  v.field("decay_frac", c.decay_frac, "wsd: final linear decay as a fraction of the steps");
+  v.field("min_lr_ratio", c.min_lr_ratio, "LR floor as a fraction of lr (wsd end / cosine floor)");
+  v.field("weight_decay", c.weight_decay, "AdamW decoupled weight decay (matrices and embeddings only)");
+  v.field("beta1", c.beta1, "AdamW beta1");
+  v.field("beta2", c.beta2, "AdamW beta2");
+  v.field("eps", c.eps, "AdamW epsilon");
+  v.field("grad_clip", c.grad_clip, "global gradient-norm clip (<= 0: off)");
+  v.field("seed", c.seed, "seed for init, data order and routing randomness");
+  v.field("log_every", c.log_every, "print a step line every N steps");
+  v.field("eval_every", c.eval_every, "validate every N steps (0: at the end only)");
+  v.field("eval_windows", c.eval_windows, "validation windows per evaluation (0: whole split)");
+  v.field("ckpt_every", c.ckpt_every, "checkpoint every N steps (0: at the end only)");
+  v.field("keep_last", c.keep_last, "checkpoints kept in the run directory");
+  v.field("threads", c.threads, "CPU threads (0: OpenMP default)");
+  v.field("device", c.device, "cpu | cuda | cuda:N");
+}
+
+template <class V>
+void visit_config(Config& c, V& v) {
+  v.field("name", c.name, "run name (default: the config file's stem)");
+  v.section("model", "model shape and routing", [&] { visit_model(c.model, v); });
+  v.section("train", "optimisation and run control", [&] { visit_train(c.train, v); });
+  v.section("data", "dataset", [&] {
+    v.field("path", c.data.path, "dataset directory written by `mor prepare`");
+    v.field("shuffle", c.data.shuffle, "shuffle windows each epoch (seeded)");
+    v.field("prefetch", c.data.prefetch, "batches prepared ahead by the loader thread");
+  });
+  v.section("dist", "parallel layout", [&] { v.field("tp", c.dist.tp, "tensor-parallel ranks"); });
+}
+
+// ---- YAML helpers ----
+std::string mark_str(const std::string& source, const YAML::Mark& m) {
+  if (m.line < 0) return source;
+  return source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+
+template <typename T>
+const char* type_name() {
+  if constexpr (std::is_same_v<T, int64_t>) return "an integer";
+  if constexpr (std::is_same_v<T, double>) return "a number";
+  if constexpr (std::is_same_v<T, bool>) return "true or false";
+  if constexpr (std::is_same_v<T, std::string>) return "a string";
+  return "a list of numbers";
+}
+
+// Reads a YAML tree into the structs; rejects unknown keys and wrong types.
+struct Reader {
+  std::string source;
+  ConfigOrigins* origins;
+  const std::map<std::string, std::string>* override_origin;  // key -> "--set ..."
+  std::vector<YAML::Node> stack;
+  std::vector<std::string> path;
+  std::vector<std::set<std::string>> seen;
+
+  std::string dotted(const char* key) const {
+    std::string s;
+    for (auto& p : path) s += p + ".";
+    return s + key;
+  }
+  std::string where(const std::string& key, const YAML::Node& n) const {
+    auto it = override_origin->find(key);
+    if (it != override_origin->end()) return it->second;
+    return mark_str(source, n.Mark());
+  }
+  template <typename T>
+  void field(const char* key, T& value, const char*) {
+    seen.back().insert(key);
+    YAML::Node n = stack.back()[key];
+    std::string k = dotted(key);
+    if (!n) {
+      (*origins)[k] = source + " (default)";
+      return;
+    }
+    (*origins)[k] = where(k, n);
+    try {
+      if constexpr (std::is_same_v<T, std::vector<double>>) {
+        if (n.IsNull()) {
+          value.clear();
+          return;
+        }
+        if (!n.IsSequence()) throw YAML::BadConversion(n.Mark());
+        value = n.as<std::vector<double>>();
+      } else if constexpr (std::is_same_v<T, std::string>) {
+        if (n.IsNull()) {
+          value.clear();
+          return;
+        }
+        if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
+        value = n.as<std::string>();
+      } else if constexpr (std::is_same_v<T, int64_t>) {
+        if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
+        // Accept integral floats written in exponent form (e.g. 1e6).
+        try {
+          value = n.as<int64_t>();
+        } catch (const YAML::BadConversion&) {
+          double d = n.as<double>();
+          if (d != double(int64_t(d))) throw;
+          value = int64_t(d);
+        }
+      } else {
+        if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
+        value = n.as<T>();
+      }
+    } catch (const YAML::BadConversion&) {
+      fail_input((*origins)[k], ": key '", k, "' must be ", type_name<T>(), " (got '",
+                 n.IsScalar() ? n.Scalar() : std::string("a ") + (n.IsMap() ? "map" : "list"),
+                 "'). Hint: fix the value in the config or the --set flag.");
+    }
+  }
+  void choice(const char* key, std::string& value, std::initializer_list<const char*> choices, const char* doc) {
+    field(key, value, doc);
+    for (const char* c : choices)
+      if (value == c) return;
+    std::string list;
+    for (const char* c : choices) list += std::string(list.empty() ? "" : ", ") + (*c ? c : "''");
+    fail_input((*origins)[dotted(key)], ": key '", dotted(key), "' is '", value, "'; expected one of: ", list, ".");
+  }
+  void section(const char* key, const char*, const std::function<void()>& body) {
+    seen.back().insert(key);
+    YAML::Node n = stack.back()[key];
+    std::string k = dotted(key);
+    if (n && !n.IsMap() && !n.IsNull())
+      fail_input(where(k, n), ": key '", k, "' must be a map of settings. Hint: indent its keys below it.");
+    stack.push_back(n && n.IsMap() ? n : YAML::Node(YAML::NodeType::Map));
+    path.push_back(key);
+    seen.emplace_back();
+    body();
+    check_unknown();
+    seen.pop_back();
+    path.pop_back();
+    stack.pop_back();
+  }
+  void check_unknown() {
+    const YAML::Node& n = stack.back();
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string key = it->first.as<std::string>();
+      if (!seen.back().count(key)) {
+        std::string k = dotted(key.c_str());
+        fail_input(where(k, it->first), ": unknown key '", k,
+                   "'. Hint: check the spelling; `mor config --keys` lists every key.");
+      }
+    }
+  }
+};
+
+// Emits the structs as YAML.
+struct Writer {
+  YAML::Emitter& out;
+  template <typename T>
+  void field(const char* key, T& value, const char*) {
+    out << YAML::Key << key << YAML::Value;
+    if constexpr (std::is_same_v<T, std::vector<double>>) {
+      out << YAML::Flow << YAML::BeginSeq;
+      for (double d : value) out << d;
+      out << YAML::EndSeq;
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      out << YAML::DoubleQuoted << value;
+    } else {
+      out << value;
+    }
+  }
+  void choice(const char* key, std::string& value, std::initializer_list<const char*>, const char* doc) {
+    field(key, value, doc);
+  }
+  void section(const char* key, const char*, const std::function<void()>& body) {
+    out << YAML::Key << key << YAML::Value << YAML::BeginMap;
+    body();
+    out << YAML::EndMap;
+  }
+};
+
+// Lists keys with defaults and docs.
+struct Describer {
+  std::ostringstream os;
+  std::vector<std::string> path;
+  std::string dotted(const char* key) const {
+    std::string s;
+    for (auto& p : path) s += p + ".";
+    return s + key;
+  }
+  template <typename T>
+  void field(const char* key, T& value, const char* doc) {
+    std::ostringstream v;
+    if constexpr (std::is_same_v<T, std::vector<double>>) {
+      v << "[";
+      for (size_t i = 0; i < value.size(); ++i) v << (i ? ", " : "") << value[i];
+      v << "]";
+    } else if constexpr (std::is_same_v<T, bool>) {
+      v << (value ? "true" : "false");
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      v << "'" << value << "'";
+    } else {
+      v << value;
+    }
+    os << "| `" << dotted(key) << "` | " << v.str() << " | " << doc << " |\n";
+  }
+  void choice(const char* key, std::string& value, std::initializer_list<const char*>, const char* doc) {
+    field(key, value, doc);
+  }
+  void section(const char* key, const char*, const std::function<void()>& body) {
+    path.push_back(key);
+    body();
+    path.pop_back();
+  }
+};
+
+// Sets a.b.c = value (parsed as YAML) in the tree, creating maps as needed.
+void apply_override(YAML::Node root, const std::string& assignment, std::map<std::string, std::string>& origin) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    fail_input("--set ", assignment, ": expected key=value. Hint: e.g. --set train.lr=1e-3");
+  std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  std::vector<std::string> parts;
+  std::stringstream ss(key);
+  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+  YAML::Node parsed;
+  try {
+    parsed = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    fail_input("--set ", assignment, ": value is not valid YAML (", e.msg, ").");
+  }
+  std::vector<YAML::Node> nodes{root};
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node child = nodes.back()[parts[i]];
+    if (!child || child.IsNull()) {
+      nodes.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      child = nodes.back()[parts[i]];
+    }
+    if (!child.IsMap()) fail_input("--set ", assignment, ": '", parts[i], "' is not a section.");
+    nodes.push_back(child);
+  }
+  nodes.back()[parts.back()] = parsed;
+  origin[key] = "--set " + assignment;
+}
+
+// ---- validation ----
+struct Validator {
+  const Config& c;
+  const ConfigOrigins& o;
+  [[noreturn]] void bad(const std::string& key, const std::string& msg) {
+    auto it = o.find(key);
+    fail_input(it == o.end() ? std::string("config") : it->second, ": ", msg);
+  }
+  void positive(const std::string& key, double v) {
+    if (!(v > 0)) bad(key, "'" + key + "' must be > 0 (got " + std::to_string(v) + ").");
+  }
+  void run() {
+    const ModelConfig& m = c.model;
+    const TrainConfig& t = c.train;
+    positive("model.vocab_size", double(m.vocab_size));
+    positive("model.d_model", double(m.d_model));
+    positive("model.n_layers", double(m.n_layers));
+    positive("model.n_heads", double(m.n_heads));
+    positive("model.d_ff", double(m.d_ff));
+    positive("model.norm_eps", m.norm_eps);
+    positive("model.rope_theta", m.rope_theta);
+    if (m.init_std < 0) bad("model.init_std", "'model.init_std' must be >= 0.");
+    if (m.head_dim == 0 && m.d_model % m.n_heads != 0)
+      bad("model.n_heads", "n_heads=" + std::to_string(m.n_heads) + " does not divide d_model=" +
+                               std::to_string(m.d_model) + ". Hint: pick n_heads dividing d_model, or set model.head_dim.");
+    if (m.hdim() % 2 != 0 || m.hdim() > 1024)
+      bad("model.head_dim", "head_dim=" + std::to_string(m.hdim()) + " must be even and <= 1024 (RoPE rotates pairs).");
+    if (m.n_kv_heads < 0 || m.n_heads % m.kv_heads() != 0)
+      bad("model.n_kv_heads", "n_kv_heads=" + std::to_string(m.n_kv_heads) + " must divide n_heads=" +
+                                  std::to_string(m.n_heads) + " (GQA groups).");
+    const auto& r = m.recursion;
+    const int64_t nr = r.num_recursions;
+    if (nr < 1) bad("model.recursion.num_recursions", "num_recursions must be >= 1.");
+    if (r.sharing == "none" && nr != 1)
+      bad("model.recursion.num_recursions", "num_recursions=" + std::to_string(nr) +
+                                                " needs a sharing strategy. Hint: set model.recursion.sharing: middle_cycle.");
+    const bool middle = r.sharing.rfind("middle", 0) == 0;
+    const int64_t body = m.n_layers - (middle ? 2 : 0);
+    if (r.sharing != "none" && (body < nr || body % nr != 0)) {
+      int64_t up = (body / nr + 1) * nr + (middle ? 2 : 0);
+      bad("model.n_layers", "n_layers=" + std::to_string(m.n_layers) + " with " + r.sharing + " sharing needs (n_layers" +
+                                (middle ? " - 2" : "") + ") to be a positive multiple of num_recursions=" +
+                                std::to_string(nr) + ". Hint: use n_layers=" + std::to_string(up) +
+                                " (the paper adds layers, MOR.md 1.2).");
+    }
+    const auto& mo = m.mor;
+    if (mo.type != "none" && r.sharing == "none")
+      bad("model.mor.type", "MoR routing needs shared recursions. Hint: set model.recursion.sharing (middle_cycle) and num_recursions >= 2.");
+    if (mo.type == "expert") {
+      if (!mo.capacity.empty()) {
+        if (int64_t(mo.capacity.size()) != nr)
+          bad("model.mor.capacity", "capacity has " + std::to_string(mo.capacity.size()) + " entries; need one per recursion (" +
+                                        std::to_string(nr) + ").");
+        for (size_t i = 0; i < mo.capacity.size(); ++i) {
+          if (!(mo.capacity[i] > 0 && mo.capacity[i] <= 1))
+            bad("model.mor.capacity", "capacity values must be in (0, 1]; entry " + std::to_string(i) + " is " +
+                                          std::to_string(mo.capacity[i]) + ".");
+          if (i > 0 && mo.capacity[i] > mo.capacity[i - 1])
+            bad("model.mor.capacity", "capacity must be non-increasing (tokens are selected among the previous step's survivors).");
+        }
+      }
+      if (mo.router_func == "softmax")
+        bad("model.mor.router_func", "expert-choice routers use sigmoid, tanh or none (softmax is for token-choice).");
+    }
+    if (mo.type == "token" && !(mo.router_func.empty() || mo.router_func == "softmax" || mo.router_func == "sigmoid"))
+      bad("model.mor.router_func", "token-choice routers use softmax or sigmoid.");
+    if (mo.temp <= 0) bad("model.mor.temp", "mor.temp must be > 0.");
+    positive("train.seq_len", double(t.seq_len));
+    positive("train.micro_batch", double(t.micro_batch));
+    positive("train.grad_accum", double(t.grad_accum));
+    if (t.steps < 0) bad("train.steps", "train.steps must be >= 0.");
+    if (t.budget_flops < 0) bad("train.budget_flops", "train.budget_flops must be >= 0.");
+    if (t.warmup_budget_flops < 0) bad("train.warmup_budget_flops", "train.warmup_budget_flops must be >= 0.");
+    if (t.steps == 0 && t.budget_flops == 0)
+      bad("train.steps", "set train.steps or train.budget_flops. Hint: --set train.steps=100");
+    positive("train.lr", t.lr);
+    for (auto [key, v] : {std::pair{"train.warmup_frac", t.warmup_frac}, {"train.decay_frac", t.decay_frac},
+                          {"train.min_lr_ratio", t.min_lr_ratio}, {"train.beta1", t.beta1}, {"train.beta2", t.beta2}})
+      if (v < 0 || v > 1) bad(key, std::string("'") + key + "' must be in [0, 1].");
+    if (t.beta1 >= 1 || t.beta2 >= 1) bad("train.beta2", "AdamW betas must be < 1.");
+    positive("train.eps", t.eps);
+    if (t.weight_decay < 0) bad("train.weight_decay", "train.weight_decay must be >= 0.");
+    if (t.log_every < 1) bad("train.log_every", "train.log_every must be >= 1.");
+    if (t.keep_last < 1) bad("train.keep_last", "train.keep_last must be >= 1.");
+    if (c.dist.tp < 1) bad("dist.tp", "dist.tp must be >= 1.");
+    if (c.dist.tp > 1) {
+      for (auto [key, v] : {std::pair{"model.n_heads", m.n_heads}, {"model.n_kv_heads", m.kv_heads()},
+                            {"model.d_ff", m.d_ff}, {"model.vocab_size", m.vocab_size}})
+        if (v % c.dist.tp != 0)
+          bad("dist.tp", "dist.tp=" + std::to_string(c.dist.tp) + " does not divide " + key + "=" + std::to_string(v) + ".");
+    }
+  }
+};
+
+LoadedConfig load_from_node(YAML::Node root, const std::string& source, const std::vector<std::string>& overrides) {
+  if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) fail_input(source, ": the config must be a YAML map of sections (model:, train:, ...).");
+  std::map<std::string, std::string> override_origin;
+  for (const auto& o : overrides) apply_override(root, o, override_origin);
+  LoadedConfig lc;
+  lc.source = source;
+  Reader r{source, &lc.origins, &override_origin, {root}, {}, {{}}};
+  visit_config(lc.config, r);
+  r.check_unknown();
+  if (lc.config.name.empty()) lc.config.name = std::filesystem::path(source).stem().string();
+  Validator{lc.config, lc.origins}.run();
+  return lc;
+}
+
+}  // namespace
+
+LoadedConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream f(path);
+  if (!f) fail_input(path, ": cannot open the config file. Hint: check the path (configs/ holds examples).");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return load_config_text(ss.str(), path, overrides);
+}
+
+LoadedConfig load_config_text(const std::string& yaml, const std::string& source,
+                              const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    fail_input(mark_str(source, e.mark), ": YAML syntax error: ", e.msg, ". Hint: check indentation (spaces, not tabs).");
+  }
+  return load_from_node(root, source, overrides);
+}
+
+std::string dump_config(const Config& c) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  Writer w{out};
+  Config copy = c;
+  visit_config(copy, w);
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string describe_config_keys() {
+  Describer d;
+  Config c;
+  d.os << "| key | default | meaning |\n|---|---|---|\n";
+  visit_config(c, d);
+  return d.os.str();
+}
+
+}  // namespace mor

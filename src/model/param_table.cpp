@@ -1,0 +1,79 @@
+// Parameter table; see param_table.h.
+#include "param_table.h"
+
+#include "src/core/rng.h"
+
+namespace mor {
+
+int ParamTable::add(ParamSpec spec) {
+  MOR_CHECK(!finalized_, "ParamTable::add after finalize");
+  MOR_CHECK(!by_name_.count(spec.name), "duplicate parameter name ", spec.name);
+  int i = int(specs_.size());
+  by_name_[spec.name] = i;
+  offsets_.push_back(total_);
+  total_ += shape_numel(spec.shape);  // packed: back-to-back parameters form fused matrices
+  specs_.push_back(std::move(spec));
+  return i;
+}
+
+void ParamTable::finalize(Device device) {
+  MOR_CHECK(!finalized_, "ParamTable::finalize twice");
+  values_ = Tensor::zeros({total_}, DType::F32, device);
+  grads_ = Tensor::zeros({total_}, DType::F32, device);
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    const Shape& s = specs_[i].shape;
+    vars_.push_back(ad::make_param_var(values_.view(offsets_[i], s), grads_.view(offsets_[i], s)));
+    vars_.back()->requires_grad = specs_[i].trainable;
+  }
+  finalized_ = true;
+}
+
+void ParamTable::initialize(uint64_t seed) {
+  MOR_CHECK(finalized_ && values_.device().is_cpu(), "initialize needs a finalized CPU table");
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    float* p = values_.data<float>() + offsets_[i];
+    const int64_t n = numel(int(i));
+    switch (specs_[i].init) {
+      case ParamInit::Zeros:
+        for (int64_t j = 0; j < n; ++j) p[j] = 0.0f;
+        break;
+      case ParamInit::Ones:
+        for (int64_t j = 0; j < n; ++j) p[j] = 1.0f;
+        break;
+      case ParamInit::Normal: {
+        Rng rng(seed, specs_[i].name);
+        for (int64_t j = 0; j < n; ++j) p[j] = float(specs_[i].std * rng.normal());
+        break;
+      }
+    }
+  }
+}
+
+int ParamTable::index(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? -1 : it->second;
+}
+
+const ad::Var& ParamTable::var(const std::string& name) const {
+  int i = index(name);
+  MOR_CHECK(i >= 0, "no parameter named ", name);
+  return vars_[size_t(i)];
+}
+
+ad::Var ParamTable::view_rows(int first, int last) const {
+  MOR_CHECK(finalized_ && first <= last, "view_rows(", first, ", ", last, ")");
+  Shape s = specs_[size_t(first)].shape;
+  int64_t rows = 0;
+  for (int i = first; i <= last; ++i) {
+    const Shape& si = specs_[size_t(i)].shape;
+    MOR_CHECK(si.size() == s.size() && std::equal(si.begin() + 1, si.end(), s.begin() + 1),
+              "view_rows: ", specs_[size_t(i)].name, " does not stack with ", specs_[size_t(first)].name);
+    rows += si[0];
+  }
+  s[0] = rows;
+  return ad::make_param_var(values_.view(offsets_[size_t(first)], s), grads_.view(offsets_[size_t(first)], s));
+}
+
+void ParamTable::zero_grads() { grads_.zero_(); }
+
+}  // namespace mor

@@ -1,0 +1,116 @@
+// Benchmarks; see bench.h.
+#include "bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "format.h"
+#include "metrics.h"
+#include "optimizer.h"
+#include "peak.h"
+#include "schedule.h"
+#include "src/core/rng.h"
+#include "src/core/storage.h"
+#include "src/core/threads.h"
+#include "src/model/flops.h"
+#include "src/model/model.h"
+
+namespace mor {
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
+}
+
+}  // namespace
+
+int run_bench_train(const BenchTrainOptions& o) {
+  std::vector<std::string> overrides = o.overrides;
+  LoadedConfig lc = load_config(o.config, overrides);
+  const Config& c = lc.config;
+  set_num_threads(o.threads);
+  const int64_t B = c.train.micro_batch, T = c.train.seq_len, GA = c.train.grad_accum;
+  Model model(c.model);
+  model.initialize(uint64_t(c.train.seed));
+  AdamW optim(model.params(), c.train);
+  Rng rng(uint64_t(c.train.seed), "bench-tokens");
+  Tensor tokens = Tensor::empty({B, T + 1}, DType::I32);
+  for (int64_t i = 0; i < tokens.numel(); ++i) tokens.data<int32_t>()[i] = int32_t(rng.below(uint64_t(c.model.vocab_size)));
+
+  const SgemmPeak peak = measure_sgemm_peak(0.5);
+  auto one_step = [&]() {
+    model.params().zero_grads();
+    for (int64_t m = 0; m < GA; ++m) {
+      ad::Tape tape;
+      ad::GradScope scope(tape);
+      ForwardContext ctx;
+      ctx.loss_normalizer = double(B * T * GA);
+      ctx.micro_batches = GA;
+      ForwardResult f = model.forward(tokens, ctx);
+      tape.backward(f.loss);
+    }
+    optim.step(c.train.lr, optim.grad_norm(), c.train.grad_clip);
+  };
+  using clock = std::chrono::steady_clock;
+  one_step();  // warm-up: allocator cache, BLAS buffers
+  memory_reset_peak();
+  std::vector<double> wall, cpu;
+  for (int s = 0; s < o.steps; ++s) {
+    double c0 = process_cpu_seconds();
+    auto t0 = clock::now();
+    one_step();
+    wall.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+    cpu.push_back(process_cpu_seconds() - c0);
+  }
+  const double step_s = median(wall);
+  const double tokens_per_step = double(B * T * GA);
+  const double tps = tokens_per_step / step_s;
+  const double fpt = train_flops_per_token(c.model, T);
+  const double gflops = fpt * tps / 1e9;
+  const double mfu = gflops / peak.gflops;
+  MetricRecord r;
+  r.strings["config"] = o.config;
+  r.strings["blas"] = blas_description();
+  r.integers["threads"] = num_threads();
+  r.integers["steps"] = o.steps;
+  r.integers["tokens_per_step"] = int64_t(tokens_per_step);
+  r.numbers["tokens_per_s"] = tps;
+  r.numbers["step_s_median"] = step_s;
+  r.numbers["step_s_min"] = *std::min_element(wall.begin(), wall.end());
+  r.numbers["step_s_max"] = *std::max_element(wall.begin(), wall.end());
+  r.numbers["cpu_s_per_step_median"] = median(cpu);
+  r.numbers["flops_per_token"] = fpt;
+  r.numbers["gflops"] = gflops;
+  r.numbers["sgemm_gflops"] = peak.gflops;
+  r.numbers["mfu"] = mfu;
+  r.numbers["peak_rss_mb"] = peak_rss_mb();
+  r.numbers["peak_tensor_mb"] = double(memory_stats().peak_in_use_bytes) / 1e6;
+  r.lists["step_s"] = wall;
+  if (o.json) {
+    std::printf("%s\n", r.to_json().c_str());
+  } else {
+    std::printf("bench train %s | %s\n", o.config.c_str(), blas_description().c_str());
+    std::printf("  %lld tokens/step | step %.3fs median (min %.3f, max %.3f) | cpu %.3fs/step\n",
+                (long long)tokens_per_step, step_s, r.numbers["step_s_min"], r.numbers["step_s_max"], median(cpu));
+    std::printf("  %s tokens/s | %.1f GFLOP/s (6N+12LTd = %s FLOP/token) | MFU %.1f%% of sgemm %.1f GFLOP/s (%dx%dx%d, same run)\n",
+                format_si(tps).c_str(), gflops, format_si(fpt, 2).c_str(), 100 * mfu, peak.gflops, peak.size, peak.size,
+                peak.size);
+    std::printf("  peak RSS %.0f MB | peak tensors %.0f MB\n", r.numbers["peak_rss_mb"], r.numbers["peak_tensor_mb"]);
+  }
+  return 0;
+}
+
+int run_bench_sgemm(const BenchSgemmOptions& o) {
+  set_num_threads(o.threads);
+  SgemmPeak p = measure_sgemm_peak(o.seconds, o.size);
+  if (o.json)
+    std::printf("{\"sgemm_gflops\": %.3f, \"size\": %d, \"threads\": %d}\n", p.gflops, p.size, num_threads());
+  else
+    std::printf("sgemm %dx%dx%d: %.1f GFLOP/s (best of %.1fs) | %s\n", p.size, p.size, p.size, p.gflops, o.seconds,
+                blas_description().c_str());
+  return 0;
+}
+
+}  // namespace mor

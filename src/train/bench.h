@@ -1,0 +1,28 @@
+// `mor bench`: speed measurements (never pass/fail tests).
+//   train  tokens/s, step time, achieved GFLOP/s and MFU (vs sgemm measured in the same run),
+//          peak RSS, on random tokens with the config's model and batch shape.
+//   sgemm  the BLAS throughput that MFU divides by.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace mor {
+
+struct BenchTrainOptions {
+  std::string config;
+  std::vector<std::string> overrides;
+  int threads = 0;  // 0: OpenMP default
+  int steps = 5;    // timed optimizer steps (after one warm-up step)
+  bool json = false;
+};
+int run_bench_train(const BenchTrainOptions& o);
+
+struct BenchSgemmOptions {
+  int threads = 0;
+  int size = 1024;
+  double seconds = 2.0;
+  bool json = false;
+};
+int run_bench_sgemm(const BenchSgemmOptions& o);
+
+}  // namespace mor

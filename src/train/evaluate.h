@@ -1,0 +1,22 @@
+// Validation: mean next-token loss and perplexity of a model over a dataset split.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "src/model/model.h"
+
+namespace mor {
+
+struct EvalResult {
+  double loss = 0;        // mean cross-entropy per target token (nats)
+  double perplexity = 0;  // exp(loss)
+  int64_t tokens = 0;
+  int64_t windows = 0;
+};
+
+// Sequential pass over `split_dir` in corpus order: up to `max_windows` windows (0 = all) of
+// seq_len + 1 tokens, `batch` at a time, without recording gradients.
+EvalResult evaluate(Model& model, const std::string& split_dir, int64_t batch, int64_t seq_len,
+                    uint64_t max_windows);
+
+}  // namespace mor

@@ -1,0 +1,32 @@
+// Machine-readable run metrics: one JSON object per line (runs/NAME/metrics.jsonl).
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mor {
+
+// A flat record of named numbers (and a few string/list fields) written as one JSON line.
+struct MetricRecord {
+  std::map<std::string, double> numbers;
+  std::map<std::string, int64_t> integers;
+  std::map<std::string, std::string> strings;
+  std::map<std::string, std::vector<double>> lists;
+  std::string to_json() const;
+};
+
+class MetricsWriter {
+ public:
+  // Opens `path` for appending (creates it); flushes after every record.
+  explicit MetricsWriter(const std::string& path);
+  void write(const MetricRecord& r);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+}  // namespace mor

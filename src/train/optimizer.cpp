@@ -1,0 +1,53 @@
+// AdamW; see optimizer.h.
+#include "optimizer.h"
+
+#include <cmath>
+
+#include "kernels/cpu/optim.h"
+
+namespace mor {
+
+AdamW::AdamW(ParamTable& params, const TrainConfig& cfg) : params_(params), cfg_(cfg) {
+  MOR_CHECK(params.finalized(), "AdamW needs a finalized parameter table");
+  m_ = Tensor::zeros({params.total_numel()}, DType::F32);
+  v_ = Tensor::zeros({params.total_numel()}, DType::F32);
+}
+
+double AdamW::grad_norm(const std::string& group) const {
+  double ss = 0;
+  const float* g = params_.grads().data<float>();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const ParamSpec& s = params_.spec(int(i));
+    if (!s.trainable || (!group.empty() && s.group != group)) continue;
+    ss += kernels::sum_squares(params_.numel(int(i)), g + params_.offset(int(i)));
+  }
+  return std::sqrt(ss);
+}
+
+double AdamW::step(double lr, double norm, double clip, const std::string& group) {
+  ++t_;
+  const double coef = (clip > 0 && norm > clip) ? clip / (norm + 1e-6) : 1.0;
+  float* p = params_.values().data<float>();
+  const float* g = params_.grads().data<float>();
+  float* m = m_.data<float>();
+  float* v = v_.data<float>();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const ParamSpec& s = params_.spec(int(i));
+    if (!s.trainable || (!group.empty() && s.group != group)) continue;
+    auto it = lr_mult_.find(s.group);
+    kernels::AdamWArgs a;
+    a.lr = float(lr * (it == lr_mult_.end() ? 1.0 : it->second));
+    a.beta1 = float(cfg_.beta1);
+    a.beta2 = float(cfg_.beta2);
+    a.eps = float(cfg_.eps);
+    a.weight_decay = s.weight_decay ? float(cfg_.weight_decay) : 0.0f;
+    a.bias_correction1 = float(1.0 - std::pow(cfg_.beta1, double(t_)));
+    a.bias_correction2 = float(1.0 - std::pow(cfg_.beta2, double(t_)));
+    a.grad_scale = float(coef);
+    const int64_t off = params_.offset(int(i));
+    kernels::adamw_update(params_.numel(int(i)), p + off, g + off, m + off, v + off, a);
+  }
+  return coef;
+}
+
+}  // namespace mor

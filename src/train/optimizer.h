@@ -1,0 +1,38 @@
+// AdamW over a ParamTable: fp32 master weights, moments in two arenas laid out like the
+// parameters, decoupled weight decay only where the table says so (matrices, embeddings,
+// routers; not norms), per-group learning-rate multipliers, and the global gradient norm
+// (each unique tensor counted once: the gradient arena holds one copy of each shared weight).
+#pragma once
+#include <map>
+#include <string>
+
+#include "src/config/config.h"
+#include "src/model/param_table.h"
+
+namespace mor {
+
+class AdamW {
+ public:
+  AdamW(ParamTable& params, const TrainConfig& cfg);
+
+  // Global L2 norm of the gradients of `group` ("" = all trainable parameters).
+  double grad_norm(const std::string& group = "") const;
+  // One update of `group` ("" = all): clip to `clip` (<= 0: none) using `norm`, then AdamW with
+  // lr = lr * lr_mult(group). Returns the clip coefficient applied.
+  double step(double lr, double norm, double clip, const std::string& group = "");
+  void set_lr_mult(const std::string& group, double m) { lr_mult_[group] = m; }
+
+  int64_t steps_taken() const { return t_; }
+  void set_steps_taken(int64_t t) { t_ = t; }
+  Tensor& exp_avg() { return m_; }      // flat, same layout as the parameter arena
+  Tensor& exp_avg_sq() { return v_; }
+
+ private:
+  ParamTable& params_;
+  TrainConfig cfg_;
+  Tensor m_, v_;
+  int64_t t_ = 0;
+  std::map<std::string, double> lr_mult_;
+};
+
+}  // namespace mor

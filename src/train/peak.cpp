@@ -1,0 +1,44 @@
+// sgemm peak, RSS and CPU-time probes; see peak.h.
+#include "peak.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+
+namespace mor {
+
+SgemmPeak measure_sgemm_peak(double seconds, int n) {
+  std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n, 0.0f);
+  using clock = std::chrono::steady_clock;
+  kernels::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);  // warm-up
+  SgemmPeak best{0, n};
+  auto start = clock::now();
+  do {
+    auto t0 = clock::now();
+    kernels::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    double s = std::chrono::duration<double>(clock::now() - t0).count();
+    best.gflops = std::max(best.gflops, 2.0 * double(n) * n * n / s / 1e9);
+  } while (std::chrono::duration<double>(clock::now() - start).count() < seconds);
+  return best;
+}
+
+double peak_rss_mb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+}  // namespace mor

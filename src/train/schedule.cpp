@@ -1,0 +1,46 @@
+// LR schedules; see schedule.h. HF conventions: warm-up lr = lr * (step / w) for step < w, so the
+// very first update has lr 0 when w > 0; wsd decay follows step / total with decay over the last
+// d steps: lr * max(0, (total - step) / d) floored at min_ratio.
+#include "schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "src/config/config.h"
+#include "src/model/flops.h"
+
+namespace mor {
+
+double LrSchedule::lr_at(int64_t step) const {
+  if (warmup_steps > 0 && step < warmup_steps) return lr * double(step) / double(warmup_steps);
+  const double floor = lr * min_ratio;
+  if (kind == "constant") return lr;
+  if (kind == "cosine") {
+    const double span = double(std::max<int64_t>(1, total_steps - warmup_steps));
+    const double p = std::clamp(double(step - warmup_steps) / span, 0.0, 1.0);
+    return floor + (lr - floor) * 0.5 * (1.0 + std::cos(M_PI * p));
+  }
+  // wsd
+  const int64_t decay_start = total_steps - decay_steps;
+  if (decay_steps <= 0 || step < decay_start) return lr;
+  const double p = double(total_steps - step) / double(decay_steps);  // 1 -> 0
+  return floor + (lr - floor) * std::clamp(p, 0.0, 1.0);
+}
+
+LrSchedule make_schedule(const Config& c, int64_t total_steps) {
+  const TrainConfig& t = c.train;
+  LrSchedule s;
+  s.kind = t.schedule;
+  s.lr = t.lr;
+  s.total_steps = std::max<int64_t>(1, total_steps);
+  double warmup_base = double(total_steps);
+  if (t.warmup_budget_flops > 0)
+    warmup_base = t.warmup_budget_flops / budget_flops_per_token(c.model, t.seq_len) /
+                  double(t.micro_batch * t.grad_accum * t.seq_len);
+  s.warmup_steps = t.warmup_steps >= 0 ? t.warmup_steps : int64_t(std::llround(t.warmup_frac * warmup_base));
+  s.decay_steps = int64_t(std::llround(t.decay_frac * double(total_steps)));
+  s.min_ratio = t.min_lr_ratio;
+  return s;
+}
+
+}  // namespace mor

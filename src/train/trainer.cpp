@@ -1,0 +1,215 @@
+// The training loop; see trainer.h.
+#include "trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "evaluate.h"
+#include "format.h"
+#include "metrics.h"
+#include "peak.h"
+#include "signals.h"
+#include "src/core/threads.h"
+#include "src/model/flops.h"
+
+namespace mor {
+namespace fs = std::filesystem;
+
+int64_t resolve_total_steps(const Config& c) {
+  const TrainConfig& t = c.train;
+  if (t.steps > 0) return t.steps;
+  const double tokens_per_step = double(t.micro_batch * t.grad_accum * t.seq_len);
+  return steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), tokens_per_step);
+}
+
+Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts) {
+  const Config& c = cfg_.config;
+  set_num_threads(int(c.train.threads));
+  parse_device(c.train.device);
+  if (!parse_device(c.train.device).is_cpu())
+    fail_input(cfg_.source, ": train.device '", c.train.device,
+               "': training on CUDA is not wired up yet. Hint: use device: cpu.");
+  run_dir_ = opts.run_dir.empty() ? "runs/" + c.name : opts.run_dir;
+  fs::create_directories(run_dir_);
+
+  data::LoaderOptions lo;
+  lo.split_dir = (fs::path(c.data.path) / "train").string();
+  lo.batch = c.train.micro_batch;
+  lo.seq_len = c.train.seq_len;
+  lo.seed = uint64_t(c.train.seed);
+  lo.shuffle = c.data.shuffle;
+  lo.prefetch = int(c.data.prefetch);
+  lo.expect_vocab = c.model.vocab_size;
+  loader_ = std::make_unique<data::BatchLoader>(lo);
+
+  model_ = std::make_unique<Model>(c.model);
+  model_->initialize(uint64_t(c.train.seed));
+  optim_ = std::make_unique<AdamW>(model_->params(), c.train);
+  total_steps_ = resolve_total_steps(c);
+  schedule_ = make_schedule(c, total_steps_);
+  budget_flops_per_token_ = budget_flops_per_token(c.model, c.train.seq_len);
+  train_flops_per_token_ = train_flops_per_token(c.model, c.train.seq_len);
+  state_.rng = Rng(uint64_t(c.train.seed), "routing").state();
+  {
+    std::ofstream f(fs::path(run_dir_) / "config.yaml");
+    f << dump_config(c);
+  }
+  metrics_ = std::make_unique<MetricsWriter>((fs::path(run_dir_) / "metrics.jsonl").string());
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::print_header() {
+  const Config& c = cfg_.config;
+  if (!opts_.quiet) std::printf("# resolved config (%s)\n%s", cfg_.source.c_str(), dump_config(c).c_str());
+  peak_gflops_ = measure_sgemm_peak().gflops;
+  const int64_t tokens_per_step = c.train.micro_batch * c.train.grad_accum * c.train.seq_len;
+  std::printf("model: %s | unique params %s (non-embedding %s) | effective layers %lld | %s\n", c.name.c_str(),
+              format_si(double(unique_params(c.model, true)), 2).c_str(),
+              format_si(double(unique_params(c.model, false)), 2).c_str(), (long long)c.model.n_layers,
+              c.model.mor.type == "none" ? (c.model.recursion.sharing == "none" ? "vanilla" : "recursive")
+                                         : ("MoR " + c.model.mor.type + "-choice").c_str());
+  std::printf("data: %s | %llu windows/epoch | %s tokens/step | %lld steps\n", c.data.path.c_str(),
+              (unsigned long long)loader_->windows_per_epoch(), format_si(double(tokens_per_step)).c_str(),
+              (long long)total_steps_);
+  std::printf("flops: %s/token (budget formula, MOR.md 6) | %s/token trained (6N+12LTd) | budget %s\n",
+              format_si(budget_flops_per_token_, 2).c_str(), format_si(train_flops_per_token_, 2).c_str(),
+              c.train.budget_flops > 0 ? format_si(c.train.budget_flops, 2).c_str() : "none (train.steps)");
+  std::printf("compute: %s | sgemm peak %.1f GFLOP/s (MFU denominator, measured now)\n", blas_description().c_str(),
+              peak_gflops_);
+  std::fflush(stdout);
+}
+
+Trainer::StepOutcome Trainer::train_step() {
+  const TrainConfig& t = cfg_.config.train;
+  model_->params().zero_grads();
+  const double normalizer = double(t.micro_batch * t.seq_len * t.grad_accum);
+  StepOutcome o;
+  std::map<std::string, double> aux;
+  for (int64_t m = 0; m < t.grad_accum; ++m) {
+    Tensor tokens = loader_->next();
+    ad::Tape tape;
+    ad::GradScope scope(tape);
+    ForwardContext ctx;
+    ctx.loss_normalizer = normalizer;
+    ctx.micro_batches = t.grad_accum;
+    ctx.step = state_.step;
+    ForwardResult f = model_->forward(tokens, ctx);
+    tape.backward(f.loss);
+    o.loss += f.lm_loss / double(t.grad_accum);
+    for (const auto& [k, v] : f.aux) aux[k] += v / double(t.grad_accum);
+    state_.tokens += f.tokens;
+    state_.flops += budget_flops_per_token_ * double(f.tokens);
+    last_forward_ = std::move(f);
+  }
+  last_forward_.aux = aux;
+  last_forward_.loss.reset();
+  state_.loader = loader_->position();
+  o.grad_norm = optim_->grad_norm();
+  o.lr = schedule_.lr_at(state_.step);
+  if (!std::isfinite(o.loss) || !std::isfinite(o.grad_norm))
+    fail_internal("step ", state_.step + 1, ": loss ", o.loss, ", grad norm ", o.grad_norm,
+                  " is not finite. Hint: lower train.lr or raise train.warmup_steps.");
+  optim_->step(o.lr, o.grad_norm, t.grad_clip);
+  ++state_.step;
+  return o;
+}
+
+void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_seconds) {
+  const Config& c = cfg_.config;
+  const double tokens = double(c.train.micro_batch * c.train.grad_accum * c.train.seq_len);
+  const double tps = tokens / step_seconds;
+  const double mfu = peak_gflops_ > 0 ? train_flops_per_token_ * tps / (peak_gflops_ * 1e9) : 0;
+  step_time_ema_ = step_time_ema_ == 0 ? step_seconds : 0.9 * step_time_ema_ + 0.1 * step_seconds;
+  const double eta = step_time_ema_ * double(total_steps_ - state_.step);
+  MetricRecord r;
+  r.integers["step"] = state_.step;
+  r.integers["tokens"] = state_.tokens;
+  r.numbers["loss"] = o.loss;
+  r.numbers["lr"] = o.lr;
+  r.numbers["grad_norm"] = o.grad_norm;
+  r.numbers["tokens_per_s"] = tps;
+  r.numbers["flops"] = state_.flops;
+  if (c.train.budget_flops > 0) r.numbers["flops_budget"] = c.train.budget_flops;
+  r.numbers["mfu"] = mfu;
+  r.numbers["step_s"] = step_seconds;
+  r.numbers["cpu_s"] = cpu_seconds;
+  r.numbers["elapsed_s"] = elapsed_;
+  for (const auto& [k, v] : last_forward_.aux) r.numbers["aux_" + k] = v;
+  if (std::isfinite(last_val_loss_)) {
+    r.numbers["val_loss"] = last_val_loss_;
+    r.numbers["val_ppl"] = std::exp(last_val_loss_);
+  }
+  metrics_->write(r);
+  if (state_.step % c.train.log_every != 0 && state_.step != total_steps_) return;
+  std::string flops;
+  if (c.train.budget_flops > 0)
+    flops = " | flops " + format_si(state_.flops, 2) + "/" + format_si(c.train.budget_flops, 2);
+  std::string aux;
+  for (const auto& [k, v] : last_forward_.aux) {
+    char b[64];
+    std::snprintf(b, sizeof b, " | %s %.4f", k.c_str(), v);
+    aux += b;
+  }
+  std::printf("step %*lld/%lld | loss %.4f | lr %.2e | gnorm %.3f | %s tok/s | MFU %4.1f%%%s%s | %s elapsed | ETA %s\n",
+              int(std::to_string(total_steps_).size()), (long long)state_.step, (long long)total_steps_, o.loss, o.lr,
+              o.grad_norm, format_si(tps).c_str(), 100 * mfu, flops.c_str(), aux.c_str(),
+              format_duration(elapsed_).c_str(), format_duration(eta).c_str());
+  std::fflush(stdout);
+}
+
+void Trainer::run_eval(bool final) {
+  const Config& c = cfg_.config;
+  const std::string val = (fs::path(c.data.path) / "val").string();
+  auto t0 = std::chrono::steady_clock::now();
+  EvalResult e = evaluate(*model_, val, c.train.micro_batch, c.train.seq_len, uint64_t(c.train.eval_windows));
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  last_val_loss_ = e.loss;
+  std::printf("eval%s | step %lld | val loss %.4f | ppl %.2f | %lld tokens | %.1fs\n", final ? " (final)" : "",
+              (long long)state_.step, e.loss, e.perplexity, (long long)e.tokens, s);
+  std::fflush(stdout);
+}
+
+int Trainer::run() {
+  install_stop_handlers();
+  print_header();
+  const Config& c = cfg_.config;
+  using clock = std::chrono::steady_clock;
+  while (state_.step < total_steps_) {
+    if (stop_requested()) break;
+    auto t0 = clock::now();
+    double cpu0 = process_cpu_seconds();
+    StepOutcome o = train_step();
+    double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    elapsed_ += dt;
+    const bool last = state_.step == total_steps_;
+    if (last || (c.train.eval_every > 0 && state_.step % c.train.eval_every == 0)) run_eval(last);
+    log_step(o, dt, process_cpu_seconds() - cpu0);
+    if (!last) last_val_loss_ = NAN;
+  }
+  if (stop_requested()) {
+    std::printf("stopped by signal %d after step %lld/%lld; resume with: mor train --config %s --run-dir %s --resume\n",
+                stop_signal(), (long long)state_.step, (long long)total_steps_, cfg_.source.c_str(), run_dir_.c_str());
+    return 1;
+  }
+  MetricRecord r;
+  r.strings["name"] = c.name;
+  r.integers["steps"] = state_.step;
+  r.integers["tokens"] = state_.tokens;
+  r.integers["unique_params"] = unique_params(c.model, true);
+  r.integers["unique_params_non_embedding"] = unique_params(c.model, false);
+  r.numbers["flops"] = state_.flops;
+  r.numbers["val_loss"] = last_val_loss_;
+  r.numbers["val_ppl"] = std::exp(last_val_loss_);
+  r.numbers["train_seconds"] = elapsed_;
+  std::ofstream((fs::path(run_dir_) / "summary.json").string()) << r.to_json() << "\n";
+  std::printf("done: %lld steps, %s tokens, %s budget FLOPs, %s | final val loss %.4f (ppl %.2f) | metrics: %s\n",
+              (long long)state_.step, format_si(double(state_.tokens), 2).c_str(), format_si(state_.flops, 2).c_str(),
+              format_duration(elapsed_).c_str(), last_val_loss_, std::exp(last_val_loss_), metrics_->path().c_str());
+  return 0;
+}
+
+}  // namespace mor

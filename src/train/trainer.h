@@ -1,0 +1,77 @@
+// The training loop: gradient accumulation, clipping, AdamW, LR schedule, FLOP-budget
+// accounting, periodic evaluation, step lines on stdout and JSON lines in the run directory,
+// and a clean stop on SIGINT/SIGTERM.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "data/loader.h"
+#include "optimizer.h"
+#include "schedule.h"
+#include "src/config/config.h"
+#include "src/core/rng.h"
+#include "src/model/model.h"
+
+namespace mor {
+
+struct TrainOptions {
+  std::string run_dir;   // default: runs/<config name>
+  bool resume = false;   // continue from the run directory's latest checkpoint
+  bool fresh = false;    // ignore checkpoints in the run directory
+  bool quiet = false;    // no resolved-config dump
+};
+
+// Everything that evolves during training besides parameters and optimizer moments.
+struct TrainState {
+  int64_t step = 0;          // optimizer steps completed
+  int64_t tokens = 0;        // training target tokens consumed (all ranks)
+  double flops = 0;          // budget FLOPs spent (MOR.md section 6 accounting)
+  data::LoaderPosition loader;
+  Rng::State rng{};          // routing randomness (random router, sampling)
+};
+
+// Resolves the number of optimizer steps: train.steps, or from train.budget_flops.
+int64_t resolve_total_steps(const Config& c);
+
+class Trainer {
+ public:
+  Trainer(const LoadedConfig& cfg, const TrainOptions& opts);
+  ~Trainer();
+  // Runs to the end (or a stop request). Returns the process exit code.
+  int run();
+
+  Model& model() { return *model_; }
+  AdamW& optimizer() { return *optim_; }
+  TrainState& state() { return state_; }
+  const Config& config() const { return cfg_.config; }
+  const std::string& run_dir() const { return run_dir_; }
+  int64_t total_steps() const { return total_steps_; }
+
+ private:
+  struct StepOutcome {
+    double loss = 0, grad_norm = 0, lr = 0;
+  };
+  void print_header();
+  StepOutcome train_step();  // one optimizer step
+  void log_step(const StepOutcome& o, double step_seconds, double cpu_seconds);
+  void run_eval(bool final);
+
+  LoadedConfig cfg_;
+  TrainOptions opts_;
+  std::string run_dir_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<AdamW> optim_;
+  std::unique_ptr<data::BatchLoader> loader_;
+  std::unique_ptr<class MetricsWriter> metrics_;
+  LrSchedule schedule_;
+  TrainState state_;
+  int64_t total_steps_ = 0;
+  double budget_flops_per_token_ = 0, train_flops_per_token_ = 0, peak_gflops_ = 0;
+  double elapsed_ = 0, step_time_ema_ = 0;
+  double last_val_loss_ = NAN;
+  // Per-step values reported in the step line / metrics.
+  ForwardResult last_forward_;
+};
+
+}  // namespace mor

@@ -1,0 +1,105 @@
+// Config loading: defaults, overrides, and one clear `file:line:col` error per kind of bad input.
+#include <gtest/gtest.h>
+
+#include "src/config/config.h"
+#include "src/core/error.h"
+
+namespace mor {
+namespace {
+
+std::string error_of(const std::string& yaml, std::vector<std::string> overrides = {}) {
+  try {
+    load_config_text(yaml, "cfg.yaml", overrides);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    return e.what();
+  }
+  return "";
+}
+
+const char* kOk = "model:\n  d_model: 64\n  n_heads: 4\ntrain:\n  steps: 3\n";
+
+TEST(Config, LoadsWithDefaultsAndOverrides) {
+  LoadedConfig c = load_config_text(kOk, "configs/tiny.yaml", {"train.lr=1e-3", "model.mor.capacity=[1, 0.5]"});
+  EXPECT_EQ(c.config.name, "tiny");
+  EXPECT_EQ(c.config.model.d_model, 64);
+  EXPECT_EQ(c.config.model.hdim(), 16);
+  EXPECT_DOUBLE_EQ(c.config.train.lr, 1e-3);
+  EXPECT_EQ(c.config.model.mor.capacity.size(), 2u);
+  EXPECT_EQ(c.origins.at("train.lr"), "--set train.lr=1e-3");
+  EXPECT_EQ(c.origins.at("model.d_model"), "configs/tiny.yaml:2:12");
+}
+
+TEST(Config, DumpRoundTrips) {
+  LoadedConfig a = load_config_text(kOk, "a.yaml", {"model.recursion.sharing=middle_cycle", "model.n_layers=6",
+                                                    "model.recursion.num_recursions=2"});
+  LoadedConfig b = load_config_text(dump_config(a.config), "b.yaml");
+  EXPECT_EQ(dump_config(a.config), dump_config(b.config));
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndKey) {
+  std::string e = error_of("model:\n  d_model: 64\n  n_head: 4\ntrain:\n  steps: 3\n");
+  EXPECT_NE(e.find("cfg.yaml:3:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'model.n_head'"), std::string::npos) << e;
+}
+
+TEST(Config, WrongTypeNamesTheValue) {
+  std::string e = error_of("model:\n  n_heads: eight\ntrain:\n  steps: 3\n");
+  EXPECT_NE(e.find("cfg.yaml:2:12"), std::string::npos) << e;
+  EXPECT_NE(e.find("must be an integer"), std::string::npos) << e;
+}
+
+TEST(Config, SyntaxErrorHasLine) {
+  std::string e = error_of("model:\n  d_model: [1, 2\ntrain: {}\n");
+  EXPECT_NE(e.find("YAML syntax error"), std::string::npos) << e;
+  EXPECT_NE(e.find("cfg.yaml:"), std::string::npos) << e;
+}
+
+TEST(Config, ImpossibleShapesAreRejected) {
+  EXPECT_NE(error_of("model:\n  d_model: 64\n  n_heads: 5\ntrain:\n  steps: 3\n").find("does not divide d_model"),
+            std::string::npos);
+  EXPECT_NE(error_of("model:\n  d_model: 64\n  n_heads: 4\n  n_kv_heads: 3\ntrain:\n  steps: 3\n").find("must divide n_heads"),
+            std::string::npos);
+  std::string e = error_of(kOk, {"model.recursion.sharing=middle_cycle", "model.recursion.num_recursions=3",
+                                 "model.n_layers=30"});
+  EXPECT_NE(e.find("n_layers=32"), std::string::npos) << e;  // the hint suggests the paper's fix
+  EXPECT_NE(error_of(kOk, {"model.recursion.num_recursions=2"}).find("needs a sharing strategy"), std::string::npos);
+  EXPECT_NE(error_of(kOk, {"dist.tp=3"}).find("does not divide"), std::string::npos);
+  EXPECT_NE(error_of(kOk, {"model.recursion.sharing=middle_cycle", "model.n_layers=5", "model.recursion.num_recursions=3",
+                           "model.mor.type=expert", "model.mor.capacity=[1, 0.2, 0.5]"})
+                .find("non-increasing"),
+            std::string::npos);
+}
+
+TEST(Config, ChoicesAreChecked) {
+  std::string e = error_of(kOk, {"train.schedule=linear"});
+  EXPECT_NE(e.find("--set train.schedule=linear"), std::string::npos) << e;
+  EXPECT_NE(e.find("wsd, cosine, constant"), std::string::npos) << e;
+}
+
+TEST(Config, StepsOrBudgetRequired) {
+  EXPECT_NE(error_of("model:\n  d_model: 64\n").find("set train.steps or train.budget_flops"), std::string::npos);
+}
+
+TEST(Config, BadOverrideSyntax) {
+  EXPECT_NE(error_of(kOk, {"train.lr"}).find("expected key=value"), std::string::npos);
+}
+
+TEST(Config, MissingFileIsBadInput) {
+  try {
+    load_config("/nonexistent/x.yaml");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/x.yaml"), std::string::npos);
+  }
+}
+
+TEST(Config, EveryKeyIsDocumented) {
+  std::string keys = describe_config_keys();
+  for (const char* k : {"model.d_model", "model.mor.capacity", "train.budget_flops", "data.path", "dist.tp"})
+    EXPECT_NE(keys.find(std::string("`") + k + "`"), std::string::npos) << k;
+}
+
+}  // namespace
+}  // namespace mor
