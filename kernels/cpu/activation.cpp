@@ -23,8 +23,14 @@ void swiglu_forward(int64_t n, int64_t f, const T* gu, T* y) {
     const T* g = gu + i * 2 * f;
     const T* u = g + f;
     T* yi = y + i * f;
-#pragma omp simd
-    for (int64_t j = 0; j < f; ++j) yi[j] = g[j] * sigmoid(g[j]) * u[j];
+    int64_t j = 0;
+    if constexpr (sizeof(T) == 4) {
+      for (; j + 8 <= f; j += 8) {
+        v8f gv = load8(g + j);
+        store8(yi + j, gv * sigmoid8(gv) * load8(u + j));
+      }
+    }
+    for (; j < f; ++j) yi[j] = g[j] * sigmoid(g[j]) * u[j];
   }
 }
 
@@ -37,8 +43,22 @@ void swiglu_backward(int64_t n, int64_t f, const T* gu, const T* dy, T* dgu, boo
     const T* d = dy + i * f;
     T* dg = dgu + i * 2 * f;
     T* du = dg + f;
-#pragma omp simd
-    for (int64_t j = 0; j < f; ++j) {
+    int64_t j = 0;
+    if constexpr (sizeof(T) == 4) {
+      for (; j + 8 <= f; j += 8) {
+        v8f gv = load8(g + j), uv = load8(u + j), dv = load8(d + j);
+        v8f s = sigmoid8(gv);
+        v8f dgv = dv * uv * (s * (1.0f + gv * (1.0f - s)));
+        v8f duv = dv * gv * s;
+        if (accumulate) {
+          dgv += load8(dg + j);
+          duv += load8(du + j);
+        }
+        store8(dg + j, dgv);
+        store8(du + j, duv);
+      }
+    }
+    for (; j < f; ++j) {
       T s = sigmoid(g[j]);
       T silu = g[j] * s;
       T dsilu = s * (T(1) + g[j] * (T(1) - s));
@@ -50,8 +70,10 @@ void swiglu_backward(int64_t n, int64_t f, const T* gu, const T* dy, T* dgu, boo
 
 template <typename T>
 void sigmoid_forward(int64_t n, const T* x, T* y) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
+  int64_t i = 0;
+  if constexpr (sizeof(T) == 4)
+    for (; i + 8 <= n; i += 8) store8(y + i, sigmoid8(load8(x + i)));
+  for (; i < n; ++i) y[i] = sigmoid(x[i]);
 }
 template <typename T>
 void sigmoid_backward(int64_t n, const T* y, const T* dy, T* dx, bool accumulate) {
@@ -75,13 +97,8 @@ void softmax_forward(int64_t n, int64_t c, const T* x, T* y) {
   for (int64_t i = 0; i < n; ++i) {
     const T* xi = x + i * c;
     T* yi = y + i * c;
-    T m = xi[0];
-    for (int64_t j = 1; j < c; ++j) m = xi[j] > m ? xi[j] : m;
-    T s = 0;
-    for (int64_t j = 0; j < c; ++j) {
-      yi[j] = vexp(xi[j] - m);
-      s += yi[j];
-    }
+    const T m = max_of(c, xi);
+    const T s = exp_store(c, xi, m, T(1), yi);
     for (int64_t j = 0; j < c; ++j) yi[j] /= s;
   }
 }
@@ -102,11 +119,8 @@ void logsumexp_forward(int64_t n, int64_t c, const T* x, T* y) {
 #pragma omp parallel for schedule(static) if (n * c > 32768)
   for (int64_t i = 0; i < n; ++i) {
     const T* xi = x + i * c;
-    T m = xi[0];
-    for (int64_t j = 1; j < c; ++j) m = xi[j] > m ? xi[j] : m;
-    T s = 0;
-    for (int64_t j = 0; j < c; ++j) s += vexp(xi[j] - m);
-    y[i] = m + std::log(s);
+    const T m = max_of(c, xi);
+    y[i] = m + std::log(exp_sum(c, xi, m));
   }
 }
 template <typename T>

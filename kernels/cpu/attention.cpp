@@ -42,25 +42,14 @@ void masked_softmax_rows(int64_t bq, int64_t kmax, const int64_t* kend, T* S, T*
       if (lse_out) lse_out[r * lse_stride] = -std::numeric_limits<T>::infinity();
       continue;
     }
-    T l;
     if (lse_out) {
-      T m = row[0];
-      for (int64_t j = 1; j < n; ++j) m = row[j] > m ? row[j] : m;
-      T sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t j = 0; j < n; ++j) {
-        T e = vexp(row[j] - m);
-        row[j] = e;
-        sum += e;
-      }
-      T inv = T(1) / sum;
-#pragma omp simd
+      const T m = max_of(n, row);
+      const T sum = exp_store(n, row, m, T(1), row);
+      const T inv = T(1) / sum;
       for (int64_t j = 0; j < n; ++j) row[j] *= inv;
       lse_out[r * lse_stride] = m + std::log(sum);
     } else {
-      l = lse_in[r * lse_stride];
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) row[j] = vexp(row[j] - l);
+      exp_store(n, row, lse_in[r * lse_stride], T(1), row);
     }
     for (int64_t j = n; j < kmax; ++j) row[j] = 0;
   }

@@ -1,5 +1,5 @@
-// Fused softmax cross-entropy kernel; see loss.h. One pass for the max, one for the sum of
-// exponentials, one (optional) to write the gradient in place.
+// Fused softmax cross-entropy kernel; see loss.h. One pass for the max, one that stores and sums
+// the exponentials, one (optional) that scales them into the gradient in place.
 #include "loss.h"
 
 #include <cmath>
@@ -21,19 +21,19 @@ double softmax_xent_rows(int64_t n, int64_t V, T* logits, const int32_t* target,
         for (int64_t j = 0; j < V; ++j) z[j] = 0;
       continue;
     }
-    T m = z[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < V; ++j) m = z[j] > m ? z[j] : m;
-    T s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < V; ++j) s += vexp(z[j] - m);
-    const T lse = m + std::log(s);
-    row_loss[i] = lse - z[t];
-    if (grad_scale != T(0)) {
-#pragma omp simd
-      for (int64_t j = 0; j < V; ++j) z[j] = grad_scale * vexp(z[j] - lse);
-      z[t] -= grad_scale;
+    const T m = max_of(V, z);
+    const T zt = z[t];
+    if (grad_scale == T(0)) {
+      row_loss[i] = m + std::log(exp_sum(V, z, m)) - zt;
+      continue;
     }
+    // One exp per element: z <- exp(z - m), then scale by grad_scale / sum (a row stays in L2).
+    const T sum = exp_store(V, z, m, T(1), z);
+    row_loss[i] = m + std::log(sum) - zt;
+    const T c = grad_scale / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < V; ++j) z[j] *= c;
+    z[t] -= grad_scale;
   }
   double total = 0;
   for (int64_t i = 0; i < n; ++i) total += double(row_loss[i]);

@@ -1,42 +1,127 @@
-// Vectorisable scalar math used inside `#pragma omp simd` loops.
-// exp_approx: Cody-Waite range reduction + Cephes degree-6 polynomial; max relative error about
-// 2 ulp for float over [-87, 88], exactly 0 below -87.3 (a masked logit). glibc's expf does not
-// vectorise without -ffast-math, which we avoid (it breaks NaN checks and determinism).
+// Vectorised math on float arrays for the kernels (exp, sigmoid), with a double fallback.
+//
+// GCC 12 does not vectorise loops that call an inline exp and store the result ("control flow in
+// loop"), and glibc's expf only vectorises under -ffast-math (which we avoid: it breaks NaN checks
+// and determinism). So the float paths use GCC vector extensions (8 lanes; lowered to AVX2 or
+// AVX-512 halves) explicitly.
+//
+// exp8: Cody-Waite range reduction + Cephes degree-6 polynomial, max relative error about 2 ulp
+// over [-87.3, 88.4]; inputs below -87.3 (including -inf) give exp(-87.3) ~ 1.2e-38 rather than 0
+// (callers that mask write their zeros explicitly); NaN propagates.
 #pragma once
-#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+
+#define MOR_INLINE inline __attribute__((always_inline))
 
 namespace mor::kernels {
 
-inline float exp_approx(float x) {
-  const float hi = 88.3762626647949f, lo = -87.3365447505531f;
-  float xc = x > hi ? hi : x;
-  xc = xc < lo ? lo : xc;
-  float n = std::floor(xc * 1.44269504088896341f + 0.5f);
-  float r = xc - n * 0.693359375f;
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v8f_unaligned __attribute__((vector_size(32), aligned(4), may_alias));
+
+// Unaligned 8-float load/store (vmovups); memcpy-based versions went through the stack.
+MOR_INLINE v8f load8(const float* p) { return *reinterpret_cast<const v8f_unaligned*>(p); }
+MOR_INLINE void store8(float* p, v8f v) { *reinterpret_cast<v8f_unaligned*>(p) = v; }
+MOR_INLINE v8f splat8(float x) { return v8f{x, x, x, x, x, x, x, x}; }
+MOR_INLINE float hsum8(v8f v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
+
+MOR_INLINE v8f exp8(v8f x) {
+  const v8f hi = splat8(88.3762626647949f), lo = splat8(-87.3365447505531f);
+  v8f xc = x < lo ? lo : x;
+  xc = xc > hi ? hi : xc;
+  xc = x != x ? x : xc;  // keep NaN
+  const v8f shifter = splat8(12582912.0f);  // 1.5 * 2^23: adding it rounds to the nearest integer
+  v8f n = (xc * 1.44269504088896341f + shifter) - shifter;
+  v8f r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
+  v8f p = splat8(1.9875691500e-4f);
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t e = (int32_t(n) + 127) << 23;
-  float y = p * std::bit_cast<float>(e);
-  return x < lo ? 0.0f : y;
+  v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+  return p * (v8f)e;
 }
 
+MOR_INLINE float exp1(float x) {
+  v8f v = exp8(splat8(x));
+  return v[0];
+}
+
+MOR_INLINE v8f sigmoid8(v8f x) { return 1.0f / (1.0f + exp8(-x)); }
+
+// Scalar helpers for any T (double uses libm).
 template <typename T>
-inline T vexp(T x) {
-  if constexpr (sizeof(T) == 4) return exp_approx(x);
+MOR_INLINE T vexp(T x) {
+  if constexpr (sizeof(T) == 4) return exp1(x);
   else return std::exp(x);
 }
-
 template <typename T>
-inline T sigmoid(T x) {
+MOR_INLINE T sigmoid(T x) {
   return T(1) / (T(1) + vexp(-x));
+}
+
+// y[i] = scale * exp(x[i] - sub) for i < n (y may be x); returns sum_i exp(x[i] - sub).
+template <typename T>
+inline T exp_store(int64_t n, const T* x, T sub, T scale, T* y) {
+  int64_t i = 0;
+  T total = 0;
+  if constexpr (sizeof(T) == 4) {
+    v8f acc = splat8(0.0f);
+    for (; i + 8 <= n; i += 8) {
+      v8f e = exp8(load8(x + i) - sub);
+      acc += e;
+      store8(y + i, e * scale);
+    }
+    total = hsum8(acc);
+  }
+  for (; i < n; ++i) {
+    T e = vexp(x[i] - sub);
+    total += e;
+    y[i] = scale * e;
+  }
+  return total;
+}
+
+// sum_i exp(x[i] - sub)
+template <typename T>
+inline T exp_sum(int64_t n, const T* x, T sub) {
+  int64_t i = 0;
+  T total = 0;
+  if constexpr (sizeof(T) == 4) {
+    v8f acc0 = splat8(0.0f), acc1 = splat8(0.0f);
+    for (; i + 16 <= n; i += 16) {
+      acc0 += exp8(load8(x + i) - sub);
+      acc1 += exp8(load8(x + i + 8) - sub);
+    }
+    for (; i + 8 <= n; i += 8) acc0 += exp8(load8(x + i) - sub);
+    total = hsum8(acc0 + acc1);
+  }
+  for (; i < n; ++i) total += vexp(x[i] - sub);
+  return total;
+}
+
+// max_i x[i] (n >= 1)
+template <typename T>
+inline T max_of(int64_t n, const T* x) {
+  int64_t i = 0;
+  T m = x[0];
+  if constexpr (sizeof(T) == 4) {
+    if (n >= 8) {
+      v8f mv = load8(x);
+      for (i = 8; i + 8 <= n; i += 8) {
+        v8f v = load8(x + i);
+        mv = v > mv ? v : mv;
+      }
+      for (int k = 0; k < 8; ++k) m = mv[k] > m ? mv[k] : m;
+    }
+  }
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
 }
 
 }  // namespace mor::kernels

@@ -1,8 +1,10 @@
 // Optimizer kernels; see optim.h.
 #include "optim.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "math.h"
 #include "reduce.h"
 
 namespace mor::kernels {
@@ -24,7 +26,21 @@ void adamw_update(int64_t n, float* p, const float* g, float* m, float* v, const
 }
 
 double sum_squares(int64_t n, const float* x) {
-  return scalar_sum(n, [&](int64_t i) { return double(x[i]) * double(x[i]); });
+  // Fixed 4096-element chunks: float partial sums per chunk (8 lanes), chunk totals in double.
+  constexpr int64_t kChunk = 4096;
+  const int64_t nchunks = (n + kChunk - 1) / kChunk;
+  return scalar_sum(nchunks, [&](int64_t c) {
+    const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+    v8f acc = splat8(0.0f);
+    int64_t i = b;
+    for (; i + 8 <= e; i += 8) {
+      v8f v = load8(x + i);
+      acc += v * v;
+    }
+    double s = hsum8(acc);
+    for (; i < e; ++i) s += double(x[i]) * double(x[i]);
+    return s;
+  });
 }
 
 }  // namespace mor::kernels

@@ -66,7 +66,7 @@ Var logsumexp(const Var& x);                  // [n, c] -> [n]
 Var cross_entropy(const Var& logits, const Tensor& targets, double normalizer = 0);
 // The same loss of logits = h @ w^T, computed in row chunks without materialising all logits;
 // its gradient is computed during the forward pass (a loss is always terminal). chunk_rows <= 0:
-// automatic (logits buffer bounded at 32M elements).
+// automatic (logits buffer bounded at 128M elements).
 Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, double normalizer = 0,
                              int64_t chunk_rows = 0);
 // mean_i BCEWithLogits(x_i, t_i) over all n elements (targets are float 0/1 or soft).

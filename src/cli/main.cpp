@@ -55,6 +55,7 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bt->add_option("--threads", t.threads, "CPU threads (0: default)");
   bt->add_option("--steps", t.steps, "Timed steps")->capture_default_str();
   bt->add_flag("--json", t.json, "Print one JSON object");
+  bt->add_flag("--profile", t.profile, "Print per-op forward/backward times (stderr)");
   auto* bs = b->add_subcommand("sgemm", "BLAS sgemm throughput (the MFU denominator)");
   bs->add_option("--threads", s.threads, "CPU threads (0: default)");
   bs->add_option("--size", s.size, "Matrix size n (n x n x n)")->capture_default_str();

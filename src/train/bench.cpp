@@ -10,6 +10,7 @@
 #include "optimizer.h"
 #include "peak.h"
 #include "schedule.h"
+#include "src/autodiff/profiler.h"
 #include "src/core/rng.h"
 #include "src/core/storage.h"
 #include "src/core/threads.h"
@@ -56,6 +57,8 @@ int run_bench_train(const BenchTrainOptions& o) {
   using clock = std::chrono::steady_clock;
   one_step();  // warm-up: allocator cache, BLAS buffers
   memory_reset_peak();
+  if (o.profile) ad::set_profiling(true);
+  ad::profile_reset();
   std::vector<double> wall, cpu;
   for (int s = 0; s < o.steps; ++s) {
     double c0 = process_cpu_seconds();
@@ -99,6 +102,7 @@ int run_bench_train(const BenchTrainOptions& o) {
                 peak.size);
     std::printf("  peak RSS %.0f MB | peak tensors %.0f MB\n", r.numbers["peak_rss_mb"], r.numbers["peak_tensor_mb"]);
   }
+  if (ad::profiling_enabled()) std::fprintf(stderr, "%s", ad::profile_report().c_str());
   return 0;
 }
 

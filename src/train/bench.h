@@ -14,6 +14,7 @@ struct BenchTrainOptions {
   int threads = 0;  // 0: OpenMP default
   int steps = 5;    // timed optimizer steps (after one warm-up step)
   bool json = false;
+  bool profile = false;  // print the per-op time table (forward/backward)
 };
 int run_bench_train(const BenchTrainOptions& o);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/cpu/optim.h"
+#include "src/autodiff/profiler.h"
 
 namespace mor {
 
@@ -14,6 +15,7 @@ AdamW::AdamW(ParamTable& params, const TrainConfig& cfg) : params_(params), cfg_
 }
 
 double AdamW::grad_norm(const std::string& group) const {
+  MOR_PROFILE_FORWARD("optimizer.grad_norm");
   double ss = 0;
   const float* g = params_.grads().data<float>();
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -25,6 +27,7 @@ double AdamW::grad_norm(const std::string& group) const {
 }
 
 double AdamW::step(double lr, double norm, double clip, const std::string& group) {
+  MOR_PROFILE_FORWARD("optimizer.adamw");
   ++t_;
   const double coef = (clip > 0 && norm > clip) ? clip / (norm + 1e-6) : 1.0;
   float* p = params_.values().data<float>();

@@ -2,6 +2,7 @@
 #include "kernels/cpu/activation.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(swiglu)
@@ -13,6 +14,7 @@ MOR_REGISTER_OP(logsumexp)
 namespace mor::ad {
 
 Var swiglu(const Var& gate_up) {
+  MOR_PROFILE_FORWARD("swiglu");
   const Tensor& X = gate_up->value;
   require_cpu("swiglu", X);
   MOR_CHECK(X.ndim() >= 1 && X.dim(-1) % 2 == 0, "swiglu: last dim must be even (gate | up)");
@@ -23,6 +25,7 @@ Var swiglu(const Var& gate_up) {
   MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::swiglu_forward<T>(n, f, X.data<T>(), Y.data<T>()));
   Var out = make_output(Y, {&gate_up});
   record(out, [gate_up, n, f](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("swiglu");
     GradTarget g = grad_target(gate_up);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::swiglu_backward<T>(n, f, gate_up->value.data<T>(), dy.data<T>(), g.buf.data<T>(),
@@ -32,12 +35,14 @@ Var swiglu(const Var& gate_up) {
 }
 
 Var sigmoid(const Var& x) {
+  MOR_PROFILE_FORWARD("sigmoid");
   const Tensor& X = x->value;
   require_cpu("sigmoid", X);
   Tensor Y = Tensor::empty(X.shape(), X.dtype());
   MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::sigmoid_forward<T>(X.numel(), X.data<T>(), Y.data<T>()));
   Var out = make_output(Y, {&x});
   record(out, [x, Y](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("sigmoid");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::sigmoid_backward<T>(Y.numel(), Y.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
@@ -46,12 +51,14 @@ Var sigmoid(const Var& x) {
 }
 
 Var tanh(const Var& x) {
+  MOR_PROFILE_FORWARD("tanh");
   const Tensor& X = x->value;
   require_cpu("tanh", X);
   Tensor Y = Tensor::empty(X.shape(), X.dtype());
   MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::tanh_forward<T>(X.numel(), X.data<T>(), Y.data<T>()));
   Var out = make_output(Y, {&x});
   record(out, [x, Y](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("tanh");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::tanh_backward<T>(Y.numel(), Y.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
@@ -60,6 +67,7 @@ Var tanh(const Var& x) {
 }
 
 Var softmax(const Var& x) {
+  MOR_PROFILE_FORWARD("softmax");
   const Tensor& X = x->value;
   require_cpu("softmax", X);
   const int64_t c = X.dim(-1), n = X.numel() / c;
@@ -67,6 +75,7 @@ Var softmax(const Var& x) {
   MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::softmax_forward<T>(n, c, X.data<T>(), Y.data<T>()));
   Var out = make_output(Y, {&x});
   record(out, [x, Y, n, c](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("softmax");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::softmax_backward<T>(n, c, Y.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
@@ -75,6 +84,7 @@ Var softmax(const Var& x) {
 }
 
 Var logsumexp(const Var& x) {
+  MOR_PROFILE_FORWARD("logsumexp");
   const Tensor& X = x->value;
   require_cpu("logsumexp", X);
   const int64_t c = X.dim(-1), n = X.numel() / c;
@@ -85,6 +95,7 @@ Var logsumexp(const Var& x) {
   MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::logsumexp_forward<T>(n, c, X.data<T>(), Y.data<T>()));
   Var out = make_output(Y, {&x});
   record(out, [x, Y, n, c](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("logsumexp");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::logsumexp_backward<T>(n, c, x->value.data<T>(), Y.data<T>(), dy.data<T>(),

@@ -3,6 +3,7 @@
 #include "kernels/cpu/reduce.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(reshape)
@@ -27,8 +28,10 @@ void pass_grad(const Var& v, const Tensor& dy, double c) {
 }  // namespace
 
 Var reshape(const Var& x, const Shape& shape) {
+  MOR_PROFILE_FORWARD("reshape");
   Var out = make_output(x->value.reshape(shape), {&x});
   record(out, [x](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("reshape");
     if (!x->grad.defined()) {
       x->grad = dy.reshape(x->value.shape());  // alias: every consumer of `out` has already run
       return;
@@ -39,11 +42,13 @@ Var reshape(const Var& x, const Shape& shape) {
 }
 
 Var add(const Var& a, const Var& b) {
+  MOR_PROFILE_FORWARD("add");
   same_shape("add", a->value, b->value);
   Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype());
   MOR_DISPATCH_FLOAT(Y.dtype(), T, kernels::add<T>(Y.numel(), a->value.data<T>(), b->value.data<T>(), Y.data<T>()));
   Var out = make_output(Y, {&a, &b});
   record(out, [a, b](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("add");
     pass_grad(a, dy, 1.0);
     pass_grad(b, dy, 1.0);
   });
@@ -51,12 +56,14 @@ Var add(const Var& a, const Var& b) {
 }
 
 Var mul(const Var& a, const Var& b) {
+  MOR_PROFILE_FORWARD("mul");
   same_shape("mul", a->value, b->value);
   Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype());
   MOR_DISPATCH_FLOAT(Y.dtype(), T,
                      kernels::mul<T>(Y.numel(), a->value.data<T>(), b->value.data<T>(), Y.data<T>(), false));
   Var out = make_output(Y, {&a, &b});
   record(out, [a, b](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("mul");
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       if (a->requires_grad) {
         GradTarget g = grad_target(a);
@@ -72,15 +79,20 @@ Var mul(const Var& a, const Var& b) {
 }
 
 Var scale(const Var& a, double c) {
+  MOR_PROFILE_FORWARD("scale");
   require_cpu("scale", a->value);
   Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype());
   MOR_DISPATCH_FLOAT(Y.dtype(), T, kernels::axpy<T>(Y.numel(), T(c), a->value.data<T>(), Y.data<T>(), false));
   Var out = make_output(Y, {&a});
-  record(out, [a, c](const Tensor& dy) { pass_grad(a, dy, c); });
+  record(out, [a, c](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("scale");
+    pass_grad(a, dy, c);
+  });
   return out;
 }
 
 Var scale_rows(const Var& x, const Var& s) {
+  MOR_PROFILE_FORWARD("scale_rows");
   const Tensor& X = x->value;
   require_cpu("scale_rows", X);
   const int64_t n = X.dim(0), d = n ? X.numel() / n : 0;
@@ -91,6 +103,7 @@ Var scale_rows(const Var& x, const Var& s) {
                      kernels::scale_rows<T>(n, d, X.data<T>(), s->value.data<T>(), Y.data<T>(), false));
   Var out = make_output(Y, {&x, &s});
   record(out, [x, s, n, d](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("scale_rows");
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       if (x->requires_grad) {
         GradTarget g = grad_target(x);
@@ -106,6 +119,7 @@ Var scale_rows(const Var& x, const Var& s) {
 }
 
 Var sum(const Var& x) {
+  MOR_PROFILE_FORWARD("sum");
   const Tensor& X = x->value;
   require_cpu("sum", X);
   Tensor Y = Tensor::empty({1}, X.dtype());
@@ -115,6 +129,7 @@ Var sum(const Var& x) {
   });
   Var out = make_output(Y, {&x});
   record(out, [x](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("sum");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       const T c = dy.data<T>()[0];

@@ -5,6 +5,7 @@
 #include "kernels/cpu/attention.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(attention)
@@ -34,6 +35,7 @@ void check_layout(const SeqLayout& L, int64_t rows, const char* what) {
 
 Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const SeqLayout& q_layout,
               const SeqLayout& kv_layout) {
+  MOR_PROFILE_FORWARD("attention");
   const Tensor& Q = q.t->value;
   const Tensor& K = k.t->value;
   const Tensor& V = v.t->value;
@@ -73,6 +75,7 @@ Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const 
                                                    O.data<T>(), lse.data<T>()));
   Var out = make_output(O, {&q.t, &k.t, &v.t});
   record(out, [q, k, v, q_layout, kv_layout, L, O, lse, scale, D](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("attention");
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       auto slot = [&](const HeadSlice& hs) -> T* {
         if (!hs.t->requires_grad) return nullptr;

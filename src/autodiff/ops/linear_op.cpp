@@ -2,6 +2,7 @@
 #include "kernels/cpu/gemm.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(linear)
@@ -9,6 +10,7 @@ MOR_REGISTER_OP(linear)
 namespace mor::ad {
 
 Var linear(const Var& x, const Var& w) {
+  MOR_PROFILE_FORWARD("linear");
   const Tensor& X = x->value;
   const Tensor& W = w->value;
   require_cpu("linear", X);
@@ -25,6 +27,7 @@ Var linear(const Var& x, const Var& w) {
                                       Y.data<T>(), out_f));
   Var out = make_output(Y, {&x, &w});
   record(out, [x, w, n, in, out_f](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("linear");
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       if (x->requires_grad) {
         GradTarget g = grad_target(x);

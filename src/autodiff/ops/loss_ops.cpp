@@ -8,6 +8,7 @@
 #include "kernels/cpu/loss.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(cross_entropy)
@@ -43,6 +44,7 @@ void add_scaled(const Var& v, const Tensor& src, double c) {
 }  // namespace
 
 Var cross_entropy(const Var& logits, const Tensor& targets, double normalizer) {
+  MOR_PROFILE_FORWARD("cross_entropy");
   const Tensor& Z = logits->value;
   require_cpu("cross_entropy", Z);
   const int64_t V = Z.dim(-1), n = Z.numel() / V;
@@ -58,12 +60,16 @@ Var cross_entropy(const Var& logits, const Tensor& targets, double normalizer) {
     Y.data<T>()[0] = T(total / norm);
   });
   Var out = make_output(Y, {&logits});
-  record(out, [logits, work](const Tensor& dy) { add_scaled(logits, work, dy.item()); });
+  record(out, [logits, work](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("cross_entropy");
+    add_scaled(logits, work, dy.item());
+  });
   return out;
 }
 
 Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, double normalizer,
                              int64_t chunk_rows) {
+  MOR_PROFILE_FORWARD("classifier_cross_entropy");
   const Tensor& H = h->value;
   const Tensor& W = w->value;
   require_cpu("classifier_cross_entropy", H);
@@ -75,10 +81,11 @@ Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, 
   const double norm = resolve_normalizer(targets, normalizer);
   const bool grad_h = active_tape() && h->requires_grad;
   const bool grad_w = active_tape() && w->requires_grad;
-  // Rows per chunk: bounds the logits buffer at 32M elements (128 MB in f32).
+  // Rows per chunk: bounds the logits buffer at 128M elements (512 MB in f32). Large chunks keep
+  // the weight-gradient GEMM efficient (its inner dimension is the chunk's row count).
   const int64_t chunk =
       chunk_rows > 0 ? chunk_rows
-                     : std::clamp<int64_t>((int64_t(1) << 25) / std::max<int64_t>(V, 1), 16, std::max<int64_t>(n, 1));
+                     : std::clamp<int64_t>((int64_t(1) << 27) / std::max<int64_t>(V, 1), 16, std::max<int64_t>(n, 1));
   Tensor logits = Tensor::empty({std::min(chunk, n), V}, H.dtype());
   Tensor row_loss = Tensor::empty({n}, H.dtype());
   Tensor dh = grad_h ? Tensor::empty(H.shape(), H.dtype()) : Tensor();
@@ -103,6 +110,7 @@ Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, 
   });
   Var out = make_output(Y, {&h, &w});
   record(out, [h, w, dh, dw](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("classifier_cross_entropy");
     const double g = dy.item();
     if (dh.defined()) add_scaled(h, dh, g);
     if (dw.defined()) add_scaled(w, dw, g);
@@ -111,6 +119,7 @@ Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, 
 }
 
 Var bce_with_logits(const Var& x, const Tensor& target_in, double normalizer) {
+  MOR_PROFILE_FORWARD("bce_with_logits");
   const Tensor& X = x->value;
   require_cpu("bce_with_logits", X);
   require_shape("bce_with_logits", "targets", target_in.numel() == X.numel(), target_in.shape(), shape_str(X.shape()));
@@ -121,6 +130,7 @@ Var bce_with_logits(const Var& x, const Tensor& target_in, double normalizer) {
                      Y.data<T>()[0] = T(kernels::bce_with_logits_sum<T>(X.numel(), X.data<T>(), targets.data<T>()) / norm));
   Var out = make_output(Y, {&x});
   record(out, [x, targets, norm](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("bce_with_logits");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::bce_with_logits_backward<T>(x->value.numel(), x->value.data<T>(), targets.data<T>(),

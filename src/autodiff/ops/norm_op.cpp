@@ -2,6 +2,7 @@
 #include "kernels/cpu/norm.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(rmsnorm)
@@ -9,6 +10,7 @@ MOR_REGISTER_OP(rmsnorm)
 namespace mor::ad {
 
 Var rmsnorm(const Var& x, const Var& w, double eps) {
+  MOR_PROFILE_FORWARD("rmsnorm");
   const Tensor& X = x->value;
   const Tensor& W = w->value;
   require_cpu("rmsnorm", X);
@@ -22,6 +24,7 @@ Var rmsnorm(const Var& x, const Var& w, double eps) {
                      kernels::rmsnorm_forward<T>(n, d, X.data<T>(), W.data<T>(), T(eps), Y.data<T>(), rstd.data<T>()));
   Var out = make_output(Y, {&x, &w});
   record(out, [x, w, rstd, n, d](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("rmsnorm");
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       T* dx = nullptr;
       T* dw = nullptr;

@@ -2,6 +2,7 @@
 #include "kernels/cpu/rope.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(rope)
@@ -9,6 +10,7 @@ MOR_REGISTER_OP(rope)
 namespace mor::ad {
 
 Var rope(const Var& x, const Tensor& pos, int64_t n_rot, double theta) {
+  MOR_PROFILE_FORWARD("rope");
   const Tensor& X = x->value;
   require_cpu("rope", X);
   MOR_CHECK(X.ndim() == 3, "rope: x must be [n, H, D], got ", shape_str(X.shape()));
@@ -22,6 +24,7 @@ Var rope(const Var& x, const Tensor& pos, int64_t n_rot, double theta) {
                                             Y.data<T>(), false));
   Var out = make_output(Y, {&x});
   record(out, [x, pos, n, H, n_rot, D, theta](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("rope");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::rope_apply<T>(n, H, n_rot, D, dy.data<T>(), pos.data<int32_t>(), theta, true,

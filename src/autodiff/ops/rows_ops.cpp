@@ -3,6 +3,7 @@
 #include "kernels/cpu/rows.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(embedding)
@@ -21,6 +22,7 @@ void check_ids(const char* op, const Tensor& ids, int64_t limit) {
 }  // namespace
 
 Var embedding(const Var& table, const Tensor& ids) {
+  MOR_PROFILE_FORWARD("embedding");
   const Tensor& W = table->value;
   require_cpu("embedding", W);
   MOR_CHECK(W.ndim() == 2, "embedding table must be [V, d]");
@@ -30,6 +32,7 @@ Var embedding(const Var& table, const Tensor& ids) {
   MOR_DISPATCH_FLOAT(W.dtype(), T, kernels::gather_rows<T>(n, d, W.data<T>(), ids.data<int32_t>(), y.data<T>()));
   Var out = make_output(y, {&table});
   record(out, [table, ids, n, d](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("embedding");
     GradTarget g = grad_target_zeroed(table);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::scatter_add_rows<T>(n, d, dy.data<T>(), ids.data<int32_t>(), g.buf.data<T>()));
@@ -38,6 +41,7 @@ Var embedding(const Var& table, const Tensor& ids) {
 }
 
 Var gather_rows(const Var& x, const Tensor& idx) {
+  MOR_PROFILE_FORWARD("gather_rows");
   const Tensor& X = x->value;
   require_cpu("gather_rows", X);
   MOR_CHECK(X.ndim() >= 1, "gather_rows needs at least 1 dim");
@@ -49,6 +53,7 @@ Var gather_rows(const Var& x, const Tensor& idx) {
   MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::gather_rows<T>(m, d, X.data<T>(), idx.data<int32_t>(), y.data<T>()));
   Var out = make_output(y, {&x});
   record(out, [x, idx, m, d](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("gather_rows");
     GradTarget g = grad_target_zeroed(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::scatter_add_rows<T>(m, d, dy.data<T>(), idx.data<int32_t>(), g.buf.data<T>()));
@@ -57,6 +62,7 @@ Var gather_rows(const Var& x, const Tensor& idx) {
 }
 
 Var scatter_add_rows(const Var& base, const Tensor& idx, const Var& src) {
+  MOR_PROFILE_FORWARD("scatter_add_rows");
   const Tensor& B = base->value;
   const Tensor& S = src->value;
   require_cpu("scatter_add_rows", B);
@@ -68,6 +74,7 @@ Var scatter_add_rows(const Var& base, const Tensor& idx, const Var& src) {
   MOR_DISPATCH_FLOAT(B.dtype(), T, kernels::scatter_add_rows<T>(m, d, S.data<T>(), idx.data<int32_t>(), y.data<T>()));
   Var out = make_output(y, {&base, &src});
   record(out, [base, src, idx, m, d](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("scatter_add_rows");
     if (base->requires_grad) {
       GradTarget g = grad_target(base);
       MOR_DISPATCH_FLOAT(dy.dtype(), T, kernels::axpy<T>(dy.numel(), T(1), dy.data<T>(), g.buf.data<T>(), g.accumulate));

@@ -2,6 +2,7 @@
 #include "kernels/cpu/select.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP_NO_GRAD(topk_per_sequence)
@@ -9,6 +10,7 @@ MOR_REGISTER_OP_NO_GRAD(topk_per_sequence)
 namespace mor::ad {
 
 Tensor topk_per_sequence(const Tensor& scores, const SeqLayout& layout, const std::vector<int64_t>& k) {
+  MOR_PROFILE_FORWARD("topk_per_sequence");
   require_cpu("topk_per_sequence", scores);
   const int64_t S = layout.n_seq();
   MOR_CHECK(scores.numel() == layout.rows(), "topk_per_sequence: ", scores.numel(), " scores for ",
