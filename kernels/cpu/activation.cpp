@@ -92,6 +92,20 @@ void tanh_backward(int64_t n, const T* y, const T* dy, T* dx, bool accumulate) {
 }
 
 template <typename T>
+void gelu_forward(int64_t n, const T* x, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
+}
+template <typename T>
+void gelu_backward(int64_t n, const T* x, const T* dy, T* dx, bool accumulate) {
+  const T inv_sqrt_2pi = T(0.3989422804014327);
+  for (int64_t i = 0; i < n; ++i) {
+    T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
+    T pdf = inv_sqrt_2pi * std::exp(T(-0.5) * x[i] * x[i]);
+    MOR_STORE(dx[i], dy[i] * (cdf + x[i] * pdf));
+  }
+}
+
+template <typename T>
 void softmax_forward(int64_t n, int64_t c, const T* x, T* y) {
 #pragma omp parallel for schedule(static) if (n * c > 32768)
   for (int64_t i = 0; i < n; ++i) {
@@ -150,6 +164,8 @@ void bce_with_logits_backward(int64_t n, const T* x, const T* target, T scale, T
   template void sigmoid_backward<T>(int64_t, const T*, const T*, T*, bool);                \
   template void tanh_forward<T>(int64_t, const T*, T*);                                    \
   template void tanh_backward<T>(int64_t, const T*, const T*, T*, bool);                   \
+  template void gelu_forward<T>(int64_t, const T*, T*);                                    \
+  template void gelu_backward<T>(int64_t, const T*, const T*, T*, bool);                   \
   template void softmax_forward<T>(int64_t, int64_t, const T*, T*);                        \
   template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*, bool);       \
   template void logsumexp_forward<T>(int64_t, int64_t, const T*, T*);                      \

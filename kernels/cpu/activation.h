@@ -23,6 +23,12 @@ void tanh_forward(int64_t n, const T* x, T* y);
 template <typename T>
 void tanh_backward(int64_t n, const T* y, const T* dy, T* dx, bool accumulate);
 
+// GELU, exact (erf) form: y = x * Phi(x); backward from x.
+template <typename T>
+void gelu_forward(int64_t n, const T* x, T* y);
+template <typename T>
+void gelu_backward(int64_t n, const T* x, const T* dy, T* dx, bool accumulate);
+
 // Row softmax over the last dim c: x, y [n, c]; backward uses y.
 template <typename T>
 void softmax_forward(int64_t n, int64_t c, const T* x, T* y);

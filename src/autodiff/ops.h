@@ -16,6 +16,8 @@ Var embedding(const Var& table, const Tensor& ids);
 Var gather_rows(const Var& x, const Tensor& idx);
 // base [n, d], idx [m] (distinct rows), src [m, d] -> base with rows idx increased by src
 Var scatter_add_rows(const Var& base, const Tensor& idx, const Var& src);
+// base [n, d], idx [m] (distinct rows), src [m, d] -> base with rows idx replaced by src
+Var scatter_rows(const Var& base, const Tensor& idx, const Var& src);
 
 // ---- dense ----
 // x [n, in], w [out, in] -> x @ w^T [n, out]   (the matmul op; BLAS)
@@ -57,6 +59,7 @@ Var scale_rows(const Var& x, const Var& s);   // x [n, d], s [n] -> s[:, None] *
 Var sum(const Var& x);                        // -> scalar [1]
 Var sigmoid(const Var& x);
 Var tanh(const Var& x);
+Var gelu(const Var& x);                       // exact: x * Phi(x)
 Var softmax(const Var& x);                    // over the last dim
 Var logsumexp(const Var& x);                  // [n, c] -> [n]
 

@@ -22,7 +22,7 @@ struct MoRConfig {
   std::string router_func = "";       // expert: sigmoid | tanh | none; token: softmax | sigmoid ("" = default)
   double alpha = -1;                  // gate scale; < 0 = default (expert 0.1, token softmax 1.0, sigmoid 0.1)
   double temp = 1.0;                  // router input temperature (input / temp)
-  std::string gating = "weighted";    // weighted | additive
+  std::string gating = "weighted";    // weighted | additive | none
   std::string sampling = "aux_loss";  // expert: aux_loss | aux_router
   double aux_coeff = 0.001;           // expert BCE coefficient (per step, properly averaged)
   double aux_router_lr_mult = 10.0;   // aux_router: its AdamW lr = this x base lr

@@ -35,7 +35,8 @@ void visit_mor(MoRConfig& c, V& v) {
            "router activation ('' = sigmoid for expert, softmax for token)");
   v.field("alpha", c.alpha, "gate scale alpha (< 0: 0.1 expert, 1.0 token-softmax, 0.1 token-sigmoid)");
   v.field("temp", c.temp, "router temperature: the router reads x / temp");
-  v.choice("gating", c.gating, {"weighted", "additive"}, "weighted: x + g*f(x); additive: x + f(x)");
+  v.choice("gating", c.gating, {"weighted", "additive", "none"},
+           "weighted: x + g*f(x); additive: x + f(x); none: selected rows take f(x)");
   v.choice("sampling", c.sampling, {"aux_loss", "aux_router"}, "expert causality fix (MOR.md 3.5)");
   v.field("aux_coeff", c.aux_coeff, "expert: BCE auxiliary loss coefficient per step");
   v.field("aux_router_lr_mult", c.aux_router_lr_mult, "aux_router: learning-rate multiplier of its optimizer");
@@ -382,6 +383,8 @@ struct Validator {
       if (mo.router_func == "softmax")
         bad("model.mor.router_func", "expert-choice routers use sigmoid, tanh or none (softmax is for token-choice).");
     }
+    if (mo.type == "expert" && m.kv_mode == "share" && !mo.capacity.empty() && mo.capacity[0] < 1.0)
+      bad("model.mor.capacity", "kv_mode share needs capacity 1 at the first recursion (it produces the shared K/V).");
     if (mo.type == "token" && !(mo.router_func.empty() || mo.router_func == "softmax" || mo.router_func == "sigmoid"))
       bad("model.mor.router_func", "token-choice routers use softmax or sigmoid.");
     if (mo.temp <= 0) bad("model.mor.temp", "mor.temp must be > 0.");

@@ -18,12 +18,13 @@ void split_tokens(const Tensor& tokens, Tensor& inputs, Tensor& targets) {
   }
 }
 
-Model::Model(const ModelConfig& cfg)
+Model::Model(const ModelConfig& cfg, DType dtype)
     : cfg_(cfg),
       plan_(cfg.recursion.sharing, cfg.n_layers, cfg.recursion.num_recursions),
       shape_(LayerShape::from(cfg)) {
   declare_parameters();
-  params_.finalize();
+  declare_routers();
+  params_.finalize(Device::cpu(), dtype);
   build_layer_weights();
 }
 
@@ -66,6 +67,27 @@ void Model::declare_parameters() {
   if (!cfg_.tie_embeddings) head_ = matrix("lm_head", {V, d}, 0, -1);
 }
 
+void Model::declare_routers() {
+  const MoRConfig& m = cfg_.mor;
+  const int64_t nr = plan_.num_recursions(), d = cfg_.d_model;
+  if (m.type == "expert") {
+    for (int64_t r = 0; r < nr; ++r) {
+      routers_.push_back(declare_router(params_, "routers." + std::to_string(r), d, 1, m.router_type, cfg_.init_std, "main"));
+      if (m.sampling == "aux_router")
+        aux_routers_.push_back(
+            declare_router(params_, "aux_routers." + std::to_string(r), d, 1, m.router_type, cfg_.init_std, "aux_router"));
+    }
+  } else if (m.type == "token") {
+    routers_.push_back(declare_router(params_, "router", d, nr, m.router_type, cfg_.init_std, "main"));
+    if (m.balancing == "loss_free") {
+      ParamSpec bias{"router_bias", {nr}, ParamInit::Zeros, 0, false, -1, -1};
+      bias.trainable = false;
+      router_bias_ = params_.add(bias);
+    }
+    depth_counts_.assign(size_t(nr), 0.0);
+  }
+}
+
 void Model::build_layer_weights() {
   const bool own_norms = !cfg_.recursion.ln_share && cfg_.recursion.sharing != "none";
   // One fused-view set per unique layer, shared by all effective layers that use it.
@@ -94,8 +116,8 @@ void Model::build_layer_weights() {
   }
 }
 
-ad::Var Model::plain_step(int64_t r, const ad::Var& x, const ad::SeqLayout& layout,
-                          std::vector<LayerKV>& first_kv) {
+ad::Var Model::run_step(int64_t r, const ad::Var& x, const ad::SeqLayout& layout,
+                        std::vector<LayerKV>& first_kv) {
   const bool share = cfg_.kv_mode == "share";
   ad::Var h = x;
   const auto layers = plan_.step_layers(r);
@@ -116,27 +138,65 @@ ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
   split_tokens(tokens, inputs, targets);
   const int64_t B = tokens.dim(0), T = tokens.dim(1) - 1;
   const ad::SeqLayout layout = ad::SeqLayout::dense(B, T);
+  ForwardResult res;
+  res.tokens = B * T;
+  std::vector<AuxTerm> aux;
 
   ad::Var x = ad::embedding(params_.var(embed_), inputs);  // [B*T, d]
   if (plan_.has_middle()) x = layer_forward(x, layout, layer_w_.front(), shape_);
-  std::vector<LayerKV> first_kv(size_t(plan_.base_depth()));
-  for (int64_t r = 0; r < plan_.num_recursions(); ++r) x = plain_step(r, x, layout, first_kv);
+  if (cfg_.mor.type == "expert") {
+    x = expert_forward(x, layout, T, ctx, res, aux);
+  } else if (cfg_.mor.type == "token") {
+    x = token_forward(x, layout, ctx, res, aux);
+  } else {
+    std::vector<LayerKV> first_kv(size_t(plan_.base_depth()));
+    for (int64_t r = 0; r < plan_.num_recursions(); ++r) x = run_step(r, x, layout, first_kv);
+  }
   if (plan_.has_middle()) x = layer_forward(x, layout, layer_w_.back(), shape_);
   x = ad::rmsnorm(x, params_.var(norm_), cfg_.norm_eps);
-
-  ForwardResult res;
-  res.tokens = B * T;
   if (ctx.return_hidden) res.hidden = x->value;
+
   const ad::Var& head = params_.var(head_ >= 0 ? head_ : embed_);
   res.loss = ad::classifier_cross_entropy(x, head, targets, ctx.loss_normalizer);
   const double norm = ctx.loss_normalizer > 0 ? ctx.loss_normalizer : double(res.tokens);
   res.lm_loss = res.loss->value.item() * norm / double(res.tokens);
+  for (const AuxTerm& a : aux) {
+    // Logged values are per micro-batch means (undo the 1/micro_batches normalisation).
+    res.aux[a.name] += a.value->value.item() * double(std::max<int64_t>(ctx.micro_batches, 1));
+    if (a.coeff != 0) res.loss = ad::add(res.loss, ad::scale(a.value, a.coeff));
+  }
   return res;
 }
 
 Tensor Model::logits(const Tensor& hidden) const {
   ad::NoGradScope no_grad;
   return ad::linear(ad::make_var(hidden), params_.var(head_ >= 0 ? head_ : embed_))->value;
+}
+
+}  // namespace mor
+
+namespace mor {
+
+std::vector<double> Model::take_depth_counts() {
+  std::vector<double> c = depth_counts_;
+  std::fill(depth_counts_.begin(), depth_counts_.end(), 0.0);
+  return c;
+}
+
+void Model::update_router_bias(const std::vector<double>& counts) {
+  if (router_bias_ < 0) return;
+  double total = 0;
+  for (double c : counts) total += c;
+  if (total <= 0) return;
+  const int64_t nr = int64_t(counts.size());
+  Tensor& bias = params_.var(router_bias_)->value;
+  std::vector<double> b = bias.to_dtype(DType::F64).to_vector<double>();
+  for (int64_t j = 0; j < nr; ++j) {
+    const double ratio = counts[size_t(j)] / total;
+    const double e = 1.0 / double(nr) - ratio;  // mean(ratio) = 1 / N_r
+    b[size_t(j)] += cfg_.mor.bias_update_rate * double((e > 0) - (e < 0));
+  }
+  bias.copy_from(Tensor::from_vector(b, {nr}).to_dtype(bias.dtype()));
 }
 
 }  // namespace mor

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "llama_layer.h"
+#include "router.h"
+#include "src/core/rng.h"
 #include "param_table.h"
 #include "sharing.h"
 #include "src/config/config.h"
@@ -23,14 +25,22 @@ struct ForwardContext {
   int64_t step = 0;        // optimizer step (warm-ups)
   bool training = true;
   bool return_hidden = false;  // keep the final normed hidden states in ForwardResult::hidden
+  // Expert-choice selection: "" = top-k when training, model.mor.eval_selection otherwise;
+  // "topk" or "threshold" force a mode.
+  std::string selection;
+  Rng* rng = nullptr;          // randomness for the random-router baseline
 };
 
 // Per-forward routing statistics (empty for unrouted models).
 struct RoutingStats {
   std::vector<int64_t> tokens_per_step;  // tokens processed by each recursion step
-  std::vector<double> mean_score;        // mean router score per step
+  std::vector<double> mean_score;        // mean router score per step (over its candidates)
   std::vector<int64_t> depth_histogram;  // tokens whose final depth is 1..N_r (index 0 = depth 1)
   int64_t total_tokens = 0;
+  double dead_ratio = 0;  // expert: share of positions never selected at the last step in any row
+  double maxvio = 0;      // token: (max load - mean load) / mean load
+  std::vector<Tensor> selected;  // expert: i32 global rows selected at each step
+  Tensor depth;                  // token: i32 [rows] recursion depth index (0-based) per token
 };
 
 struct ForwardResult {
@@ -44,7 +54,8 @@ struct ForwardResult {
 
 class Model {
  public:
-  explicit Model(const ModelConfig& cfg);
+  // dtype: f32 for training; f64 for whole-model gradient checks.
+  explicit Model(const ModelConfig& cfg, DType dtype = DType::F32);
   const ModelConfig& config() const { return cfg_; }
   const SharingPlan& plan() const { return plan_; }
   ParamTable& params() { return params_; }
@@ -59,14 +70,32 @@ class Model {
   // Final hidden states -> logits for the given rows: [n, d] -> [n, V] (inference helper).
   Tensor logits(const Tensor& hidden) const;
 
+  // Token-choice loss-free balancing: per-depth token counts of the training forwards since the
+  // last call (sum them across data-parallel ranks before update_router_bias).
+  std::vector<double> take_depth_counts();
+  // b_j += u * sign(mean(ratio) - ratio_j) from the counts (MOR.md 4.4). No-op for other models.
+  void update_router_bias(const std::vector<double>& counts);
+
  private:
   struct UniqueLayerIds {
     int input_norm = -1, q = -1, k = -1, v = -1, o = -1, post_norm = -1, gate = -1, up = -1, down = -1;
   };
+  // Weighted auxiliary terms added to the LM loss (already normalised).
+  struct AuxTerm {
+    std::string name;
+    ad::Var value;
+    double coeff;
+  };
   void declare_parameters();
+  void declare_routers();
   void build_layer_weights();
-  // Runs recursion step r (all tokens, no routing) over x [n, d].
-  ad::Var plain_step(int64_t r, const ad::Var& x, const ad::SeqLayout& layout, std::vector<LayerKV>& first_kv);
+  // Runs the B layers of recursion step r over rows x [n, d] laid out by `layout`. KV sharing:
+  // step 0 stores each layer's K/V in first_kv; later steps attend to them.
+  ad::Var run_step(int64_t r, const ad::Var& x, const ad::SeqLayout& layout, std::vector<LayerKV>& first_kv);
+  ad::Var expert_forward(ad::Var h, const ad::SeqLayout& full, int64_t T, const ForwardContext& ctx,
+                         ForwardResult& res, std::vector<AuxTerm>& aux);
+  ad::Var token_forward(const ad::Var& h1, const ad::SeqLayout& full, const ForwardContext& ctx,
+                        ForwardResult& res, std::vector<AuxTerm>& aux);
 
   ModelConfig cfg_;
   SharingPlan plan_;
@@ -75,6 +104,10 @@ class Model {
   std::vector<UniqueLayerIds> unique_ids_;
   std::vector<LayerWeights> layer_w_;  // per effective layer
   int embed_ = -1, norm_ = -1, head_ = -1;
+  std::vector<RouterParams> routers_;      // expert: one per step; token: one
+  std::vector<RouterParams> aux_routers_;  // expert with sampling aux_router
+  int router_bias_ = -1;                   // token loss_free: non-trainable bias [N_r]
+  std::vector<double> depth_counts_;       // token: counts since take_depth_counts()
 };
 
 // Splits i32 [B, T+1] into inputs and targets, both i32 [B*T].

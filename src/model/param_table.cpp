@@ -16,10 +16,10 @@ int ParamTable::add(ParamSpec spec) {
   return i;
 }
 
-void ParamTable::finalize(Device device) {
+void ParamTable::finalize(Device device, DType dtype) {
   MOR_CHECK(!finalized_, "ParamTable::finalize twice");
-  values_ = Tensor::zeros({total_}, DType::F32, device);
-  grads_ = Tensor::zeros({total_}, DType::F32, device);
+  values_ = Tensor::zeros({total_}, dtype, device);
+  grads_ = Tensor::zeros({total_}, dtype, device);
   for (size_t i = 0; i < specs_.size(); ++i) {
     const Shape& s = specs_[i].shape;
     vars_.push_back(ad::make_param_var(values_.view(offsets_[i], s), grads_.view(offsets_[i], s)));
@@ -31,21 +31,13 @@ void ParamTable::finalize(Device device) {
 void ParamTable::initialize(uint64_t seed) {
   MOR_CHECK(finalized_ && values_.device().is_cpu(), "initialize needs a finalized CPU table");
   for (size_t i = 0; i < specs_.size(); ++i) {
-    float* p = values_.data<float>() + offsets_[i];
     const int64_t n = numel(int(i));
-    switch (specs_[i].init) {
-      case ParamInit::Zeros:
-        for (int64_t j = 0; j < n; ++j) p[j] = 0.0f;
-        break;
-      case ParamInit::Ones:
-        for (int64_t j = 0; j < n; ++j) p[j] = 1.0f;
-        break;
-      case ParamInit::Normal: {
-        Rng rng(seed, specs_[i].name);
-        for (int64_t j = 0; j < n; ++j) p[j] = float(specs_[i].std * rng.normal());
-        break;
-      }
+    std::vector<double> v(static_cast<size_t>(n), specs_[i].init == ParamInit::Ones ? 1.0 : 0.0);
+    if (specs_[i].init == ParamInit::Normal) {
+      Rng rng(seed, specs_[i].name);
+      for (double& x : v) x = double(float(specs_[i].std * rng.normal()));  // same values in f32 and f64
     }
+    vars_[i]->value.copy_from(Tensor::from_vector(v, specs_[i].shape).to_dtype(values_.dtype()));
   }
 }
 

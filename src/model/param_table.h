@@ -31,8 +31,9 @@ class ParamTable {
  public:
   // Declares a parameter; returns its index. Names must be unique.
   int add(ParamSpec spec);
-  // Allocates the value and gradient arenas (zeroed) and creates the parameter Vars.
-  void finalize(Device device = Device::cpu());
+  // Allocates the value and gradient arenas (zeroed) and creates the parameter Vars. Training
+  // uses f32 master weights; f64 tables serve finite-difference gradient checks of whole models.
+  void finalize(Device device = Device::cpu(), DType dtype = DType::F32);
   // Fills every parameter from its init rule; parameter i uses the stream (seed, name).
   void initialize(uint64_t seed);
 

@@ -28,7 +28,7 @@ double AdamW::grad_norm(const std::string& group) const {
 
 double AdamW::step(double lr, double norm, double clip, const std::string& group) {
   MOR_PROFILE_FORWARD("optimizer.adamw");
-  ++t_;
+  const int64_t t = ++t_[group];
   const double coef = (clip > 0 && norm > clip) ? clip / (norm + 1e-6) : 1.0;
   float* p = params_.values().data<float>();
   const float* g = params_.grads().data<float>();
@@ -44,8 +44,8 @@ double AdamW::step(double lr, double norm, double clip, const std::string& group
     a.beta2 = float(cfg_.beta2);
     a.eps = float(cfg_.eps);
     a.weight_decay = s.weight_decay ? float(cfg_.weight_decay) : 0.0f;
-    a.bias_correction1 = float(1.0 - std::pow(cfg_.beta1, double(t_)));
-    a.bias_correction2 = float(1.0 - std::pow(cfg_.beta2, double(t_)));
+    a.bias_correction1 = float(1.0 - std::pow(cfg_.beta1, double(t)));
+    a.bias_correction2 = float(1.0 - std::pow(cfg_.beta2, double(t)));
     a.grad_scale = float(coef);
     const int64_t off = params_.offset(int(i));
     kernels::adamw_update(params_.numel(int(i)), p + off, g + off, m + off, v + off, a);

@@ -22,8 +22,9 @@ class AdamW {
   double step(double lr, double norm, double clip, const std::string& group = "");
   void set_lr_mult(const std::string& group, double m) { lr_mult_[group] = m; }
 
-  int64_t steps_taken() const { return t_; }
-  void set_steps_taken(int64_t t) { t_ = t; }
+  // Update counts per group ("" = the whole table), for bias correction; saved in checkpoints.
+  const std::map<std::string, int64_t>& steps_taken() const { return t_; }
+  void set_steps_taken(const std::map<std::string, int64_t>& t) { t_ = t; }
   Tensor& exp_avg() { return m_; }      // flat, same layout as the parameter arena
   Tensor& exp_avg_sq() { return v_; }
 
@@ -31,7 +32,7 @@ class AdamW {
   ParamTable& params_;
   TrainConfig cfg_;
   Tensor m_, v_;
-  int64_t t_ = 0;
+  std::map<std::string, int64_t> t_;
   std::map<std::string, double> lr_mult_;
 };
 

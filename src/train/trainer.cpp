@@ -18,6 +18,21 @@
 namespace mor {
 namespace fs = std::filesystem;
 
+void accumulate_routing(RoutingStats& acc, const RoutingStats& r, double micro_batches) {
+  if (r.tokens_per_step.empty()) return;
+  if (acc.tokens_per_step.empty()) {
+    acc.tokens_per_step.assign(r.tokens_per_step.size(), 0);
+    acc.mean_score.assign(r.mean_score.size(), 0.0);
+    acc.depth_histogram.assign(r.depth_histogram.size(), 0);
+  }
+  for (size_t i = 0; i < r.tokens_per_step.size(); ++i) acc.tokens_per_step[i] += r.tokens_per_step[i];
+  for (size_t i = 0; i < r.mean_score.size(); ++i) acc.mean_score[i] += r.mean_score[i] / micro_batches;
+  for (size_t i = 0; i < r.depth_histogram.size(); ++i) acc.depth_histogram[i] += r.depth_histogram[i];
+  acc.total_tokens += r.total_tokens;
+  acc.dead_ratio += r.dead_ratio / micro_batches;
+  acc.maxvio += r.maxvio / micro_batches;
+}
+
 int64_t resolve_total_steps(const Config& c) {
   const TrainConfig& t = c.train;
   if (t.steps > 0) return t.steps;
@@ -52,7 +67,9 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   schedule_ = make_schedule(c, total_steps_);
   budget_flops_per_token_ = budget_flops_per_token(c.model, c.train.seq_len);
   train_flops_per_token_ = train_flops_per_token(c.model, c.train.seq_len);
-  state_.rng = Rng(uint64_t(c.train.seed), "routing").state();
+  routing_rng_ = Rng(uint64_t(c.train.seed), "routing");
+  state_.rng = routing_rng_.state();
+  optim_->set_lr_mult("aux_router", c.model.mor.aux_router_lr_mult);
   {
     std::ofstream f(fs::path(run_dir_) / "config.yaml");
     f << dump_config(c);
@@ -89,6 +106,8 @@ Trainer::StepOutcome Trainer::train_step() {
   const double normalizer = double(t.micro_batch * t.seq_len * t.grad_accum);
   StepOutcome o;
   std::map<std::string, double> aux;
+  step_routing_ = RoutingStats{};
+  routing_rng_.set_state(state_.rng);
   for (int64_t m = 0; m < t.grad_accum; ++m) {
     Tensor tokens = loader_->next();
     ad::Tape tape;
@@ -97,10 +116,12 @@ Trainer::StepOutcome Trainer::train_step() {
     ctx.loss_normalizer = normalizer;
     ctx.micro_batches = t.grad_accum;
     ctx.step = state_.step;
+    ctx.rng = &routing_rng_;
     ForwardResult f = model_->forward(tokens, ctx);
     tape.backward(f.loss);
     o.loss += f.lm_loss / double(t.grad_accum);
     for (const auto& [k, v] : f.aux) aux[k] += v / double(t.grad_accum);
+    accumulate_routing(step_routing_, f.routing, double(t.grad_accum));
     state_.tokens += f.tokens;
     state_.flops += budget_flops_per_token_ * double(f.tokens);
     last_forward_ = std::move(f);
@@ -108,12 +129,20 @@ Trainer::StepOutcome Trainer::train_step() {
   last_forward_.aux = aux;
   last_forward_.loss.reset();
   state_.loader = loader_->position();
-  o.grad_norm = optim_->grad_norm();
+  state_.rng = routing_rng_.state();
+  const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
+  o.grad_norm = optim_->grad_norm(aux_router ? "main" : "");
   o.lr = schedule_.lr_at(state_.step);
   if (!std::isfinite(o.loss) || !std::isfinite(o.grad_norm))
     fail_internal("step ", state_.step + 1, ": loss ", o.loss, ", grad norm ", o.grad_norm,
                   " is not finite. Hint: lower train.lr or raise train.warmup_steps.");
-  optim_->step(o.lr, o.grad_norm, t.grad_clip);
+  if (aux_router) {  // the auxiliary router has its own clip and learning-rate multiplier
+    optim_->step(o.lr, o.grad_norm, t.grad_clip, "main");
+    optim_->step(o.lr, optim_->grad_norm("aux_router"), t.grad_clip, "aux_router");
+  } else {
+    optim_->step(o.lr, o.grad_norm, t.grad_clip);
+  }
+  model_->update_router_bias(model_->take_depth_counts());
   ++state_.step;
   return o;
 }
@@ -139,6 +168,16 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   r.numbers["cpu_s"] = cpu_seconds;
   r.numbers["elapsed_s"] = elapsed_;
   for (const auto& [k, v] : last_forward_.aux) r.numbers["aux_" + k] = v;
+  const RoutingStats& rs = step_routing_;
+  if (!rs.tokens_per_step.empty()) {
+    std::vector<double> tokens(rs.tokens_per_step.begin(), rs.tokens_per_step.end());
+    std::vector<double> depth(rs.depth_histogram.begin(), rs.depth_histogram.end());
+    r.lists["route_tokens"] = tokens;
+    r.lists["route_score"] = rs.mean_score;
+    r.lists["route_depth"] = depth;
+    if (c.model.mor.type == "expert") r.numbers["dead_ratio"] = rs.dead_ratio;
+    if (c.model.mor.type == "token") r.numbers["maxvio"] = rs.maxvio;
+  }
   if (std::isfinite(last_val_loss_)) {
     r.numbers["val_loss"] = last_val_loss_;
     r.numbers["val_ppl"] = std::exp(last_val_loss_);
@@ -152,6 +191,15 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   for (const auto& [k, v] : last_forward_.aux) {
     char b[64];
     std::snprintf(b, sizeof b, " | %s %.4f", k.c_str(), v);
+    aux += b;
+  }
+  if (!rs.tokens_per_step.empty()) {
+    aux += " | route";
+    for (size_t i = 0; i < rs.tokens_per_step.size(); ++i)
+      aux += (i ? ">" : " ") + format_si(double(rs.tokens_per_step[i]) / double(std::max<int64_t>(rs.total_tokens, 1)) * 100, 0) + "%";
+    char b[64];
+    if (c.model.mor.type == "expert") std::snprintf(b, sizeof b, " dead %.1f%%", 100 * rs.dead_ratio);
+    else std::snprintf(b, sizeof b, " maxvio %.2f", rs.maxvio);
     aux += b;
   }
   std::printf("step %*lld/%lld | loss %.4f | lr %.2e | gnorm %.3f | %s tok/s | MFU %4.1f%%%s%s | %s elapsed | ETA %s\n",

@@ -72,6 +72,8 @@ class Trainer {
   double last_val_loss_ = NAN;
   // Per-step values reported in the step line / metrics.
   ForwardResult last_forward_;
+  RoutingStats step_routing_;  // summed over the step's micro-batches (means averaged)
+  Rng routing_rng_;
 };
 
 }  // namespace mor

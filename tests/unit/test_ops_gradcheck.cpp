@@ -26,6 +26,10 @@ std::vector<GradCase> all_cases() {
                 [](const std::vector<Var>& v) { return ad::gather_rows(v[0], i32({2, 0, 5})); }});
   cs.push_back({"scatter_add_rows", "subset", {randn64({6, 4}, 3), randn64({3, 4}, 4)}, {},
                 [](const std::vector<Var>& v) { return ad::scatter_add_rows(v[0], i32({1, 3, 4}), v[1]); }});
+  cs.push_back({"scatter_rows", "replace subset", {randn64({6, 4}, 44), randn64({3, 4}, 45)}, {},
+                [](const std::vector<Var>& v) { return ad::scatter_rows(v[0], i32({4, 0, 2}), v[1]); }});
+  cs.push_back({"gelu", "", {randn64({9}, 46, 2.0)}, {},
+                [](const std::vector<Var>& v) { return ad::gelu(v[0]); }});
   cs.push_back({"linear", "2d", {randn64({5, 4}, 5), randn64({3, 4}, 6)}, {},
                 [](const std::vector<Var>& v) { return ad::linear(v[0], v[1]); }});
   cs.push_back({"linear", "3d input", {randn64({2, 3, 4}, 7), randn64({6, 4}, 8)}, {},

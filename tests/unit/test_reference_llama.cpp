@@ -1,6 +1,7 @@
-// The C++ model against the PyTorch reference (tests/reference/make_llama_fixture.py, float64):
-// same weights and batch -> logits, loss and every parameter gradient must match.
-// Tolerances reflect our float32 arithmetic against a float64 reference.
+// The C++ model against the PyTorch reference fixtures (tests/reference/make_llama_fixture.py,
+// float64, from-scratch torch models): same weights and batch -> logits, LM loss, total loss,
+// auxiliary losses, routing decisions and every parameter gradient must match. Tolerances reflect
+// our float32 arithmetic against a float64 reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +16,7 @@ namespace {
 struct Fixture {
   ckpt::SafetensorsFile file;
   ModelConfig cfg;
+  const Tensor& at(const std::string& k) const { return file.tensors.at(k); }
 };
 
 Fixture load(const std::string& name) {
@@ -31,6 +33,15 @@ Fixture load(const std::string& name) {
   f.cfg.norm_eps = j["norm_eps"];
   f.cfg.recursion.sharing = j["sharing"];
   f.cfg.recursion.num_recursions = j["num_recursions"];
+  if (f.file.metadata.count("mor")) {
+    auto m = nlohmann::json::parse(f.file.metadata.at("mor"));
+    f.cfg.mor.type = m["type"];
+    f.cfg.mor.alpha = m["alpha"];
+    f.cfg.mor.temp = m["temp"];
+    if (m.contains("aux_coeff")) f.cfg.mor.aux_coeff = m["aux_coeff"];
+    if (m.contains("bal_coeff")) f.cfg.mor.bal_coeff = m["bal_coeff"];
+    if (m.contains("z_coeff")) f.cfg.mor.z_coeff = m["z_coeff"];
+  }
   return f;
 }
 
@@ -50,15 +61,15 @@ void check_against_reference(const std::string& name) {
   Fixture f = load(name);
   Model model(f.cfg);
   ParamTable& p = model.params();
-  int loaded = 0;
   for (size_t i = 0; i < p.size(); ++i) {
     const std::string& n = p.spec(int(i)).name;
     auto it = f.file.tensors.find("param." + n);
     ASSERT_NE(it, f.file.tensors.end()) << "fixture lacks " << n;
     p.var(int(i))->value.copy_from(it->second.to_dtype(DType::F32));
-    ++loaded;
   }
-  EXPECT_EQ(loaded * 2 + 3, int(f.file.tensors.size()));  // params + grads + tokens/logits/loss
+  int params_in_file = 0;
+  for (const auto& [k, t] : f.file.tensors) params_in_file += k.rfind("param.", 0) == 0;
+  EXPECT_EQ(params_in_file, int(p.size())) << "the fixture has parameters the model does not declare";
 
   ad::Tape tape;
   ForwardResult r;
@@ -66,20 +77,33 @@ void check_against_reference(const std::string& name) {
     ad::GradScope scope(tape);
     ForwardContext ctx;
     ctx.return_hidden = true;
-    r = model.forward(f.file.tensors.at("tokens"), ctx);
+    r = model.forward(f.at("tokens"), ctx);
     tape.backward(r.loss);
   }
-  const double ref_loss = f.file.tensors.at("loss").item();
-  EXPECT_NEAR(r.lm_loss, ref_loss, 2e-6 * ref_loss) << name;
-  EXPECT_LT(rel_max_err(model.logits(r.hidden), f.file.tensors.at("logits")), 2e-6) << name;
+  const double ref_lm = f.at("loss").item(), ref_total = f.at("total_loss").item();
+  EXPECT_NEAR(r.lm_loss, ref_lm, 2e-6 * ref_lm) << name;
+  EXPECT_NEAR(r.loss->value.item(), ref_total, 2e-6 * ref_total) << name;
+  for (const auto& [k, t] : f.file.tensors) {
+    if (k.rfind("aux.", 0) != 0) continue;
+    ASSERT_TRUE(r.aux.count(k.substr(4))) << name << ": no auxiliary loss " << k;
+    EXPECT_NEAR(r.aux.at(k.substr(4)), t.item(), 1e-5 * std::fabs(t.item()) + 1e-9) << name << ": " << k;
+  }
+  EXPECT_LT(rel_max_err(model.logits(r.hidden), f.at("logits")), 2e-6) << name;
+  for (size_t s = 0; s < r.routing.selected.size(); ++s)
+    EXPECT_EQ(r.routing.selected[s].to_vector<int32_t>(), f.at("selected." + std::to_string(s)).to_vector<int32_t>())
+        << name << ": selection at step " << s;
+  if (f.file.tensors.count("depth"))
+    EXPECT_EQ(r.routing.depth.to_vector<int32_t>(), f.at("depth").to_vector<int32_t>()) << name << ": depths";
   for (size_t i = 0; i < p.size(); ++i) {
     const std::string& n = p.spec(int(i)).name;
-    EXPECT_LT(rel_max_err(p.var(int(i))->grad, f.file.tensors.at("grad." + n)), 1e-4) << name << ": grad of " << n;
+    EXPECT_LT(rel_max_err(p.var(int(i))->grad, f.at("grad." + n)), 1e-4) << name << ": grad of " << n;
   }
 }
 
 TEST(ReferenceLlama, VanillaMatchesPyTorch) { check_against_reference("llama_tiny"); }
 TEST(ReferenceLlama, MiddleCycleRecursiveMatchesPyTorch) { check_against_reference("recursive_tiny"); }
+TEST(ReferenceMoR, ExpertChoiceMatchesPyTorch) { check_against_reference("mor_expert_tiny"); }
+TEST(ReferenceMoR, TokenChoiceMatchesPyTorch) { check_against_reference("mor_token_tiny"); }
 
 }  // namespace
 }  // namespace mor

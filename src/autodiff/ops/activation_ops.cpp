@@ -8,6 +8,7 @@
 MOR_REGISTER_OP(swiglu)
 MOR_REGISTER_OP(sigmoid)
 MOR_REGISTER_OP(tanh)
+MOR_REGISTER_OP(gelu)
 MOR_REGISTER_OP(softmax)
 MOR_REGISTER_OP(logsumexp)
 
@@ -62,6 +63,22 @@ Var tanh(const Var& x) {
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::tanh_backward<T>(Y.numel(), Y.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
+  });
+  return out;
+}
+
+Var gelu(const Var& x) {
+  MOR_PROFILE_FORWARD("gelu");
+  const Tensor& X = x->value;
+  require_cpu("gelu", X);
+  Tensor Y = Tensor::empty(X.shape(), X.dtype());
+  MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::gelu_forward<T>(X.numel(), X.data<T>(), Y.data<T>()));
+  Var out = make_output(Y, {&x});
+  record(out, [x](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("gelu");
+    GradTarget g = grad_target(x);
+    MOR_DISPATCH_FLOAT(dy.dtype(), T,
+                       kernels::gelu_backward<T>(dy.numel(), x->value.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
   });
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "src/autodiff/dispatch.h"
+#include "src/autodiff/flop_counter.h"
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
@@ -67,6 +68,17 @@ Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const 
   L.o_stride = q.n_heads * D;
   const double scale = 1.0 / std::sqrt(double(D));
 
+  // Useful FLOPs: QK^T and PV over visible (query, key) pairs, 2 flops per multiply-add.
+  double visible = 0;
+  for (int64_t s = 0; s < L.n_seq; ++s) {
+    int64_t j = L.k_off[s];
+    for (int64_t i = L.q_off[s]; i < L.q_off[s + 1]; ++i) {
+      while (j < L.k_off[s + 1] && L.k_pos[j] <= L.q_pos[i]) ++j;
+      visible += double(j - L.k_off[s]);
+    }
+  }
+  const double attn_flops = 4.0 * double(D) * double(q.n_heads) * visible;
+  flops_add(attn_flops);
   Tensor O = Tensor::empty({Nq, q.n_heads, D}, Q.dtype());
   Tensor lse = Tensor::empty({Nq, q.n_heads}, Q.dtype());
   MOR_DISPATCH_FLOAT(Q.dtype(), T,
@@ -74,8 +86,9 @@ Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const 
                                                    K.data<T>() + k.head_offset * D, V.data<T>() + v.head_offset * D,
                                                    O.data<T>(), lse.data<T>()));
   Var out = make_output(O, {&q.t, &k.t, &v.t});
-  record(out, [q, k, v, q_layout, kv_layout, L, O, lse, scale, D](const Tensor& dy) {
+  record(out, [q, k, v, q_layout, kv_layout, L, O, lse, scale, D, attn_flops](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("attention");
+    flops_add(2 * attn_flops);
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       auto slot = [&](const HeadSlice& hs) -> T* {
         if (!hs.t->requires_grad) return nullptr;

@@ -1,6 +1,7 @@
 // linear: y = x @ w^T through BLAS; backward dx = dy @ w, dw += dy^T @ x.
 #include "kernels/cpu/gemm.h"
 #include "src/autodiff/dispatch.h"
+#include "src/autodiff/flop_counter.h"
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
@@ -25,9 +26,12 @@ Var linear(const Var& x, const Var& w) {
   MOR_DISPATCH_FLOAT(X.dtype(), T,
                      kernels::gemm<T>(false, true, n, out_f, in, T(1), X.data<T>(), in, W.data<T>(), in, T(0),
                                       Y.data<T>(), out_f));
+  const double gemm_flops = 2.0 * double(n) * double(in) * double(out_f);
+  flops_add(gemm_flops);
   Var out = make_output(Y, {&x, &w});
-  record(out, [x, w, n, in, out_f](const Tensor& dy) {
+  record(out, [x, w, n, in, out_f, gemm_flops](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("linear");
+    flops_add(gemm_flops * (int(x->requires_grad) + int(w->requires_grad)));
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       if (x->requires_grad) {
         GradTarget g = grad_target(x);

@@ -9,6 +9,7 @@
 MOR_REGISTER_OP(embedding)
 MOR_REGISTER_OP(gather_rows)
 MOR_REGISTER_OP(scatter_add_rows)
+MOR_REGISTER_OP(scatter_rows)
 
 namespace mor::ad {
 namespace {
@@ -91,6 +92,38 @@ Var scatter_add_rows(const Var& base, const Tensor& idx, const Var& src) {
         }
       });
     }
+  });
+  return out;
+}
+
+Var scatter_rows(const Var& base, const Tensor& idx, const Var& src) {
+  MOR_PROFILE_FORWARD("scatter_rows");
+  const Tensor& B = base->value;
+  const Tensor& S = src->value;
+  require_cpu("scatter_rows", B);
+  check_ids("scatter_rows", idx, B.dim(0));
+  const int64_t m = idx.numel(), d = B.dim(0) ? B.numel() / B.dim(0) : 0;
+  require_shape("scatter_rows", "src", S.numel() == m * d && S.dtype() == B.dtype(), S.shape(),
+                "[" + std::to_string(m) + ", " + std::to_string(d) + "]");
+  Tensor y = B.clone();
+  MOR_DISPATCH_FLOAT(B.dtype(), T, kernels::scatter_rows<T>(m, d, S.data<T>(), idx.data<int32_t>(), y.data<T>()));
+  Var out = make_output(y, {&base, &src});
+  record(out, [base, src, idx, m, d](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("scatter_rows");
+    MOR_DISPATCH_FLOAT(dy.dtype(), T, {
+      if (base->requires_grad) {  // replaced rows get no gradient
+        Tensor masked = dy.clone();
+        kernels::zero_rows<T>(m, d, idx.data<int32_t>(), masked.data<T>());
+        GradTarget g = grad_target(base);
+        kernels::axpy<T>(masked.numel(), T(1), masked.data<T>(), g.buf.data<T>(), g.accumulate);
+      }
+      if (src->requires_grad) {
+        GradTarget g = grad_target(src);
+        Tensor rows = Tensor::empty(src->value.shape(), dy.dtype());
+        kernels::gather_rows<T>(m, d, dy.data<T>(), idx.data<int32_t>(), rows.data<T>());
+        kernels::axpy<T>(rows.numel(), T(1), rows.data<T>(), g.buf.data<T>(), g.accumulate);
+      }
+    });
   });
   return out;
 }

@@ -1,0 +1,24 @@
+// Helpers shared by the expert- and token-choice forward passes: row subsets of a packed batch
+// and their attention layouts.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "src/autodiff/ops.h"
+
+namespace mor {
+
+// Layout of the rows `rows` (global row numbers into `full`, sorted within each sequence, grouped
+// by sequence with counts[s] rows for sequence s): positions are the rows' original positions.
+ad::SeqLayout subset_layout(const Tensor& rows, const std::vector<int64_t>& counts, const ad::SeqLayout& full);
+
+// Rows per sequence of a layout.
+std::vector<int64_t> layout_counts(const ad::SeqLayout& l);
+
+// out[i] = table[idx[i]] for i32 tensors.
+Tensor take_i32(const Tensor& table, const Tensor& idx);
+
+// i32 tensor from a vector.
+Tensor to_i32(const std::vector<int32_t>& v);
+
+}  // namespace mor
