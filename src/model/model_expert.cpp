@@ -36,7 +36,7 @@ ad::Var Model::expert_forward(ad::Var h, const ad::SeqLayout& full, int64_t T, c
   const double alpha = m.alpha < 0 ? 0.1 : m.alpha;
   const double threshold = func == "sigmoid" ? 0.5 : 0.0;
   const std::string mode = !ctx.selection.empty() ? ctx.selection : (ctx.training ? "topk" : m.eval_selection);
-  const bool training_losses = ad::active_tape() != nullptr;
+  const bool training_losses = ctx.training;  // auxiliary losses are part of the training objective
   const double micro = double(std::max<int64_t>(ctx.micro_batches, 1));
   const auto caps = [&] {
     std::vector<double> c = m.capacity;

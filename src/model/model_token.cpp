@@ -16,7 +16,7 @@ ad::Var Model::token_forward(const ad::Var& h1, const ad::SeqLayout& full, const
   const int64_t nr = plan_.num_recursions(), n = full.rows(), S = full.n_seq();
   const std::string func = m.router_func.empty() ? "softmax" : m.router_func;
   const double alpha = m.alpha >= 0 ? m.alpha : (func == "softmax" ? 1.0 : 0.1);
-  const bool training_losses = ad::active_tape() != nullptr;
+  const bool training_losses = ctx.training;  // auxiliary losses are part of the training objective
   const double micro = double(std::max<int64_t>(ctx.micro_batches, 1));
 
   // Router probabilities p [n, N_r].
