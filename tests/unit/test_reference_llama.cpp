@@ -92,8 +92,9 @@ void check_against_reference(const std::string& name) {
   for (size_t s = 0; s < r.routing.selected.size(); ++s)
     EXPECT_EQ(r.routing.selected[s].to_vector<int32_t>(), f.at("selected." + std::to_string(s)).to_vector<int32_t>())
         << name << ": selection at step " << s;
-  if (f.file.tensors.count("depth"))
+  if (f.file.tensors.count("depth")) {
     EXPECT_EQ(r.routing.depth.to_vector<int32_t>(), f.at("depth").to_vector<int32_t>()) << name << ": depths";
+  }
   for (size_t i = 0; i < p.size(); ++i) {
     const std::string& n = p.spec(int(i)).name;
     EXPECT_LT(rel_max_err(p.var(int(i))->grad, f.at("grad." + n)), 1e-4) << name << ": grad of " << n;
