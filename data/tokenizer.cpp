@@ -78,6 +78,9 @@ Tokenizer Tokenizer::train(const std::function<bool(std::string&)>& next_line, c
   auto st = sentencepiece::SentencePieceTrainer::Train(kw, &it, &proto);
   if (!st.ok()) {
     std::string msg = st.ToString();
+    if (msg.find("smaller than required_chars") != std::string::npos)
+      fail_input("tokenizer training failed: ", msg, ". Hint: --vocab-size ", o.vocab_size,
+                 " is too small for the distinct characters of this corpus; raise it.");
     if (msg.find("Vocabulary size") != std::string::npos || msg.find("vocab_size") != std::string::npos)
       fail_input("tokenizer training failed: ", msg, ". Hint: the corpus is too small for --vocab-size ", o.vocab_size,
                  "; lower it or add text.");

@@ -55,6 +55,9 @@ void masked_softmax_rows(int64_t bq, int64_t kmax, const int64_t* kend, T* S, T*
   }
 }
 
+// Rough work size (query rows x heads x head dim): small problems skip the parallel region.
+int64_t Nq_total_work(const AttentionLayout& L) { return L.q_off[L.n_seq] * L.hq * L.d; }
+
 }  // namespace
 
 template <typename T>
@@ -71,7 +74,8 @@ void attention_forward(const AttentionLayout& L, T scale, const T* q, const T* k
   std::vector<std::vector<int64_t>> kends(static_cast<size_t>(L.n_seq));
   for (int64_t s = 0; s < L.n_seq; ++s) visible_key_counts(L, s, kends[size_t(s)]);
 
-#pragma omp parallel
+  const bool parallel = Nq_total_work(L) > 32768;
+#pragma omp parallel if (parallel)
   {
     std::vector<T> S;
 #pragma omp for schedule(dynamic, 1)
@@ -105,7 +109,7 @@ void attention_backward(const AttentionLayout& L, T scale, const T* q, const T* 
                         const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv) {
   const int64_t group = L.hq / L.hkv;
   const int64_t ntasks = L.n_seq * L.hkv;
-#pragma omp parallel
+#pragma omp parallel if (Nq_total_work(L) > 32768)
   {
     std::vector<T> P, dS, Drow;
     std::vector<int64_t> kend_all;

@@ -11,7 +11,7 @@ namespace mor::kernels {
 template <typename T>
 double softmax_xent_rows(int64_t n, int64_t V, T* logits, const int32_t* target, T grad_scale,
                          T* row_loss) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * V > 32768)
   for (int64_t i = 0; i < n; ++i) {
     T* z = logits + i * V;
     const int32_t t = target[i];

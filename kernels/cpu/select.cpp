@@ -12,7 +12,7 @@ void topk_per_sequence(int64_t n_seq, const int64_t* off, const T* scores, const
                        int32_t* out) {
   std::vector<int64_t> out_off(size_t(n_seq) + 1, 0);
   for (int64_t s = 0; s < n_seq; ++s) out_off[size_t(s) + 1] = out_off[size_t(s)] + k[s];
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (off[n_seq] > 4096)
   for (int64_t s = 0; s < n_seq; ++s) {
     const int64_t b = off[s], n = off[s + 1] - off[s], kk = k[s];
     std::vector<int32_t> idx(static_cast<size_t>(n));
