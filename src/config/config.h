@@ -28,7 +28,7 @@ struct MoRConfig {
   double aux_router_lr_mult = 10.0;   // aux_router: its AdamW lr = this x base lr
   double z_coeff = 0.0;               // router z-loss coefficient (0 = off)
   bool rand_router = false;           // expert: random scores baseline, no aux loss
-  int64_t cap_warmup_steps = 0;       // expert: capacity warm-up (forward calls)
+  int64_t cap_warmup_steps = 0;       // expert: capacity warm-up (optimizer steps)
   std::string balancing = "loss";     // token: loss | loss_free
   double bal_coeff = 0.1;             // token: balancing loss coefficient
   double bias_update_rate = 0.001;    // token loss_free: bias step u
@@ -92,16 +92,11 @@ struct DataConfig {
   int64_t prefetch = 2;
 };
 
-struct DistConfig {
-  int64_t tp = 1;  // tensor-parallel ranks (innermost axis)
-};
-
 struct Config {
   std::string name;  // run name; default: the config file's stem
   ModelConfig model;
   TrainConfig train;
   DataConfig data;
-  DistConfig dist;
 };
 
 // Where each key's value came from ("configs/x.yaml:12:3" or "--set model.d_model=512").

@@ -42,7 +42,7 @@ void visit_mor(MoRConfig& c, V& v) {
   v.field("aux_router_lr_mult", c.aux_router_lr_mult, "aux_router: learning-rate multiplier of its optimizer");
   v.field("z_coeff", c.z_coeff, "router z-loss coefficient (0: off)");
   v.field("rand_router", c.rand_router, "expert: random router baseline (no aux loss)");
-  v.field("cap_warmup_steps", c.cap_warmup_steps, "expert: capacity warm-up length in forward calls (0: off)");
+  v.field("cap_warmup_steps", c.cap_warmup_steps, "expert: capacity warm-up length in optimizer steps (0: off)");
   v.choice("balancing", c.balancing, {"loss", "loss_free"}, "token: balancing loss or loss-free bias");
   v.field("bal_coeff", c.bal_coeff, "token: balancing loss coefficient");
   v.field("bias_update_rate", c.bias_update_rate, "token loss_free: bias update step u");
@@ -98,7 +98,7 @@ void visit_train(TrainConfig& c, V& v) {
   v.field("ckpt_every", c.ckpt_every, "checkpoint every N steps (0: at the end only)");
   v.field("keep_last", c.keep_last, "checkpoints kept in the run directory");
   v.field("threads", c.threads, "CPU threads (0: OpenMP default)");
-  v.field("device", c.device, "cpu | cuda | cuda:N");
+  v.field("device", c.device, "cpu, cuda or cuda:N (training runs on cpu in this version)");
 }
 
 template <class V>
@@ -111,7 +111,6 @@ void visit_config(Config& c, V& v) {
     v.field("shuffle", c.data.shuffle, "shuffle windows each epoch (seeded)");
     v.field("prefetch", c.data.prefetch, "batches prepared ahead by the loader thread");
   });
-  v.section("dist", "parallel layout", [&] { v.field("tp", c.dist.tp, "tensor-parallel ranks"); });
 }
 
 // ---- YAML helpers ----
@@ -405,13 +404,6 @@ struct Validator {
     if (t.weight_decay < 0) bad("train.weight_decay", "train.weight_decay must be >= 0.");
     if (t.log_every < 1) bad("train.log_every", "train.log_every must be >= 1.");
     if (t.keep_last < 1) bad("train.keep_last", "train.keep_last must be >= 1.");
-    if (c.dist.tp < 1) bad("dist.tp", "dist.tp must be >= 1.");
-    if (c.dist.tp > 1) {
-      for (auto [key, v] : {std::pair{"model.n_heads", m.n_heads}, {"model.n_kv_heads", m.kv_heads()},
-                            {"model.d_ff", m.d_ff}, {"model.vocab_size", m.vocab_size}})
-        if (v % c.dist.tp != 0)
-          bad("dist.tp", "dist.tp=" + std::to_string(c.dist.tp) + " does not divide " + key + "=" + std::to_string(v) + ".");
-    }
   }
 };
 

@@ -64,7 +64,6 @@ TEST(Config, ImpossibleShapesAreRejected) {
                                  "model.n_layers=30"});
   EXPECT_NE(e.find("n_layers=32"), std::string::npos) << e;  // the hint suggests the paper's fix
   EXPECT_NE(error_of(kOk, {"model.recursion.num_recursions=2"}).find("needs a sharing strategy"), std::string::npos);
-  EXPECT_NE(error_of(kOk, {"dist.tp=3"}).find("does not divide"), std::string::npos);
   EXPECT_NE(error_of(kOk, {"model.recursion.sharing=middle_cycle", "model.n_layers=5", "model.recursion.num_recursions=3",
                            "model.mor.type=expert", "model.mor.capacity=[1, 0.2, 0.5]"})
                 .find("non-increasing"),
@@ -97,7 +96,7 @@ TEST(Config, MissingFileIsBadInput) {
 
 TEST(Config, EveryKeyIsDocumented) {
   std::string keys = describe_config_keys();
-  for (const char* k : {"model.d_model", "model.mor.capacity", "train.budget_flops", "data.path", "dist.tp"})
+  for (const char* k : {"model.d_model", "model.mor.capacity", "train.budget_flops", "data.path"})
     EXPECT_NE(keys.find(std::string("`") + k + "`"), std::string::npos) << k;
 }
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Bad input -> exit code 2 and one message naming the file/key and the fix; nothing half-written.
+source "$(dirname "$0")/common.sh"
+small_dataset
+tiny_config
+# Unknown key, with file:line:col.
+sed 's/  d_ff: 128/  d_ff: 128\n  d_fff: 3/' "$WORK/tiny.yaml" >"$WORK/unknown.yaml"
+expect_exit 2 "$MOR" train --config "$WORK/unknown.yaml"
+grep -q "unknown.yaml:9:3: unknown key 'model.d_fff'" "$WORK/err" || fail "unknown key message: $(cat "$WORK/err")"
+# Wrong type.
+sed 's/  n_heads: 4/  n_heads: four/' "$WORK/tiny.yaml" >"$WORK/type.yaml"
+expect_exit 2 "$MOR" train --config "$WORK/type.yaml"
+grep -q "type.yaml:6:12: key 'model.n_heads' must be an integer" "$WORK/err" || fail "type message: $(cat "$WORK/err")"
+# Impossible shape through --set.
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --set model.n_kv_heads=3
+grep -q "must divide n_heads" "$WORK/err" || fail "shape message"
+# Vocabulary mismatch between model and dataset.
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --set model.vocab_size=1000 --run-dir "$WORK/r"
+grep -q "model.vocab_size: 512" "$WORK/err" || fail "vocab hint: $(cat "$WORK/err")"
+# Missing config, bad flag.
+expect_exit 2 "$MOR" train --config "$WORK/nope.yaml"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --no-such-flag
+# Prepare: missing input, existing output.
+expect_exit 2 "$MOR" prepare --input "$WORK/missing" --out "$WORK/ds2"
+grep -q "missing: no such file" "$WORK/err" || fail "prepare message"
+[ ! -e "$WORK/ds2" ] || fail "prepare left an output directory"
+expect_exit 2 "$MOR" prepare --input /usr/share/common-licenses --out "$WORK/ds"
+grep -q "already exists" "$WORK/err" || fail "existing output message"
+# A corrupt shard names the file.
+printf 'garbage' >"$WORK/ds/train/shard_000000.bin"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/r2"
+grep -q "shard_000000.bin" "$WORK/err" || fail "corrupt shard message: $(cat "$WORK/err")"
+echo ok
