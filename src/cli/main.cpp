@@ -37,6 +37,7 @@ void add_train(CLI::App& app, mor::cli::TrainArgs& a) {
   c->add_flag("--resume", a.opts.resume, "Continue from the run directory's latest checkpoint");
   c->add_flag("--fresh", a.opts.fresh, "Start over even if the run directory holds checkpoints");
   c->add_flag("--quiet", a.opts.quiet, "Do not print the resolved config");
+  c->add_option("--stop-at-step", a.opts.stop_at_step, "Checkpoint and exit after this step (for preemptible jobs)");
 }
 
 void add_flops(CLI::App& app, mor::cli::FlopsArgs& a) {

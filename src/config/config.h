@@ -115,7 +115,9 @@ LoadedConfig load_config_text(const std::string& yaml, const std::string& source
                               const std::vector<std::string>& overrides = {});
 // The fully resolved config as YAML (every key, defaults included).
 std::string dump_config(const Config& c);
-// Every key with its default and doc line (for README / `mor config --doc`).
+// Every key with its default and doc line (for README / `mor config --keys`).
 std::string describe_config_keys();
+// Every key -> its value as text ("model.d_model" -> "256").
+std::map<std::string, std::string> flatten_config(const Config& c);
 
 }  // namespace mor

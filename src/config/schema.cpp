@@ -289,6 +289,36 @@ struct Describer {
   }
 };
 
+// Flattens values to key -> text.
+struct Flattener {
+  std::map<std::string, std::string> out;
+  std::vector<std::string> path;
+  std::string dotted(const char* key) const {
+    std::string s;
+    for (auto& p : path) s += p + ".";
+    return s + key;
+  }
+  template <typename T>
+  void field(const char* key, T& value, const char*) {
+    std::ostringstream v;
+    v.precision(17);
+    if constexpr (std::is_same_v<T, std::vector<double>>) {
+      for (size_t i = 0; i < value.size(); ++i) v << (i ? "," : "") << value[i];
+    } else {
+      v << value;
+    }
+    out[dotted(key)] = v.str();
+  }
+  void choice(const char* key, std::string& value, std::initializer_list<const char*>, const char* doc) {
+    field(key, value, doc);
+  }
+  void section(const char* key, const char*, const std::function<void()>& body) {
+    path.push_back(key);
+    body();
+    path.pop_back();
+  }
+};
+
 // Sets a.b.c = value (parsed as YAML) in the tree, creating maps as needed.
 void apply_override(YAML::Node root, const std::string& assignment, std::map<std::string, std::string>& origin) {
   auto eq = assignment.find('=');
@@ -451,6 +481,13 @@ std::string dump_config(const Config& c) {
   visit_config(copy, w);
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+std::map<std::string, std::string> flatten_config(const Config& c) {
+  Flattener f;
+  Config copy = c;
+  visit_config(copy, f);
+  return f.out;
 }
 
 std::string describe_config_keys() {

@@ -18,6 +18,21 @@
 namespace mor {
 namespace fs = std::filesystem;
 
+// Keeps only the records of steps <= `step` (a resumed run rewrites what came after its checkpoint).
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::vector<std::string> keep;
+  for (std::string line; std::getline(in, line);) {
+    const auto k = line.find("\"step\":");
+    if (k == std::string::npos) continue;
+    if (std::stoll(line.substr(k + 7)) <= step) keep.push_back(line);
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& l : keep) out << l << "\n";
+}
+
 void accumulate_routing(RoutingStats& acc, const RoutingStats& r, double micro_batches) {
   if (r.tokens_per_step.empty()) return;
   if (acc.tokens_per_step.empty()) {
@@ -74,13 +89,100 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
     std::ofstream f(fs::path(run_dir_) / "config.yaml");
     f << dump_config(c);
   }
-  metrics_ = std::make_unique<MetricsWriter>((fs::path(run_dir_) / "metrics.jsonl").string());
+  ckpts_ = std::make_unique<CheckpointManager>(run_dir_, c.train.keep_last);
+  const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+  const std::string latest = ckpts_->latest();
+  if (opts.resume && latest.empty())
+    fail_input(run_dir_, ": --resume but the run directory holds no complete checkpoint. Hint: drop --resume to start fresh.");
+  if (opts.fresh) {
+    ckpts_->clear();
+    std::filesystem::remove(metrics_path);
+  } else if (!latest.empty()) {
+    restore(latest);
+    truncate_metrics(metrics_path, state_.step);
+  } else if (fs::exists(metrics_path)) {
+    std::filesystem::remove(metrics_path);  // a run that never checkpointed starts over
+  }
+  metrics_ = std::make_unique<MetricsWriter>(metrics_path);
+}
+
+void Trainer::restore(const std::string& path) {
+  ckpt::Checkpoint ck = ckpt::read_checkpoint(path, true);
+  // The model must be the same; everything else may change on resume (e.g. more steps).
+  LoadedConfig stored = load_config_text(ck.config_yaml, path + ":/config");
+  const auto a = flatten_config(stored.config), b = flatten_config(cfg_.config);
+  std::string diffs;
+  for (const auto& [k, v] : a)
+    if (k.rfind("model.", 0) == 0 && b.at(k) != v) diffs += " " + k + " (checkpoint " + v + ", config " + b.at(k) + ")";
+  if (!diffs.empty())
+    fail_input(path, ": written for a different model:", diffs, ". Hint: resume with the config the run started with, or pass --fresh.");
+  ParamTable& p = model_->params();
+  std::map<std::string, const ckpt::NamedTensor*> by_name;
+  for (const auto& t : ck.tensors) by_name[t.name] = &t;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const ParamSpec& spec = p.spec(int(i));
+    auto it = by_name.find(spec.name);
+    if (it == by_name.end()) fail_input(path, ": parameter '", spec.name, "' is missing. Hint: the checkpoint is from another model.");
+    const ckpt::NamedTensor& t = *it->second;
+    if (t.value.shape() != spec.shape)
+      fail_input(path, ": parameter '", spec.name, "' has shape ", shape_str(t.value.shape()), " but the model expects ",
+                 shape_str(spec.shape), ".");
+    p.var(int(i))->value.copy_from(t.value);
+    if (spec.trainable) {
+      if (!t.m.defined()) fail_input(path, ": no optimizer moments for '", spec.name, "' (corrupt checkpoint).");
+      optim_->exp_avg().view(p.offset(int(i)), spec.shape).copy_from(t.m);
+      optim_->exp_avg_sq().view(p.offset(int(i)), spec.shape).copy_from(t.v);
+    }
+    by_name.erase(it);
+  }
+  if (!by_name.empty())
+    fail_input(path, ": holds parameter '", by_name.begin()->first, "' that this model does not have. Hint: check the config.");
+  optim_->set_steps_taken(ck.state.adam_steps);
+  state_.step = ck.state.step;
+  state_.tokens = ck.state.tokens;
+  state_.flops = ck.state.flops;
+  state_.loader = {ck.state.loader_epoch, ck.state.loader_consumed};
+  state_.rng = ck.state.rng;
+  loader_->seek(state_.loader);
+  resumed_from_ = path;
+}
+
+void Trainer::save_checkpoint() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const ParamTable& p = model_->params();
+  ckpt::Checkpoint ck;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const ParamSpec& spec = p.spec(int(i));
+    ckpt::NamedTensor t;
+    t.name = spec.name;
+    t.value = p.var(int(i))->value.clone();
+    if (spec.trainable) {
+      t.m = optim_->exp_avg().view(p.offset(int(i)), spec.shape).clone();
+      t.v = optim_->exp_avg_sq().view(p.offset(int(i)), spec.shape).clone();
+    }
+    ck.tensors.push_back(std::move(t));
+  }
+  ck.state.step = state_.step;
+  ck.state.tokens = state_.tokens;
+  ck.state.flops = state_.flops;
+  ck.state.loader_epoch = state_.loader.epoch;
+  ck.state.loader_consumed = state_.loader.consumed;
+  ck.state.rng = state_.rng;
+  ck.state.adam_steps = optim_->steps_taken();
+  ck.meta.framework_version = MOR_VERSION;
+  ck.meta.created = ckpt::utc_now_iso8601();
+  ck.config_yaml = dump_config(cfg_.config);
+  last_ckpt_stall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ckpts_->save_async(std::move(ck));
 }
 
 Trainer::~Trainer() = default;
 
 void Trainer::print_header() {
   const Config& c = cfg_.config;
+  if (!resumed_from_.empty())
+    std::printf("resumed from %s at step %lld (loader epoch %llu, window %llu)\n", resumed_from_.c_str(),
+                (long long)state_.step, (unsigned long long)state_.loader.epoch, (unsigned long long)state_.loader.consumed);
   if (!opts_.quiet) std::printf("# resolved config (%s)\n%s", cfg_.source.c_str(), dump_config(c).c_str());
   peak_gflops_ = measure_sgemm_peak().gflops;
   const int64_t tokens_per_step = c.train.micro_batch * c.train.grad_accum * c.train.seq_len;
@@ -237,10 +339,21 @@ int Trainer::run() {
     if (last || (c.train.eval_every > 0 && state_.step % c.train.eval_every == 0)) run_eval(last);
     log_step(o, dt, process_cpu_seconds() - cpu0);
     if (!last) last_val_loss_ = NAN;
+    const bool stop_here = opts_.stop_at_step > 0 && state_.step == opts_.stop_at_step && !last;
+    if (last || stop_here || (c.train.ckpt_every > 0 && state_.step % c.train.ckpt_every == 0) || stop_requested())
+      save_checkpoint();
+    if (stop_here) {
+      ckpts_->wait();
+      std::printf("stopped after step %lld as asked (--stop-at-step); checkpoint %s\n", (long long)state_.step,
+                  ckpts_->latest().c_str());
+      return 0;
+    }
   }
+  ckpts_->wait();
   if (stop_requested()) {
-    std::printf("stopped by signal %d after step %lld/%lld; resume with: mor train --config %s --run-dir %s --resume\n",
-                stop_signal(), (long long)state_.step, (long long)total_steps_, cfg_.source.c_str(), run_dir_.c_str());
+    std::printf("stopped by signal %d after step %lld/%lld (checkpoint %s); resume with: mor train --config %s --run-dir %s --resume\n",
+                stop_signal(), (long long)state_.step, (long long)total_steps_, ckpts_->latest().c_str(),
+                cfg_.source.c_str(), run_dir_.c_str());
     return 1;
   }
   MetricRecord r;
@@ -254,6 +367,8 @@ int Trainer::run() {
   r.numbers["val_ppl"] = std::exp(last_val_loss_);
   r.numbers["train_seconds"] = elapsed_;
   std::ofstream((fs::path(run_dir_) / "summary.json").string()) << r.to_json() << "\n";
+  std::printf("checkpoint: %s (snapshot stall %.3fs, background write %.2fs)\n", ckpts_->latest().c_str(),
+              last_ckpt_stall_, ckpts_->last_write_seconds());
   std::printf("done: %lld steps, %s tokens, %s budget FLOPs, %s | final val loss %.4f (ppl %.2f) | metrics: %s\n",
               (long long)state_.step, format_si(double(state_.tokens), 2).c_str(), format_si(state_.flops, 2).c_str(),
               format_duration(elapsed_).c_str(), last_val_loss_, std::exp(last_val_loss_), metrics_->path().c_str());

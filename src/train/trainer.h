@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "checkpointing.h"
 #include "data/loader.h"
 #include "optimizer.h"
 #include "schedule.h"
@@ -20,6 +21,7 @@ struct TrainOptions {
   bool resume = false;   // continue from the run directory's latest checkpoint
   bool fresh = false;    // ignore checkpoints in the run directory
   bool quiet = false;    // no resolved-config dump
+  int64_t stop_at_step = 0;  // > 0: checkpoint and exit (code 0) after this global step
 };
 
 // Everything that evolves during training besides parameters and optimizer moments.
@@ -53,6 +55,10 @@ class Trainer {
     double loss = 0, grad_norm = 0, lr = 0;
   };
   void print_header();
+  // Restores model, optimizer, loader, RNG and counters from a checkpoint file.
+  void restore(const std::string& path);
+  // Snapshot now (copies the tensors), write in the background.
+  void save_checkpoint();
   StepOutcome train_step();  // one optimizer step
   void log_step(const StepOutcome& o, double step_seconds, double cpu_seconds);
   void run_eval(bool final);
@@ -64,12 +70,15 @@ class Trainer {
   std::unique_ptr<AdamW> optim_;
   std::unique_ptr<data::BatchLoader> loader_;
   std::unique_ptr<class MetricsWriter> metrics_;
+  std::unique_ptr<CheckpointManager> ckpts_;
+  std::string resumed_from_;
   LrSchedule schedule_;
   TrainState state_;
   int64_t total_steps_ = 0;
   double budget_flops_per_token_ = 0, train_flops_per_token_ = 0, peak_gflops_ = 0;
   double elapsed_ = 0, step_time_ema_ = 0;
   double last_val_loss_ = NAN;
+  double last_ckpt_stall_ = 0;
   // Per-step values reported in the step line / metrics.
   ForwardResult last_forward_;
   RoutingStats step_routing_;  // summed over the step's micro-batches (means averaged)

@@ -1,0 +1,249 @@
+// HDF5 checkpoint I/O with the C API (one thread at a time; see checkpoint.h).
+#include "checkpoint.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
+
+#include "src/core/error.h"
+
+namespace mor::ckpt {
+namespace {
+
+std::mutex& hdf5_mutex() {  // the C++ side of HDF5 is not thread-safe; keep all calls serial
+  static std::mutex m;
+  return m;
+}
+
+void quiet_hdf5() {
+  static bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+// RAII for hid_t handles.
+struct Handle {
+  hid_t id = -1;
+  herr_t (*close)(hid_t) = nullptr;
+  Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+  ~Handle() {
+    if (id >= 0 && close) close(id);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  operator hid_t() const { return id; }
+};
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) fail_internal("HDF5: ", what, " failed (disk full or unwritable?)");
+}
+
+void write_tensor(hid_t group, const std::string& name, const Tensor& t) {
+  MOR_CHECK(t.dtype() == DType::F32 && t.device().is_cpu(), "checkpoint tensors are CPU f32");
+  std::vector<hsize_t> dims(t.shape().begin(), t.shape().end());
+  if (dims.empty()) dims.push_back(1);
+  Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+  Handle ds(H5Dcreate2(group, name.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  if (ds < 0) fail_internal("HDF5: cannot create dataset ", name);
+  check(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()), "write " + name);
+}
+
+template <typename T>
+void write_attr(hid_t obj, const std::string& name, hid_t mem_type, hid_t file_type, const T* v, hsize_t n = 1) {
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Handle a(H5Acreate2(obj, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  check(H5Awrite(a, mem_type, v), "attribute " + name);
+}
+
+void write_string_attr(hid_t obj, const std::string& name, const std::string& s) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, s.size() + 1);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle a(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  check(H5Awrite(a, type, s.c_str()), "attribute " + name);
+}
+
+std::string read_string_attr(hid_t obj, const std::string& name) {
+  Handle a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
+  if (a < 0) return "";
+  Handle type(H5Aget_type(a), H5Tclose);
+  std::string s(H5Tget_size(type), '\0');
+  Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mem, s.size());
+  if (H5Aread(a, mem, s.data()) < 0) return "";
+  s.resize(std::strlen(s.c_str()));
+  return s;
+}
+
+bool read_num_attr(hid_t obj, const std::string& name, hid_t mem_type, void* out) {
+  Handle a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
+  return a >= 0 && H5Aread(a, mem_type, out) >= 0;
+}
+
+// Names of the links in a group.
+std::vector<std::string> list_group(hid_t group) {
+  std::vector<std::string> names;
+  H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+              [](hid_t, const char* name, const H5L_info_t*, void* op) -> herr_t {
+                static_cast<std::vector<std::string>*>(op)->push_back(name);
+                return 0;
+              },
+              &names);
+  return names;
+}
+
+Tensor read_tensor(hid_t group, const std::string& name, const std::string& path) {
+  Handle ds(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (ds < 0) fail_input(path, ": dataset '", name, "' is missing or unreadable. Hint: the checkpoint is corrupt; use an earlier one.");
+  Handle space(H5Dget_space(ds), H5Sclose);
+  const int nd = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> dims(size_t(std::max(nd, 0)));
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  Shape shape(dims.begin(), dims.end());
+  Tensor t = Tensor::empty(shape, DType::F32);
+  if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()) < 0)
+    fail_input(path, ": cannot read dataset '", name, "' (truncated or corrupt file). Hint: use an earlier checkpoint.");
+  return t;
+}
+
+}  // namespace
+
+std::string utc_now_iso8601() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void write_checkpoint(const std::string& path, const Checkpoint& c) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  quiet_hdf5();
+  const std::string tmp = path + ".tmp";
+  {
+    Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    if (f < 0) fail_input(tmp, ": cannot create the checkpoint file. Hint: check the run directory is writable.");
+    Handle params(H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    Handle optim(H5Gcreate2(f, "optim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    for (const NamedTensor& t : c.tensors) {
+      write_tensor(params, t.name, t.value);
+      if (t.m.defined()) {
+        Handle g(H5Gcreate2(optim, t.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+        write_tensor(g, "m", t.m);
+        write_tensor(g, "v", t.v);
+      }
+      if (const char* abort_at = std::getenv("MOR_TEST_ABORT_SAVE_AFTER"); abort_at && t.name == abort_at) {
+        H5Fflush(f, H5F_SCOPE_GLOBAL);
+        std::_Exit(3);  // crash-safety test hook: die in the middle of a save
+      }
+    }
+    Handle state(H5Gcreate2(f, "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    const TrainingState& s = c.state;
+    write_attr(state.id, "step", H5T_NATIVE_INT64, H5T_STD_I64LE, &s.step);
+    write_attr(state.id, "tokens", H5T_NATIVE_INT64, H5T_STD_I64LE, &s.tokens);
+    write_attr(state.id, "flops", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &s.flops);
+    write_attr(state.id, "loader_epoch", H5T_NATIVE_UINT64, H5T_STD_U64LE, &s.loader_epoch);
+    write_attr(state.id, "loader_consumed", H5T_NATIVE_UINT64, H5T_STD_U64LE, &s.loader_consumed);
+    write_attr(state.id, "rng", H5T_NATIVE_UINT64, H5T_STD_U64LE, s.rng.data(), 4);
+    for (const auto& [g, n] : s.adam_steps) write_attr(state.id, "adam_steps." + g, H5T_NATIVE_INT64, H5T_STD_I64LE, &n);
+    Handle meta(H5Gcreate2(f, "meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    write_attr(meta.id, "format_version", H5T_NATIVE_INT, H5T_STD_I32LE, &c.meta.format_version);
+    write_attr(meta.id, "dp_size", H5T_NATIVE_INT64, H5T_STD_I64LE, &c.meta.dp_size);
+    write_attr(meta.id, "tp_size", H5T_NATIVE_INT64, H5T_STD_I64LE, &c.meta.tp_size);
+    write_string_attr(meta, "framework_version", c.meta.framework_version);
+    write_string_attr(meta, "created", c.meta.created);
+    // The config as a scalar string dataset.
+    Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(type, c.config_yaml.size() + 1);
+    Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    Handle cfg(H5Dcreate2(f, "config", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    check(H5Dwrite(cfg, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.config_yaml.c_str()), "write config");
+    check(H5Fflush(f, H5F_SCOPE_GLOBAL), "flush");
+  }
+  // fsync the bytes before the rename makes the file visible under its final name.
+  int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  quiet_hdf5();
+  if (!std::filesystem::exists(path)) fail_input(path, ": no such checkpoint. Hint: check the path (RUN_DIR/ckpt-*.h5).");
+  if (H5Fis_hdf5(path.c_str()) <= 0)
+    fail_input(path, ": not a readable HDF5 file (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
+  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (f < 0) fail_input(path, ": cannot open (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
+  Checkpoint c;
+  {
+    Handle meta(H5Gopen2(f, "meta", H5P_DEFAULT), H5Gclose);
+    if (meta < 0 || !read_num_attr(meta, "format_version", H5T_NATIVE_INT, &c.meta.format_version))
+      fail_input(path, ": not a MoR-Train checkpoint (no /meta/format_version).");
+    if (c.meta.format_version != kCheckpointVersion)
+      fail_input(path, ": checkpoint format version ", c.meta.format_version, " is not supported (this build reads ",
+                 kCheckpointVersion, "). Hint: use the MoR-Train version that wrote it.");
+    read_num_attr(meta, "dp_size", H5T_NATIVE_INT64, &c.meta.dp_size);
+    read_num_attr(meta, "tp_size", H5T_NATIVE_INT64, &c.meta.tp_size);
+    c.meta.framework_version = read_string_attr(meta, "framework_version");
+    c.meta.created = read_string_attr(meta, "created");
+  }
+  {
+    Handle cfg(H5Dopen2(f, "config", H5P_DEFAULT), H5Dclose);
+    if (cfg < 0) fail_input(path, ": no /config in the checkpoint (corrupt). Hint: use an earlier checkpoint.");
+    Handle type(H5Dget_type(cfg), H5Tclose);
+    std::string s(H5Tget_size(type), '\0');
+    if (H5Dread(cfg, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.data()) < 0) fail_input(path, ": cannot read /config (corrupt).");
+    s.resize(std::strlen(s.c_str()));
+    c.config_yaml = s;
+  }
+  {
+    Handle state(H5Gopen2(f, "state", H5P_DEFAULT), H5Gclose);
+    if (state < 0) fail_input(path, ": no /state in the checkpoint (corrupt).");
+    TrainingState& s = c.state;
+    bool ok = read_num_attr(state, "step", H5T_NATIVE_INT64, &s.step) &&
+              read_num_attr(state, "tokens", H5T_NATIVE_INT64, &s.tokens) &&
+              read_num_attr(state, "flops", H5T_NATIVE_DOUBLE, &s.flops) &&
+              read_num_attr(state, "loader_epoch", H5T_NATIVE_UINT64, &s.loader_epoch) &&
+              read_num_attr(state, "loader_consumed", H5T_NATIVE_UINT64, &s.loader_consumed) &&
+              read_num_attr(state, "rng", H5T_NATIVE_UINT64, s.rng.data());
+    if (!ok) fail_input(path, ": incomplete /state attributes (corrupt).");
+    H5Aiterate2(state, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+                [](hid_t obj, const char* name, const H5A_info_t*, void* op) -> herr_t {
+                  std::string n(name);
+                  if (n.rfind("adam_steps.", 0) == 0) {
+                    int64_t v = 0;
+                    read_num_attr(obj, n, H5T_NATIVE_INT64, &v);
+                    (*static_cast<std::map<std::string, int64_t>*>(op))[n.substr(11)] = v;
+                  }
+                  return 0;
+                },
+                &s.adam_steps);
+  }
+  Handle params(H5Gopen2(f, "params", H5P_DEFAULT), H5Gclose);
+  if (params < 0) fail_input(path, ": no /params in the checkpoint (corrupt).");
+  Handle optim(H5Gopen2(f, "optim", H5P_DEFAULT), H5Gclose);
+  for (const std::string& name : list_group(params)) {
+    NamedTensor t;
+    t.name = name;
+    t.value = read_tensor(params, name, path);
+    if (with_optimizer && optim >= 0 && H5Lexists(optim, name.c_str(), H5P_DEFAULT) > 0) {
+      Handle g(H5Gopen2(optim, name.c_str(), H5P_DEFAULT), H5Gclose);
+      t.m = read_tensor(g, "m", path);
+      t.v = read_tensor(g, "v", path);
+    }
+    c.tensors.push_back(std::move(t));
+  }
+  return c;
+}
+
+}  // namespace mor::ckpt

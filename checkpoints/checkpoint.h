@@ -1,0 +1,65 @@
+// HDF5 training checkpoints (format version 1): layout-independent (full tensors by parameter
+// name), so a run can resume with another parallel layout.
+//
+//   /params/<name>       f32, the parameter's shape (fp32 master weights)
+//   /optim/<name>/m, /v  f32 AdamW moments (absent for parameters without gradients)
+//   /state               attributes: step, tokens, flops, loader_epoch, loader_consumed, rng[4],
+//                        adam_steps.<group> (update counts per optimizer group)
+//   /config              the resolved YAML config (string dataset)
+//   /meta                attributes: format_version, framework_version, dp_size, tp_size, created
+//
+// Files are written to `<path>.tmp`, flushed, fsync'ed and renamed, so a crash mid-save never
+// leaves a truncated file under the final name.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "src/core/tensor.h"
+
+namespace mor::ckpt {
+
+constexpr int kCheckpointVersion = 1;
+
+struct TrainingState {
+  int64_t step = 0;
+  int64_t tokens = 0;
+  double flops = 0;
+  uint64_t loader_epoch = 0;
+  uint64_t loader_consumed = 0;
+  std::array<uint64_t, 4> rng{};
+  std::map<std::string, int64_t> adam_steps;
+};
+
+struct Meta {
+  int format_version = kCheckpointVersion;
+  std::string framework_version;
+  int64_t dp_size = 1;
+  int64_t tp_size = 1;
+  std::string created;  // UTC ISO-8601
+};
+
+// One named tensor with optional optimizer moments (all CPU f32, owned copies or views).
+struct NamedTensor {
+  std::string name;
+  Tensor value;
+  Tensor m, v;  // undefined when the parameter has no optimizer state
+};
+
+struct Checkpoint {
+  std::vector<NamedTensor> tensors;
+  TrainingState state;
+  Meta meta;
+  std::string config_yaml;
+};
+
+void write_checkpoint(const std::string& path, const Checkpoint& c);
+// with_optimizer=false skips the moments (evaluation, export). BadInput errors name the file and
+// say what is wrong (missing, truncated/corrupt, unknown version).
+Checkpoint read_checkpoint(const std::string& path, bool with_optimizer = true);
+
+std::string utc_now_iso8601();
+
+}  // namespace mor::ckpt

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Exact resume: 2N steps straight == N steps, checkpoint, resume, N steps -- every loss bit for bit,
+# for vanilla, MoR expert-choice and MoR token-choice (loss-free bias, a non-trainable state).
+# Then crash safety and bad checkpoints.
+source "$(dirname "$0")/common.sh"
+small_dataset
+losses() { python3 -c 'import json,sys; print([json.loads(l)["loss"] for l in open(sys.argv[1])])' "$1"; }
+for variant in vanilla expert token; do
+  case $variant in
+    vanilla) tiny_config; sed -i 's/    type: expert/    type: none/; s/    sharing: middle_cycle/    sharing: none/; s/    num_recursions: 3/    num_recursions: 1/' "$WORK/tiny.yaml" ;;
+    expert) tiny_config ;;
+    token) tiny_config; sed -i 's/    type: expert/    type: token\n    balancing: loss_free\n    bias_update_rate: 0.01/' "$WORK/tiny.yaml" ;;
+  esac
+  "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/$variant-straight" --quiet >/dev/null
+  "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/$variant-split" --quiet --stop-at-step 3 >"$WORK/log-a"
+  grep -q "stopped after step 3" "$WORK/log-a" || fail "$variant: no stop line"
+  "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/$variant-split" --quiet --resume >"$WORK/log-b"
+  grep -q "resumed from .*ckpt-00000003.h5 at step 3" "$WORK/log-b" || fail "$variant: no resume line: $(head -3 "$WORK/log-b")"
+  a=$(losses "$WORK/$variant-straight/metrics.jsonl"); b=$(losses "$WORK/$variant-split/metrics.jsonl")
+  [ "$a" = "$b" ] || fail "$variant: resumed losses differ:\n$a\n$b"
+  echo "$variant: resume bit-identical $b"
+done
+
+# Automatic resume (no flag) and --fresh.
+"$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/token-split" --quiet >"$WORK/log-c"
+grep -q "resumed from .*ckpt-00000006.h5 at step 6" "$WORK/log-c" || fail "no automatic resume"
+"$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/token-split" --quiet --fresh >"$WORK/log-d"
+grep -q "resumed" "$WORK/log-d" && fail "--fresh resumed"
+[ "$(wc -l <"$WORK/token-split/metrics.jsonl")" -eq 6 ] || fail "--fresh kept old metrics"
+
+# A kill in the middle of a save leaves the previous checkpoint loadable.
+tiny_config
+"$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash" --quiet --stop-at-step 2 >/dev/null
+set +e
+MOR_TEST_ABORT_SAVE_AFTER=layers.1.mlp.gate_proj "$MOR" train --config "$WORK/tiny.yaml" --set train.ckpt_every=2 \
+  --run-dir "$WORK/crash" --quiet >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 3 ] || fail "the test hook did not abort the save (rc $rc)"
+ls "$WORK/crash"/*.tmp >/dev/null 2>&1 || fail "expected a half-written .tmp after the crash"
+[ "$(cat "$WORK/crash/latest")" = "ckpt-00000002.h5" ] || fail "latest moved to an incomplete checkpoint"
+"$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash" --quiet --resume >"$WORK/log-e"
+grep -q "resumed from .*ckpt-00000002.h5" "$WORK/log-e" || fail "could not resume after a crash during save"
+ls "$WORK/crash"/*.tmp >/dev/null 2>&1 && fail "stale .tmp not cleaned"
+
+# Bad checkpoints: another model, truncated file, --resume without a checkpoint.
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash" --set model.d_ff=96
+grep -q "model.d_ff (checkpoint 128, config 96)" "$WORK/err" || fail "model mismatch message: $(cat "$WORK/err")"
+last=$(cat "$WORK/crash/latest")
+head -c 5000 "$WORK/crash/$last" >"$WORK/cut.h5" && mv "$WORK/cut.h5" "$WORK/crash/$last"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash"
+grep -q "$last" "$WORK/err" || fail "truncated checkpoint message: $(cat "$WORK/err")"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/empty-run" --resume
+grep -q "no complete checkpoint" "$WORK/err" || fail "resume without checkpoint message"
+echo ok
