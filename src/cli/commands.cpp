@@ -3,7 +3,17 @@
 
 #include <cstdio>
 
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "checkpoints/checkpoint.h"
+#include "checkpoints/export_hf.h"
+#include "data/tokenizer.h"
+#include "src/model/decoder.h"
 #include "src/model/flops.h"
+#include "src/train/evaluate.h"
+#include "src/train/model_io.h"
 #include "src/train/format.h"
 #include "src/train/metrics.h"
 #include "src/train/schedule.h"
@@ -61,6 +71,113 @@ int run_flops(const FlopsArgs& a) {
 
 int run_config_keys() {
   std::printf("%s", describe_config_keys().c_str());
+  return 0;
+}
+
+int run_eval(const EvalArgs& a) {
+  LoadedModel lm = load_model(a.checkpoint);
+  const std::string split = resolve_eval_split(a.data);
+  const int64_t T = a.seq_len > 0 ? a.seq_len : lm.config.train.seq_len;
+  // Expert-choice MoR is evaluated under both selection rules (MOR.md 3.7).
+  std::vector<std::string> modes = {""};
+  if (lm.config.model.mor.type == "expert") modes = {"topk", "threshold"};
+  MetricRecord r;
+  r.strings["checkpoint"] = a.checkpoint;
+  r.strings["data"] = split;
+  for (const std::string& mode : modes) {
+    EvalResult e = evaluate(*lm.model, split, a.batch, T, uint64_t(a.max_windows), mode);
+    const std::string suffix = mode.empty() || mode == "topk" ? "" : "_" + mode;
+    r.numbers["loss" + suffix] = e.loss;
+    r.numbers["perplexity" + suffix] = e.perplexity;
+    r.integers["tokens"] = e.tokens;
+    r.integers["windows"] = e.windows;
+    if (!a.json)
+      std::printf("%s%s: val loss %.4f | perplexity %.2f | %lld tokens (%lld windows of %lld)\n", split.c_str(),
+                  mode.empty() ? "" : (" [" + mode + " selection]").c_str(), e.loss, e.perplexity, (long long)e.tokens,
+                  (long long)e.windows, (long long)(T + 1));
+  }
+  if (a.json) std::printf("%s\n", r.to_json().c_str());
+  return 0;
+}
+
+int run_export(const ExportArgs& a) {
+  if (a.format != "hf") fail_input("--format ", a.format, " is not supported. Hint: use --format hf.");
+  LoadedModel lm = load_model(a.checkpoint);
+  const std::string tok = (std::filesystem::path(lm.config.data.path) / "tokenizer.model").string();
+  ckpt::export_hf(lm.config, model_params(*lm.model), a.out, tok);
+  std::printf("exported %s -> %s (model.safetensors, config.json%s)\n", a.checkpoint.c_str(), a.out.c_str(),
+              std::filesystem::exists(tok) ? ", tokenizer.model" : "");
+  return 0;
+}
+
+int run_generate(const GenerateArgs& a) {
+  LoadedModel lm = load_model(a.checkpoint);
+  std::string tok_path = a.tokenizer;
+  if (tok_path.empty()) {
+    const std::filesystem::path beside = std::filesystem::path(a.checkpoint) / "tokenizer.model";
+    tok_path = std::filesystem::is_directory(a.checkpoint) && std::filesystem::exists(beside)
+                   ? beside.string()
+                   : (std::filesystem::path(lm.config.data.path) / "tokenizer.model").string();
+  }
+  data::Tokenizer tok = data::Tokenizer::load(tok_path);
+  if (tok.vocab_size() != lm.config.model.vocab_size)
+    fail_input(tok_path, ": tokenizer has ", tok.vocab_size(), " tokens but the model's vocabulary is ",
+               lm.config.model.vocab_size, ". Hint: pass --tokenizer with the dataset's tokenizer.model.");
+  std::vector<int32_t> prompt = tok.encode(a.prompt);
+  if (prompt.empty()) prompt.push_back(tok.eos_id());  // an empty prompt starts after an end of text
+  Decoder dec(*lm.model, a.selection);
+  SampleOptions o;
+  o.max_new_tokens = a.max_new_tokens;
+  o.temperature = a.temperature;
+  o.top_k = a.top_k;
+  o.seed = a.seed;
+  o.stop_token = tok.eos_id();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<int32_t> out = generate(dec, prompt, o);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<int32_t> shown = out;
+  if (!shown.empty() && shown.back() == tok.eos_id()) shown.pop_back();
+  const std::string completion = tok.decode(shown);
+  const DecodeStats& st = dec.stats();
+  if (a.json) {
+    MetricRecord r;
+    r.strings["prompt"] = a.prompt;
+    r.strings["completion"] = completion;
+    r.lists["tokens"] = std::vector<double>(out.begin(), out.end());
+    r.lists["recursion_tokens"] = std::vector<double>(st.tokens_per_step.begin(), st.tokens_per_step.end());
+    r.integers["prompt_tokens"] = int64_t(prompt.size());
+    r.numbers["tokens_per_s"] = double(st.tokens) / s;
+    std::printf("%s\n", r.to_json().c_str());
+    return 0;
+  }
+  std::printf("%s%s\n", a.prompt.c_str(), completion.c_str());
+  std::string per_step;
+  for (size_t r = 0; r < st.tokens_per_step.size(); ++r)
+    per_step += (r ? "/" : "") + std::to_string(st.tokens_per_step[r]);
+  std::fprintf(stderr, "[%zu prompt + %zu new tokens, %.1f tokens/s, tokens per recursion %s, selection %s]\n",
+               prompt.size(), out.size(), double(st.tokens) / s, per_step.c_str(), a.selection.c_str());
+  return 0;
+}
+
+int run_import(const ImportArgs& a) {
+  LoadedModel lm = load_model(a.dir);
+  ckpt::Checkpoint ck;
+  const ParamTable& p = lm.model->params();
+  for (size_t i = 0; i < p.size(); ++i) {
+    ckpt::NamedTensor t;
+    t.name = p.spec(int(i)).name;
+    t.value = p.var(int(i))->value.clone();
+    if (p.spec(int(i)).trainable) {
+      t.m = Tensor::zeros(t.value.shape(), DType::F32);
+      t.v = Tensor::zeros(t.value.shape(), DType::F32);
+    }
+    ck.tensors.push_back(std::move(t));
+  }
+  ck.meta.framework_version = MOR_VERSION;
+  ck.meta.created = ckpt::utc_now_iso8601();
+  ck.config_yaml = dump_config(lm.config);
+  ckpt::write_checkpoint(a.out, ck);
+  std::printf("imported %s -> %s (weights; optimizer state zero, step 0)\n", a.dir.c_str(), a.out.c_str());
   return 0;
 }
 

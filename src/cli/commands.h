@@ -24,4 +24,40 @@ int run_flops(const FlopsArgs& a);
 // `mor config --keys`: every key, default and meaning (markdown table).
 int run_config_keys();
 
+struct EvalArgs {
+  std::string checkpoint;   // .h5 checkpoint or export directory
+  std::string data;         // dataset directory (its val split) or a split directory
+  int64_t max_windows = 0;  // 0: the whole split
+  int64_t batch = 8;
+  int64_t seq_len = 0;      // 0: the model's train.seq_len
+  bool json = false;
+};
+int run_eval(const EvalArgs& a);
+
+struct ExportArgs {
+  std::string checkpoint;
+  std::string format = "hf";
+  std::string out;
+};
+int run_export(const ExportArgs& a);
+
+struct GenerateArgs {
+  std::string checkpoint;  // .h5 checkpoint or export directory
+  std::string prompt;
+  std::string tokenizer;   // default: the export's or the dataset's tokenizer.model
+  std::string selection = "threshold";
+  int64_t max_new_tokens = 64;
+  double temperature = 0.8;
+  int64_t top_k = 40;
+  uint64_t seed = 0;
+  bool json = false;
+};
+int run_generate(const GenerateArgs& a);
+
+struct ImportArgs {
+  std::string dir;  // an export directory
+  std::string out;  // checkpoint file to write (weights; optimizer state zero; step 0)
+};
+int run_import(const ImportArgs& a);
+
 }  // namespace mor::cli

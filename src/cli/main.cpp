@@ -47,6 +47,39 @@ void add_flops(CLI::App& app, mor::cli::FlopsArgs& a) {
   c->add_flag("--json", a.json, "Print JSON");
 }
 
+void add_eval(CLI::App& app, mor::cli::EvalArgs& a) {
+  auto* c = app.add_subcommand("eval", "Validation loss and perplexity of a checkpoint or export");
+  c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5) or export directory")->required();
+  c->add_option("--data", a.data, "Dataset directory (its val split is used) or split directory")->required();
+  c->add_option("--max-windows", a.max_windows, "Evaluate at most this many windows (0: all)")->capture_default_str();
+  c->add_option("--batch", a.batch, "Windows per forward pass")->capture_default_str();
+  c->add_option("--seq-len", a.seq_len, "Window length (0: the model's train.seq_len)");
+  c->add_flag("--json", a.json, "Print JSON");
+}
+
+void add_export(CLI::App& app, mor::cli::ExportArgs& e, mor::cli::ImportArgs& i) {
+  auto* c = app.add_subcommand("export", "Export a checkpoint for inference engines (safetensors + config.json)");
+  c->add_option("--checkpoint", e.checkpoint, "Checkpoint (.h5)")->required();
+  c->add_option("--format", e.format, "Export format")->capture_default_str();
+  c->add_option("--out", e.out, "Output directory")->required();
+  auto* im = app.add_subcommand("import", "Turn an export directory back into a checkpoint");
+  im->add_option("--hf", i.dir, "Directory written by `mor export --format hf`")->required();
+  im->add_option("--out", i.out, "Checkpoint file to write (.h5)")->required();
+}
+
+void add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
+  auto* c = app.add_subcommand("generate", "Sample text from a checkpoint or export (KV-cached decoding)");
+  c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5) or export directory")->required();
+  c->add_option("--prompt", a.prompt, "Prompt text")->required();
+  c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens to generate")->capture_default_str();
+  c->add_option("--temperature", a.temperature, "Sampling temperature (0: greedy)")->capture_default_str();
+  c->add_option("--top-k", a.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str();
+  c->add_option("--seed", a.seed, "Sampling seed")->capture_default_str();
+  c->add_option("--selection", a.selection, "MoR expert routing: threshold (causal) or all")->capture_default_str();
+  c->add_option("--tokenizer", a.tokenizer, "SentencePiece model (default: the export's or the dataset's)");
+  c->add_flag("--json", a.json, "Print JSON");
+}
+
 void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions& s) {
   auto* b = app.add_subcommand("bench", "Speed measurements (tokens/s, MFU, memory)");
   b->require_subcommand(1);
@@ -80,6 +113,13 @@ int main(int argc, char** argv) {
   add_train(app, train);
   add_flops(app, flops);
   add_bench(app, bench_train, bench_sgemm);
+  mor::cli::EvalArgs eval;
+  mor::cli::ExportArgs export_args;
+  mor::cli::ImportArgs import_args;
+  add_eval(app, eval);
+  add_export(app, export_args, import_args);
+  mor::cli::GenerateArgs generate_args;
+  add_generate(app, generate_args);
   auto* config = app.add_subcommand("config", "Describe the configuration keys");
   bool keys = false;
   config->add_flag("--keys", keys, "List every key with its default and meaning")->required();
@@ -95,6 +135,10 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("train")) return mor::cli::run_train(train);
     if (app.got_subcommand("flops")) return mor::cli::run_flops(flops);
     if (app.got_subcommand("config")) return mor::cli::run_config_keys();
+    if (app.got_subcommand("eval")) return mor::cli::run_eval(eval);
+    if (app.got_subcommand("export")) return mor::cli::run_export(export_args);
+    if (app.got_subcommand("import")) return mor::cli::run_import(import_args);
+    if (app.got_subcommand("generate")) return mor::cli::run_generate(generate_args);
     if (auto* b = app.get_subcommand("bench"); b->parsed()) {
       if (b->got_subcommand("train")) return mor::run_bench_train(bench_train);
       return mor::run_bench_sgemm(bench_sgemm);

@@ -177,6 +177,11 @@ Tensor Model::logits(const Tensor& hidden) const {
 
 namespace mor {
 
+std::vector<double> Model::router_bias_values() const {
+  if (router_bias_ < 0) return std::vector<double>(static_cast<size_t>(plan_.num_recursions()), 0.0);
+  return params_.var(router_bias_)->value.to_dtype(DType::F64).to_vector<double>();
+}
+
 std::vector<double> Model::take_depth_counts() {
   std::vector<double> c = depth_counts_;
   std::fill(depth_counts_.begin(), depth_counts_.end(), 0.0);

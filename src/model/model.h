@@ -70,6 +70,17 @@ class Model {
   // Final hidden states -> logits for the given rows: [n, d] -> [n, V] (inference helper).
   Tensor logits(const Tensor& hidden) const;
 
+  // Read access for inference code (decoding with KV caches).
+  const LayerWeights& layer_weights(int64_t effective_layer) const { return layer_w_[size_t(effective_layer)]; }
+  const LayerShape& layer_shape() const { return shape_; }
+  const ad::Var& embedding_table() const { return params_.var(embed_); }
+  const ad::Var& final_norm() const { return params_.var(norm_); }
+  const ad::Var& lm_head() const { return params_.var(head_ >= 0 ? head_ : embed_); }
+  const RouterParams& router(int64_t i) const { return routers_[size_t(i)]; }
+  bool has_aux_routers() const { return !aux_routers_.empty(); }
+  const RouterParams& aux_router(int64_t i) const { return aux_routers_[size_t(i)]; }
+  std::vector<double> router_bias_values() const;
+
   // Token-choice loss-free balancing: per-depth token counts of the training forwards since the
   // last call (sum them across data-parallel ranks before update_router_bias).
   std::vector<double> take_depth_counts();

@@ -8,7 +8,7 @@
 namespace mor {
 
 EvalResult evaluate(Model& model, const std::string& split_dir, int64_t batch, int64_t seq_len,
-                    uint64_t max_windows) {
+                    uint64_t max_windows, const std::string& selection) {
   data::EvalStream stream(split_dir, batch, seq_len, max_windows, model.config().vocab_size);
   ad::NoGradScope no_grad;
   EvalResult r;
@@ -16,6 +16,7 @@ EvalResult evaluate(Model& model, const std::string& split_dir, int64_t batch, i
   for (Tensor tokens = stream.next(); tokens.defined(); tokens = stream.next()) {
     ForwardContext ctx;
     ctx.training = false;
+    ctx.selection = selection;
     ForwardResult f = model.forward(tokens, ctx);
     total += f.lm_loss * double(f.tokens);
     r.tokens += f.tokens;

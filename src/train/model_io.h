@@ -1,0 +1,27 @@
+// Loading a trained model for evaluation, export and generation: from an HDF5 checkpoint (weights
+// only) or from a directory written by `mor export --format hf`.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "src/config/config.h"
+#include "src/model/model.h"
+
+namespace mor {
+
+struct LoadedModel {
+  Config config;
+  std::unique_ptr<Model> model;
+  std::string source;
+};
+
+LoadedModel load_model(const std::string& path);
+
+// Internal parameter name -> value (views into the model's arena).
+std::map<std::string, Tensor> model_params(const Model& model);
+
+// The validation split of a dataset directory (DATASET/val), or the directory itself if it is a split.
+std::string resolve_eval_split(const std::string& data);
+
+}  // namespace mor
