@@ -80,7 +80,7 @@ void add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
   c->add_flag("--json", a.json, "Print JSON");
 }
 
-void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions& s) {
+void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions& s, mor::BenchCheckpointOptions& k) {
   auto* b = app.add_subcommand("bench", "Speed measurements (tokens/s, MFU, memory)");
   b->require_subcommand(1);
   auto* bt = b->add_subcommand("train", "Time training steps of a config on random tokens");
@@ -90,6 +90,11 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bt->add_option("--steps", t.steps, "Timed steps")->capture_default_str();
   bt->add_flag("--json", t.json, "Print one JSON object");
   bt->add_flag("--profile", t.profile, "Print per-op forward/backward times (stderr)");
+  auto* bk = b->add_subcommand("checkpoint", "Checkpoint snapshot stall, write and load time, file size");
+  bk->add_option("--config,-c", k.config, "YAML config (its model and AdamW state are saved)")->required();
+  bk->add_option("--set", k.overrides, "Override a config key (repeatable)");
+  bk->add_option("--dir", k.dir, "Directory for the temporary file")->capture_default_str();
+  bk->add_flag("--json", k.json, "Print JSON");
   auto* bs = b->add_subcommand("sgemm", "BLAS sgemm throughput (the MFU denominator)");
   bs->add_option("--threads", s.threads, "CPU threads (0: default)");
   bs->add_option("--size", s.size, "Matrix size n (n x n x n)")->capture_default_str();
@@ -109,10 +114,11 @@ int main(int argc, char** argv) {
   mor::cli::FlopsArgs flops;
   mor::BenchTrainOptions bench_train;
   mor::BenchSgemmOptions bench_sgemm;
+  mor::BenchCheckpointOptions bench_ckpt;
   add_prepare(app, prepare);
   add_train(app, train);
   add_flops(app, flops);
-  add_bench(app, bench_train, bench_sgemm);
+  add_bench(app, bench_train, bench_sgemm, bench_ckpt);
   mor::cli::EvalArgs eval;
   mor::cli::ExportArgs export_args;
   mor::cli::ImportArgs import_args;
@@ -141,6 +147,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("generate")) return mor::cli::run_generate(generate_args);
     if (auto* b = app.get_subcommand("bench"); b->parsed()) {
       if (b->got_subcommand("train")) return mor::run_bench_train(bench_train);
+      if (b->got_subcommand("checkpoint")) return mor::run_bench_checkpoint(bench_ckpt);
       return mor::run_bench_sgemm(bench_sgemm);
     }
     return 2;

@@ -18,6 +18,15 @@ struct BenchTrainOptions {
 };
 int run_bench_train(const BenchTrainOptions& o);
 
+struct BenchCheckpointOptions {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string dir = "runs/bench-checkpoint";  // where the file is written (and removed)
+  bool json = false;
+};
+// Snapshot stall, background write, load time and file size for the config's model + AdamW state.
+int run_bench_checkpoint(const BenchCheckpointOptions& o);
+
 struct BenchSgemmOptions {
   int threads = 0;
   int size = 1024;
