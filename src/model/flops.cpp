@@ -64,6 +64,11 @@ int64_t unique_params(const ModelConfig& m, bool include_embedding) {
   const bool own_norms = !m.recursion.ln_share && m.recursion.sharing != "none";
   int64_t n = plan.unique_layers() * layer + (own_norms ? plan.effective_layers() : plan.unique_layers()) * 2 * d + d;
   if (include_embedding) n += m.vocab_size * d * (m.tie_embeddings ? 1 : 2);
+  // Routers: linear d -> out, or MLP d -> 2d -> out.
+  auto router = [&](int64_t out) { return m.mor.router_type == "linear" ? d * out : 2 * d * d + 2 * d * out; };
+  const int64_t nr = m.recursion.num_recursions;
+  if (m.mor.type == "expert") n += nr * router(1) * (m.mor.sampling == "aux_router" ? 2 : 1);
+  if (m.mor.type == "token") n += router(nr) + (m.mor.balancing == "loss_free" ? nr : 0);
   return n;
 }
 

@@ -28,7 +28,7 @@ double budget_flops_per_token(const ModelConfig& m, int64_t seq_len);
 // 6 N + 12 L T d with routing weights (see above).
 double train_flops_per_token(const ModelConfig& m, int64_t seq_len);
 
-// Parameters a token's matmuls touch (N above) and unique parameters of the model.
+// Parameters a token's matmuls touch (N above) and unique parameters of the model (routers included).
 double executed_matmul_params(const ModelConfig& m);
 int64_t unique_params(const ModelConfig& m, bool include_embedding);
 

@@ -55,6 +55,15 @@ TEST(Model, ParameterCountMatchesFormula) {
   ModelConfig own = tiny("middle_cycle", 6, 2);
   own.recursion.ln_share = false;
   EXPECT_EQ(Model(own).params().total_numel(), unique_params(own, true));
+  for (const char* type : {"expert", "token"})
+    for (const char* router : {"linear", "mlp"}) {
+      ModelConfig m = tiny("middle_cycle", 6, 2);
+      m.mor.type = type;
+      m.mor.router_type = router;
+      m.mor.sampling = "aux_router";
+      m.mor.balancing = "loss_free";
+      EXPECT_EQ(Model(m).params().total_numel(), unique_params(m, true)) << type << " " << router;
+    }
 }
 
 TEST(Model, InitialLossIsNearLogVocab) {
