@@ -325,6 +325,11 @@ void Trainer::run_eval(bool final) {
 
 int Trainer::run() {
   install_stop_handlers();
+  if (state_.step >= total_steps_) {
+    std::printf("%s: already complete at step %lld of %lld (%s). Hint: raise train.steps to continue, or pass --fresh.\n",
+                run_dir_.c_str(), (long long)state_.step, (long long)total_steps_, resumed_from_.c_str());
+    return 0;
+  }
   print_header();
   const Config& c = cfg_.config;
   using clock = std::chrono::steady_clock;
