@@ -23,7 +23,10 @@ done
 
 # Automatic resume (no flag) and --fresh.
 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/token-split" --quiet >"$WORK/log-c"
-grep -q "resumed from .*ckpt-00000006.h5 at step 6" "$WORK/log-c" || fail "no automatic resume"
+grep -q "already complete at step 6 of 6" "$WORK/log-c" || fail "no automatic resume: $(cat "$WORK/log-c")"
+"$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/token-split" --quiet --set train.steps=8 >"$WORK/log-c2"
+grep -q "resumed from .*ckpt-00000006.h5 at step 6" "$WORK/log-c2" || fail "no automatic resume to extend the run"
+grep -q "^step 8/8" "$WORK/log-c2" || fail "extended run did not reach step 8"
 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/token-split" --quiet --fresh >"$WORK/log-d"
 grep -q "resumed" "$WORK/log-d" && fail "--fresh resumed"
 [ "$(wc -l <"$WORK/token-split/metrics.jsonl")" -eq 6 ] || fail "--fresh kept old metrics"
