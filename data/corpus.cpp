@@ -3,43 +3,88 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
+#include "segment.h"
 #include "src/core/error.h"
 
 namespace mor::data {
 namespace fs = std::filesystem;
+namespace {
 
-std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions) {
+bool has_extension(const fs::path& p, const std::vector<std::string>& extensions) {
+  if (extensions.empty()) return true;
+  const std::string name = p.filename().string();
+  for (std::string e : extensions) {
+    if (!e.empty() && e[0] != '.') e = "." + e;  // "txt" means ".txt"
+    if (name.size() >= e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) return true;
+  }
+  return false;
+}
+
+// True for the output directory and its temporary siblings (OUT.tmp-PID, OUT.old-PID).
+bool is_excluded(const fs::path& dir, const fs::path& exclude) {
+  if (exclude.empty()) return false;
+  std::error_code ec;
+  const fs::path d = fs::weakly_canonical(dir, ec);
+  if (d == exclude) return true;
+  if (d.parent_path() != exclude.parent_path()) return false;
+  const std::string name = d.filename().string(), base = exclude.filename().string();
+  return name.rfind(base + ".tmp-", 0) == 0 || name.rfind(base + ".old-", 0) == 0;
+}
+
+std::vector<fs::path> files_under(const fs::path& root, const std::vector<std::string>& extensions, const fs::path& exclude) {
+  std::vector<fs::path> files;
+  if (is_excluded(root, exclude)) return files;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+  if (ec) fail_input(root.string(), ": cannot list the directory (", ec.message(), "). Hint: check its permissions.");
+  for (; it != end; it.increment(ec)) {
+    if (ec) fail_input(root.string(), ": cannot list the directory (", ec.message(), "). Hint: check its permissions.");
+    const fs::path& p = it->path();
+    const bool hidden = p.filename().string().starts_with(".");
+    if (it->is_directory(ec)) {
+      if (hidden || is_excluded(p, exclude)) it.disable_recursion_pending();
+      continue;
+    }
+    if (!hidden && it->is_regular_file(ec) && has_extension(p, extensions)) files.push_back(p);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Last UTF-8 character boundary at or before `limit` (never 0 when limit > 0 and the text is sane).
+size_t utf8_floor(const std::string& s, size_t limit) {
+  size_t i = std::min(limit, s.size());
+  while (i > 0 && i < s.size() && (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80) --i;
+  return i > 0 ? i : std::min(limit, s.size());
+}
+
+}  // namespace
+
+std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions,
+                                     const std::string& exclude) {
   if (inputs.empty()) fail_input("no input given. Hint: mor prepare --input FILE_OR_DIR --out DIR");
-  auto wanted = [&](const fs::path& p) {
-    if (extensions.empty()) return true;
-    const std::string name = p.filename().string();
-    for (const auto& e : extensions)
-      if (name.size() >= e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) return true;
-    return false;
-  };
+  std::error_code ec;
+  const fs::path excl = exclude.empty() ? fs::path() : fs::weakly_canonical(exclude, ec);
   std::vector<SourceFile> out;
   for (const auto& in : inputs) {
-    fs::path p(in);
-    std::error_code ec;
+    const fs::path p(in);
     if (!fs::exists(p, ec)) fail_input(in, ": no such file or directory. Hint: check the --input path.");
     std::vector<fs::path> files;
-    if (fs::is_directory(p)) {
-      for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied);
-           it != fs::recursive_directory_iterator(); ++it)
-        if (it->is_regular_file() && wanted(it->path())) files.push_back(it->path());
-      std::sort(files.begin(), files.end());
-    } else {
+    if (fs::is_directory(p, ec)) {
+      files = files_under(p, extensions, excl);
+    } else if (fs::is_regular_file(p, ec)) {
       files.push_back(p);
+    } else {
+      fail_input(in, ": not a regular file or directory. Hint: pass text files or directories to --input.");
     }
     for (const auto& f : files) {
       SourceFile s;
       s.path = f.string();
-      s.bytes = fs::file_size(f);
+      s.bytes = fs::file_size(f, ec);
+      if (ec) fail_input(s.path, ": cannot read the file size (", ec.message(), "). Hint: check its permissions.");
       s.jsonl = f.extension() == ".jsonl";
-      out.push_back(s);
+      out.push_back(std::move(s));
     }
   }
   if (out.empty()) {
@@ -56,11 +101,11 @@ int64_t find_invalid_utf8(const char* data, size_t n) {
   size_t i = 0;
   while (i < n) {
     const unsigned char c = s[i];
-    if (c == 0) return int64_t(i);
-    if (c < 0x80) {
+    if (c >= 0x01 && c < 0x80) {  // fast path for ASCII
       ++i;
       continue;
     }
+    if (c == 0) return int64_t(i);
     size_t len;
     uint32_t cp;
     if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f;
@@ -81,79 +126,123 @@ int64_t find_invalid_utf8(const char* data, size_t n) {
   return -1;
 }
 
-uint64_t read_chunks(const SourceFile& src, uint64_t& next_document, size_t chunk_bytes,
-                     const std::function<void(TextChunk&&)>& emit) {
-  std::ifstream f(src.path, std::ios::binary);
-  if (!f) fail_input(src.path, ": cannot read the file. Hint: check its permissions.");
-  uint64_t offset = 0;
-  if (src.jsonl) {
-    std::string line;
-    uint64_t lineno = 0;
-    while (std::getline(f, line)) {
-      ++lineno;
-      const uint64_t line_offset = offset;
-      offset += line.size() + 1;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const std::exception& e) {
-        fail_input(src.path, ":", lineno, ": not valid JSON (", e.what(), "). Hint: .jsonl files need one JSON object per line.");
-      }
-      if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
-        fail_input(src.path, ":", lineno, ": no string field \"text\". Hint: each line must look like {\"text\": \"...\"}.");
-      TextChunk c;
-      c.text = j["text"].get<std::string>();
-      c.document = next_document++;
-      c.end_of_document = true;
-      c.source = &src;
-      c.source_offset = line_offset;
-      c.line = lineno;
-      emit(std::move(c));
+void fail_not_utf8(const std::string& path, uint64_t offset, uint64_t line) {
+  if (line > 0)
+    fail_input(path, ":", line, ": the \"text\" field is not valid UTF-8 text (or holds a NUL). Hint: fix or drop that line.");
+  fail_input(path, ": not UTF-8 text (invalid or NUL byte at offset ", offset,
+             "). Hint: convert it to UTF-8, or leave binary files out (--ext .txt, or a narrower --input).");
+}
+
+// ---- DocumentReader ----
+
+DocumentReader::DocumentReader(const std::vector<SourceFile>& sources, size_t chunk_bytes, uint64_t split_offset)
+    : sources_(sources), chunk_bytes_(std::max<size_t>(chunk_bytes, 64)), split_offset_(split_offset) {}
+
+bool DocumentReader::open_next_file() {
+  if (file_ >= sources_.size()) return false;
+  const SourceFile& src = sources_[file_++];
+  in_ = std::ifstream(src.path, std::ios::binary);
+  if (!in_) fail_input(src.path, ": cannot read the file. Hint: check its permissions.");
+  open_ = true;
+  eof_ = false;
+  pending_.clear();
+  offset_ = line_ = 0;
+  return true;
+}
+
+bool DocumentReader::next(TextChunk& c) {
+  while (true) {
+    if (!open_ && !open_next_file()) return false;
+    const bool got = sources_[file_ - 1].jsonl ? next_json_line(c) : next_text_chunk(c);
+    if (got) {
+      c.source = uint32_t(file_ - 1);
+      return true;
     }
-    return offset;
+    open_ = false;
+    in_.close();
   }
-  // Plain text: one document per file, chunks cut after a newline when possible.
-  const uint64_t doc = next_document++;
-  std::string buf;
-  std::string carry;
-  std::vector<char> block(chunk_bytes);
-  bool ended = false;  // the last emitted chunk closed the document
-  while (f) {
-    f.read(block.data(), std::streamsize(block.size()));
-    const size_t got = size_t(f.gcount());
-    if (got == 0) break;
-    buf = std::move(carry);
-    buf.append(block.data(), got);
-    carry.clear();
-    if (f) {  // more to come: keep the tail after the last newline for the next chunk
-      const size_t nl = buf.rfind('\n');
-      if (nl != std::string::npos && nl + 1 < buf.size()) {
-        carry = buf.substr(nl + 1);
-        buf.resize(nl + 1);
-      }
-    }
-    TextChunk c;
-    c.text = std::move(buf);
-    c.document = doc;
-    c.source = &src;
-    c.source_offset = offset;
-    offset += c.text.size();
-    c.end_of_document = !f && carry.empty();
-    ended = c.end_of_document;
-    emit(std::move(c));
-  }
-  if (!ended) {  // the final piece (possibly empty: the file was empty or ended on a block boundary)
-    TextChunk c;
-    c.text = std::move(carry);
-    c.document = doc;
-    c.source = &src;
-    c.source_offset = offset;
-    offset += c.text.size();
+}
+
+bool DocumentReader::next_json_line(TextChunk& c) {
+  std::string line;
+  while (std::getline(in_, line)) {
+    ++line_;
+    const uint64_t at = offset_;
+    offset_ += line.size() + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    c.text = std::move(line);
+    c.document = next_document_++;
+    c.offset = at;
+    c.line = line_;
+    c.file_bytes = offset_ - at;
+    c.json_line = true;
     c.end_of_document = true;
-    emit(std::move(c));
+    return true;
   }
-  return offset;
+  return false;
+}
+
+// Where to end the next chunk of pending_ (all of it at the end of the file).
+size_t DocumentReader::choose_cut(bool& end_of_document) {
+  end_of_document = eof_ && pending_.size() <= chunk_bytes_;
+  size_t cut = pending_.size();
+  if (!end_of_document) {
+    cut = last_segment_boundary(pending_, chunk_bytes_);
+    if (cut == 0) {  // no space at all: cut after a line end, else at a character boundary
+      const size_t nl = pending_.rfind('\n', chunk_bytes_ - 1);
+      cut = nl != std::string::npos ? nl + 1 : utf8_floor(pending_, chunk_bytes_);
+    }
+  }
+  // Single-document split: end the document at the first line end at or after split_offset_.
+  if (split_offset_ > 0 && split_offset_ >= offset_ && split_offset_ < offset_ + cut) {
+    const size_t nl = pending_.find('\n', size_t(split_offset_ - offset_));
+    if (nl != std::string::npos && (nl + 1 < pending_.size() || !eof_)) {
+      cut = nl + 1;
+      end_of_document = true;
+      split_offset_ = 0;
+    } else if (nl == std::string::npos && !eof_) {
+      split_offset_ = offset_ + cut;  // keep looking in the next chunk
+    } else {
+      split_offset_ = 0;  // no line end after the split point: one document
+    }
+  }
+  return cut;
+}
+
+bool DocumentReader::next_text_chunk(TextChunk& c) {
+  while (!eof_ && pending_.size() < chunk_bytes_) {
+    const size_t old = pending_.size();
+    pending_.resize(old + chunk_bytes_);
+    in_.read(pending_.data() + old, std::streamsize(chunk_bytes_));
+    pending_.resize(old + size_t(in_.gcount()));
+    if (!in_) eof_ = true;
+  }
+  if (pending_.empty()) {  // end of file: close an open document with an empty chunk
+    if (!document_open_) return false;
+    c = TextChunk{};
+    c.document = document_;
+    c.offset = offset_;
+    c.end_of_document = true;
+    document_open_ = false;
+    return true;
+  }
+  bool end = false;
+  const size_t cut = choose_cut(end);
+  if (!document_open_) {
+    document_ = next_document_++;
+    document_open_ = true;
+  }
+  c.text.assign(pending_, 0, cut);
+  pending_.erase(0, cut);
+  c.document = document_;
+  c.offset = offset_;
+  c.line = 0;
+  c.file_bytes = cut;
+  c.json_line = false;
+  c.end_of_document = end;
+  offset_ += cut;
+  if (end) document_open_ = false;
+  return true;
 }
 
 }  // namespace mor::data

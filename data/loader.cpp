@@ -7,8 +7,10 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "permutation.h"
 #include "token_stream.h"
 
 namespace mor::data {
@@ -36,19 +38,20 @@ struct BatchLoader::Impl {
 
   static LoaderPosition advance(LoaderPosition p, uint64_t n, uint64_t W) {
     p.consumed += n;
-    while (p.consumed >= W) {
-      p.consumed -= W;
-      ++p.epoch;
-    }
+    p.epoch += p.consumed / W;
+    p.consumed %= W;
     return p;
   }
 
   Tensor make_batch(const LoaderPosition& p) const {
     const int64_t B = o.batch, T = o.seq_len;
     Tensor t = Tensor::empty({B, T + 1}, DType::I32);
+    std::optional<WindowPermutation> perm;  // of epoch perm_epoch (a batch may span two epochs)
+    uint64_t perm_epoch = 0;
     for (int64_t i = 0; i < B; ++i) {
       const LoaderPosition w = advance(p, uint64_t(o.dp_rank * B + i), W);
-      const uint64_t window = o.shuffle ? WindowPermutation(W, o.seed, w.epoch)(w.consumed) : w.consumed;
+      if (o.shuffle && (!perm || perm_epoch != w.epoch)) perm.emplace(W, o.seed, perm_epoch = w.epoch);
+      const uint64_t window = o.shuffle ? (*perm)(w.consumed) : w.consumed;
       stream.read(window * uint64_t(T), uint64_t(T + 1), t.data<int32_t>() + i * (T + 1));
     }
     return t;

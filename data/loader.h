@@ -1,4 +1,4 @@
-// Streaming batch loader over a split of token shards (see dataset.h for the format).
+// Streaming batch loader over a split of token shards (formats: shard.h, manifest.h).
 //
 // A split is one token stream: the shards of the split concatenated in manifest order. It is cut
 // into W = floor((tokens - 1) / T) windows; window w holds tokens [w*T, w*T + T] (T+1 tokens, so

@@ -19,9 +19,12 @@ struct PrepareOptions {
   bool overwrite = false;
   bool json = false;                // print a machine-readable summary on stdout
   bool quiet = false;               // no progress bar
+  uint64_t tokenizer_sample_bytes = 64ull << 20;  // text the tokenizer is trained on (at most)
 };
 
-// Returns the process exit code; throws mor::Error (BadInput) with a hint on bad input.
+// Returns the process exit code; throws mor::Error (BadInput) with a hint on bad input. Writes
+// OUT/{manifest.json, tokenizer.model, train/shard_*.bin, val/shard_*.bin} atomically; prints a
+// summary line (or one JSON object with --json) on stdout and progress on stderr.
 int run_prepare(const PrepareOptions& opts);
 
 }  // namespace mor::data

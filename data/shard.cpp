@@ -76,7 +76,8 @@ ShardWriter::~ShardWriter() {
 }
 
 void ShardWriter::append(const int32_t* tokens, size_t n) {
-  std::vector<unsigned char> buf(n * header_.token_bytes);
+  std::vector<unsigned char>& buf = buffer_;
+  buf.resize(n * header_.token_bytes);
   for (size_t i = 0; i < n; ++i) {
     MOR_CHECK(tokens[i] >= 0 && uint64_t(tokens[i]) < header_.vocab_size, "token ", tokens[i], " out of vocab");
     if (header_.token_bytes == 2) {
@@ -153,10 +154,11 @@ ShardReader::ShardReader(const std::string& path) : path_(path) {
     bad("token width " + std::to_string(header_.token_bytes) + " bytes is invalid (2 or 4).");
   if (header_.vocab_size == 0 || (header_.token_bytes == 2 && header_.vocab_size > 65536))
     bad("vocabulary size " + std::to_string(header_.vocab_size) + " does not fit the token width.");
-  const uint64_t expect = kShardHeaderBytes + header_.tokens * header_.token_bytes;
-  if (map_bytes_ != expect)
-    bad("file is " + std::to_string(map_bytes_) + " bytes but the header promises " + std::to_string(expect) +
-        (map_bytes_ < expect ? " (truncated)." : " (trailing bytes)."));
+  const uint64_t room = (map_bytes_ - kShardHeaderBytes) / header_.token_bytes;
+  if (header_.tokens != room || (map_bytes_ - kShardHeaderBytes) % header_.token_bytes != 0)
+    bad("file is " + std::to_string(map_bytes_) + " bytes but the header promises " + std::to_string(header_.tokens) +
+        " tokens of " + std::to_string(header_.token_bytes) + " bytes after the 64-byte header" +
+        (header_.tokens > room ? " (truncated)." : " (trailing bytes)."));
   const unsigned char* tok = map_ + kShardHeaderBytes;
   if (checksum_bytes(tok, header_.tokens * header_.token_bytes) != header_.checksum) bad("checksum mismatch (corrupt token data).");
   uint64_t max_token = 0;

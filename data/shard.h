@@ -11,12 +11,15 @@
 //       48   16  reserved (zero)
 //       64  N*w  tokens
 //
-// Readers reject anything they do not understand with an error that names the file.
+// Readers reject anything they do not understand with an error that names the file. Everything is
+// checked when a shard is opened (one pass over the file: checksum and every token < vocab), so a
+// loader never meets a bad token mid-run; opening costs ~1 s per GB.
 #pragma once
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mor::data {
 
@@ -51,6 +54,7 @@ class ShardWriter {
   ShardHeader header_;
   uint64_t pending_ = 0;      // bytes not yet folded into the checksum (kept aligned to 8)
   unsigned char tail_[8]{};   // partial checksum word
+  std::vector<unsigned char> buffer_;  // encoded tokens of one append()
   bool finished_ = false;
 };
 

@@ -1,46 +1,68 @@
-// Token stream over a split and the window permutation; see token_stream.h.
+// Token stream over a split; see token_stream.h.
 #include "token_stream.h"
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
-#include "manifest.h"
+#include "json_io.h"
 #include "src/core/error.h"
-#include "src/core/rng.h"
 
 namespace mor::data {
 namespace fs = std::filesystem;
 
+namespace {
+std::optional<Manifest> manifest_of(const fs::path& split_dir) {
+  const fs::path p = split_dir.parent_path() / "manifest.json";
+  if (!fs::exists(p)) return std::nullopt;
+  return read_manifest(p.string());
+}
+}  // namespace
+
 TokenStream::TokenStream(const std::string& split_dir, int64_t expect_vocab) : dir_(split_dir) {
-  const fs::path dir(split_dir);
+  fs::path dir(split_dir);
+  if (!dir.has_filename()) dir = dir.parent_path();  // "DATASET/train/"
   if (!fs::is_directory(dir))
     fail_input(split_dir, ": no such dataset split directory. Hint: run `mor prepare --out DATASET` and set data.path: DATASET.");
+  if (fs::exists(dir / "manifest.json"))
+    fail_input(split_dir, ": this is a dataset directory, not a split. Hint: use ", (dir / "train").string(), " or ",
+               (dir / "val").string(), ".");
+  const std::string split = dir.filename().string();
+  const std::optional<Manifest> m = split == "train" || split == "val" ? manifest_of(dir) : std::nullopt;
+  const SplitInfo* listed = m ? &m->split(split) : nullptr;
   std::vector<std::string> files;
-  const fs::path manifest = dir.parent_path() / "manifest.json";
-  if (fs::exists(manifest)) {
-    Manifest m = read_manifest(manifest.string());
-    const SplitInfo& s = dir.filename() == "val" ? m.val : m.train;
-    for (const auto& sh : s.shards) {
-      if (!fs::exists(dir / sh.file))
-        fail_input((dir / sh.file).string(), ": shard listed in ", manifest.string(), " is missing. Hint: re-run `mor prepare`.");
-      files.push_back((dir / sh.file).string());
+  if (listed) {
+    for (const auto& sh : listed->shards) {
+      const fs::path f = dir / sh.file;
+      if (!fs::exists(f))
+        fail_input(f.string(), ": shard listed in the dataset manifest is missing. Hint: re-run `mor prepare`.");
+      files.push_back(f.string());
     }
   } else {
     for (const auto& e : fs::directory_iterator(dir))
       if (e.path().extension() == ".bin") files.push_back(e.path().string());
     std::sort(files.begin(), files.end());
   }
-  if (files.empty()) fail_input(split_dir, ": no token shards. Hint: re-run `mor prepare` (the split may be empty).");
-  for (const auto& f : files) {
+  if (files.empty())
+    fail_input(split_dir, ": no token shards (the split is empty). Hint: re-run `mor prepare` with more text, or a larger "
+               "--val-fraction for the validation split.");
+  uint64_t hash = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string& f = files[i];
     shards_.push_back(std::make_unique<ShardReader>(f));
     const ShardHeader& h = shards_.back()->header();
-    if (vocab_ == 0) vocab_ = int64_t(h.vocab_size);
-    if (int64_t(h.vocab_size) != vocab_)
-      fail_input(f, ": vocabulary size ", h.vocab_size, " differs from the other shards (", vocab_,
-                 "). Hint: a split must come from one `mor prepare` run.");
+    if (i == 0) vocab_ = int64_t(h.vocab_size), hash = h.tokenizer_hash;
+    if (int64_t(h.vocab_size) != vocab_ || h.tokenizer_hash != hash)
+      fail_input(f, ": vocabulary size or tokenizer differs from ", files[0], ". Hint: a split must come from one `mor prepare` run.");
+    if (listed && h.tokens != listed->shards[i].tokens)
+      fail_input(f, ": holds ", h.tokens, " tokens but the manifest says ", listed->shards[i].tokens,
+                 ". Hint: the dataset was modified after `mor prepare`; re-run it.");
     starts_.push_back(total_);
     total_ += h.tokens;
   }
+  if (m && (m->vocab_size != vocab_ || m->tokenizer_hash != hash))
+    fail_input(split_dir, ": the shards were written with another tokenizer than the manifest's (vocabulary ", vocab_,
+               " vs ", m->vocab_size, "). Hint: the dataset was modified after `mor prepare`; re-run it.");
   if (expect_vocab > 0 && expect_vocab != vocab_)
     fail_input(split_dir, ": the dataset's vocabulary has ", vocab_, " tokens but model.vocab_size is ", expect_vocab,
                ". Hint: set model.vocab_size: ", vocab_, " (or --set model.vocab_size=", vocab_, ").");
@@ -65,32 +87,6 @@ void TokenStream::read(uint64_t begin, uint64_t n, int32_t* out) const {
     n -= take;
     ++s;
   }
-}
-
-WindowPermutation::WindowPermutation(uint64_t n, uint64_t seed, uint64_t epoch) : n_(n) {
-  uint64_t bits = 2;
-  while ((uint64_t(1) << bits) < n) ++bits;
-  if (bits % 2) ++bits;
-  half_bits_ = bits / 2;
-  mask_ = (uint64_t(1) << half_bits_) - 1;
-  uint64_t x = seed * 0x9e3779b97f4a7c15ull ^ (epoch + 1) * 0xbf58476d1ce4e5b9ull;
-  for (auto& k : keys_) k = splitmix64(x);
-}
-
-uint64_t WindowPermutation::operator()(uint64_t i) const {
-  uint64_t x = i;
-  do {  // cycle walking: re-apply until the value falls inside [0, n)
-    uint64_t l = x >> half_bits_, r = x & mask_;
-    for (uint64_t k : keys_) {
-      uint64_t f = r ^ k;
-      f = splitmix64(f) & mask_;
-      const uint64_t nl = r;
-      r = l ^ f;
-      l = nl;
-    }
-    x = (l << half_bits_) | r;
-  } while (x >= n_);
-  return x;
 }
 
 }  // namespace mor::data

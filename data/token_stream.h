@@ -12,8 +12,10 @@ namespace mor::data {
 
 class TokenStream {
  public:
-  // Opens every shard of `split_dir` (listed by DATASET/manifest.json when present, otherwise all
-  // *.bin files sorted). expect_vocab > 0: the dataset's vocabulary must equal it.
+  // Opens every shard of `split_dir` (DATASET/train or DATASET/val): the shards DATASET/manifest.json
+  // lists, checked against it (token counts, vocabulary, tokenizer hash), or every *.bin file in
+  // sorted order when there is no manifest. expect_vocab > 0: the dataset's vocabulary must
+  // equal it. Every problem is a BadInput error naming the file, with a hint.
   TokenStream(const std::string& split_dir, int64_t expect_vocab);
 
   uint64_t tokens() const { return total_; }
@@ -25,23 +27,13 @@ class TokenStream {
   const std::string& dir() const { return dir_; }
 
  private:
+  std::vector<std::string> shard_files();
+
   std::string dir_;
   std::vector<std::unique_ptr<ShardReader>> shards_;
   std::vector<uint64_t> starts_;  // first token of each shard in the stream
   uint64_t total_ = 0;
   int64_t vocab_ = 0;
-};
-
-// A bijection of [0, n) keyed by (seed, epoch): a 4-round Feistel network on the next even power
-// of two with cycle walking. O(1) memory; each call costs a few hash rounds.
-class WindowPermutation {
- public:
-  WindowPermutation(uint64_t n, uint64_t seed, uint64_t epoch);
-  uint64_t operator()(uint64_t i) const;
-
- private:
-  uint64_t n_, half_bits_, mask_;
-  uint64_t keys_[4];
 };
 
 }  // namespace mor::data

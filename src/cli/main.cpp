@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "data/bench_loader.h"
 #include "data/prepare.h"
 #include "src/core/error.h"
 #include "src/train/bench.h"
@@ -80,7 +81,8 @@ void add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
   c->add_flag("--json", a.json, "Print JSON");
 }
 
-void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions& s, mor::BenchCheckpointOptions& k) {
+void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions& s, mor::BenchCheckpointOptions& k,
+               mor::data::LoaderBenchOptions& l) {
   auto* b = app.add_subcommand("bench", "Speed measurements (tokens/s, MFU, memory)");
   b->require_subcommand(1);
   auto* bt = b->add_subcommand("train", "Time training steps of a config on random tokens");
@@ -95,6 +97,13 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bk->add_option("--set", k.overrides, "Override a config key (repeatable)");
   bk->add_option("--dir", k.dir, "Directory for the temporary file")->capture_default_str();
   bk->add_flag("--json", k.json, "Print JSON");
+  auto* bl = b->add_subcommand("loader", "Batches/s of the streaming data loader alone");
+  bl->add_option("--data", l.data, "Dataset directory (its train split) or split directory")->required();
+  bl->add_option("--batch", l.batch, "Windows per batch B")->capture_default_str();
+  bl->add_option("--seq-len", l.seq_len, "Window length T")->capture_default_str();
+  bl->add_option("--seconds", l.seconds, "Measurement time")->capture_default_str();
+  bl->add_option("--prefetch", l.prefetch, "Batches prefetched by the loader thread")->capture_default_str();
+  bl->add_flag("--json", l.json, "Print JSON");
   auto* bs = b->add_subcommand("sgemm", "BLAS sgemm throughput (the MFU denominator)");
   bs->add_option("--threads", s.threads, "CPU threads (0: default)");
   bs->add_option("--size", s.size, "Matrix size n (n x n x n)")->capture_default_str();
@@ -115,10 +124,11 @@ int main(int argc, char** argv) {
   mor::BenchTrainOptions bench_train;
   mor::BenchSgemmOptions bench_sgemm;
   mor::BenchCheckpointOptions bench_ckpt;
+  mor::data::LoaderBenchOptions bench_loader;
   add_prepare(app, prepare);
   add_train(app, train);
   add_flops(app, flops);
-  add_bench(app, bench_train, bench_sgemm, bench_ckpt);
+  add_bench(app, bench_train, bench_sgemm, bench_ckpt, bench_loader);
   mor::cli::EvalArgs eval;
   mor::cli::ExportArgs export_args;
   mor::cli::ImportArgs import_args;
@@ -148,6 +158,7 @@ int main(int argc, char** argv) {
     if (auto* b = app.get_subcommand("bench"); b->parsed()) {
       if (b->got_subcommand("train")) return mor::run_bench_train(bench_train);
       if (b->got_subcommand("checkpoint")) return mor::run_bench_checkpoint(bench_ckpt);
+      if (b->got_subcommand("loader")) return mor::data::run_bench_loader(bench_loader);
       return mor::run_bench_sgemm(bench_sgemm);
     }
     return 2;

@@ -12,6 +12,7 @@
 
 namespace mor::ckpt {
 namespace {
+using mor::testing::error_of;
 using mor::testing::TempDir;
 
 Checkpoint sample() {
@@ -31,16 +32,6 @@ Checkpoint sample() {
   c.meta.created = utc_now_iso8601();
   c.config_yaml = "model:\n  d_model: 2\n";
   return c;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::BadInput) << e.what();
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Checkpoint, RoundTripsEverything) {
