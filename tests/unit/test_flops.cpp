@@ -44,6 +44,7 @@ TEST(Flops, TokensAtBudgetMatchTable9) {
   EXPECT_NEAR(tokens(paper("360m-vanilla")) / 1e9, 19.8, 0.05);
   EXPECT_NEAR(tokens(paper("360m-mor3")) / 1e9, 29.7, 0.05);
   EXPECT_NEAR(tokens(paper("135m-mor3")) / 1e9, 76.2, 0.05);
+  EXPECT_NEAR(tokens(paper("135m-vanilla")) / 1e9, 53.3, 0.05);
 }
 
 TEST(Flops, ScheduleMatchesSection7) {
