@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "commands.h"
 #include "data/bench_loader.h"
@@ -52,8 +53,8 @@ void add_eval(CLI::App& app, mor::cli::EvalArgs& a) {
   auto* c = app.add_subcommand("eval", "Validation loss and perplexity of a checkpoint or export");
   c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5) or export directory")->required();
   c->add_option("--data", a.data, "Dataset directory (its val split is used) or split directory")->required();
-  c->add_option("--max-windows", a.max_windows, "Evaluate at most this many windows (0: all)")->capture_default_str();
-  c->add_option("--batch", a.batch, "Windows per forward pass")->capture_default_str();
+  c->add_option("--max-windows", a.max_windows, "Evaluate at most this many windows (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--batch", a.batch, "Windows per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--seq-len", a.seq_len, "Window length (0: the model's train.seq_len)");
   c->add_flag("--json", a.json, "Print JSON");
 }
@@ -72,9 +73,9 @@ void add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
   auto* c = app.add_subcommand("generate", "Sample text from a checkpoint or export (KV-cached decoding)");
   c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5) or export directory")->required();
   c->add_option("--prompt", a.prompt, "Prompt text")->required();
-  c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens to generate")->capture_default_str();
-  c->add_option("--temperature", a.temperature, "Sampling temperature (0: greedy)")->capture_default_str();
-  c->add_option("--top-k", a.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str();
+  c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens to generate")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--temperature", a.temperature, "Sampling temperature (0: greedy)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--top-k", a.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
   c->add_option("--seed", a.seed, "Sampling seed")->capture_default_str();
   c->add_option("--selection", a.selection, "MoR expert routing: threshold (causal) or all")->capture_default_str();
   c->add_option("--tokenizer", a.tokenizer, "SentencePiece model (default: the export's or the dataset's)");
@@ -88,8 +89,8 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   auto* bt = b->add_subcommand("train", "Time training steps of a config on random tokens");
   bt->add_option("--config,-c", t.config, "YAML config")->required();
   bt->add_option("--set", t.overrides, "Override a config key (repeatable)");
-  bt->add_option("--threads", t.threads, "CPU threads (0: default)");
-  bt->add_option("--steps", t.steps, "Timed steps")->capture_default_str();
+  bt->add_option("--threads", t.threads, "CPU threads (0: default)")->check(CLI::NonNegativeNumber);
+  bt->add_option("--steps", t.steps, "Timed steps")->capture_default_str()->check(CLI::PositiveNumber);
   bt->add_flag("--json", t.json, "Print one JSON object");
   bt->add_flag("--profile", t.profile, "Print per-op forward/backward times (stderr)");
   auto* bk = b->add_subcommand("checkpoint", "Checkpoint snapshot stall, write and load time, file size");
@@ -99,15 +100,15 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bk->add_flag("--json", k.json, "Print JSON");
   auto* bl = b->add_subcommand("loader", "Batches/s of the streaming data loader alone");
   bl->add_option("--data", l.data, "Dataset directory (its train split) or split directory")->required();
-  bl->add_option("--batch", l.batch, "Windows per batch B")->capture_default_str();
-  bl->add_option("--seq-len", l.seq_len, "Window length T")->capture_default_str();
-  bl->add_option("--seconds", l.seconds, "Measurement time")->capture_default_str();
+  bl->add_option("--batch", l.batch, "Windows per batch B")->capture_default_str()->check(CLI::PositiveNumber);
+  bl->add_option("--seq-len", l.seq_len, "Window length T")->capture_default_str()->check(CLI::PositiveNumber);
+  bl->add_option("--seconds", l.seconds, "Measurement time")->capture_default_str()->check(CLI::PositiveNumber);
   bl->add_option("--prefetch", l.prefetch, "Batches prefetched by the loader thread")->capture_default_str();
   bl->add_flag("--json", l.json, "Print JSON");
   auto* bs = b->add_subcommand("sgemm", "BLAS sgemm throughput (the MFU denominator)");
-  bs->add_option("--threads", s.threads, "CPU threads (0: default)");
-  bs->add_option("--size", s.size, "Matrix size n (n x n x n)")->capture_default_str();
-  bs->add_option("--seconds", s.seconds, "Measurement time")->capture_default_str();
+  bs->add_option("--threads", s.threads, "CPU threads (0: default)")->check(CLI::NonNegativeNumber);
+  bs->add_option("--size", s.size, "Matrix size n (n x n x n)")->capture_default_str()->check(CLI::PositiveNumber);
+  bs->add_option("--seconds", s.seconds, "Measurement time")->capture_default_str()->check(CLI::PositiveNumber);
   bs->add_flag("--json", s.json, "Print JSON");
 }
 
@@ -165,6 +166,10 @@ int main(int argc, char** argv) {
   } catch (const mor::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return e.kind() == mor::ErrorKind::BadInput ? 2 : 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // Creating or renaming an output path failed: almost always a bad path given on the command line.
+    std::fprintf(stderr, "error: %s. Hint: check that the output path is a writable directory (not a file).\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -430,6 +430,16 @@ struct Validator {
                           {"train.min_lr_ratio", t.min_lr_ratio}, {"train.beta1", t.beta1}, {"train.beta2", t.beta2}})
       if (v < 0 || v > 1) bad(key, std::string("'") + key + "' must be in [0, 1].");
     if (t.beta1 >= 1 || t.beta2 >= 1) bad("train.beta2", "AdamW betas must be < 1.");
+    if (t.schedule == "wsd" && t.warmup_steps < 0 && t.warmup_frac + t.decay_frac > 1)
+      bad("train.decay_frac", "warmup_frac + decay_frac = " + std::to_string(t.warmup_frac + t.decay_frac) +
+                                  " leaves no room for the stable phase. Hint: keep their sum <= 1 (paper: 0.05 + 0.2).");
+    {
+      const std::string& d = t.device;
+      const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+                          std::all_of(d.begin() + 5, d.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      if (d != "cpu" && d != "cuda" && !cuda_n)
+        bad("train.device", "unknown device '" + d + "'. Hint: use cpu, cuda or cuda:N.");
+    }
     positive("train.eps", t.eps);
     if (t.weight_decay < 0) bad("train.weight_decay", "train.weight_decay must be >= 0.");
     if (t.log_every < 1) bad("train.log_every", "train.log_every must be >= 1.");
@@ -455,6 +465,8 @@ LoadedConfig load_from_node(YAML::Node root, const std::string& source, const st
 }  // namespace
 
 LoadedConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  if (std::filesystem::is_directory(path))
+    fail_input(path, ": is a directory, not a config file. Hint: pass a YAML file, e.g. configs/tiny-mor.yaml.");
   std::ifstream f(path);
   if (!f) fail_input(path, ": cannot open the config file. Hint: check the path (configs/ holds examples).");
   std::stringstream ss;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "sharing.h"
+#include "src/core/error.h"
 
 namespace mor {
 
@@ -74,7 +75,10 @@ int64_t unique_params(const ModelConfig& m, bool include_embedding) {
 
 int64_t steps_for_budget(double budget, double flops_per_token, double tokens_per_step) {
   const double steps = budget / flops_per_token / tokens_per_step;
-  return std::max<int64_t>(1, int64_t(std::llround(steps)));
+  if (steps < 0.5)
+    fail_input("train.budget_flops ", budget, " buys ", steps, " optimizer steps (one step costs ",
+               flops_per_token * tokens_per_step, " budget FLOPs). Hint: raise train.budget_flops or shrink the batch.");
+  return int64_t(std::llround(steps));
 }
 
 }  // namespace mor

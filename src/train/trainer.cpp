@@ -63,7 +63,13 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
     fail_input(cfg_.source, ": train.device '", c.train.device,
                "': training on CUDA is not wired up yet. Hint: use device: cpu.");
   run_dir_ = opts.run_dir.empty() ? "runs/" + c.name : opts.run_dir;
-  fs::create_directories(run_dir_);
+  if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
+    fail_input(run_dir_, ": the run directory exists and is not a directory. Hint: pass --run-dir a new or existing directory.");
+  if (opts.resume && opts.fresh)
+    fail_input("--resume and --fresh contradict each other. Hint: --resume continues the run in ", run_dir_,
+               "; --fresh deletes its checkpoints and starts over; pass one.");
+  if (opts.resume && !fs::exists(run_dir_))
+    fail_input(run_dir_, ": --resume but the run directory does not exist. Hint: check --run-dir, or drop --resume to start fresh.");
 
   data::LoaderOptions lo;
   lo.split_dir = (fs::path(c.data.path) / "train").string();
@@ -85,15 +91,17 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   routing_rng_ = Rng(uint64_t(c.train.seed), "routing");
   state_.rng = routing_rng_.state();
   optim_->set_lr_mult("aux_router", c.model.mor.aux_router_lr_mult);
-  {
-    std::ofstream f(fs::path(run_dir_) / "config.yaml");
-    f << dump_config(c);
-  }
+  // Everything above validated the config, data and budget; only now does the run directory change.
+  fs::create_directories(run_dir_);
   ckpts_ = std::make_unique<CheckpointManager>(run_dir_, c.train.keep_last);
   const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   const std::string latest = ckpts_->latest();
   if (opts.resume && latest.empty())
     fail_input(run_dir_, ": --resume but the run directory holds no complete checkpoint. Hint: drop --resume to start fresh.");
+  {
+    std::ofstream f(fs::path(run_dir_) / "config.yaml");
+    f << dump_config(c);
+  }
   if (opts.fresh) {
     ckpts_->clear();
     std::filesystem::remove(metrics_path);
@@ -358,7 +366,7 @@ int Trainer::run() {
   if (stop_requested()) {
     std::printf("stopped by signal %d after step %lld/%lld (checkpoint %s); resume with: mor train --config %s --run-dir %s --resume\n",
                 stop_signal(), (long long)state_.step, (long long)total_steps_, ckpts_->latest().c_str(),
-                cfg_.source.c_str(), run_dir_.c_str());
+                (fs::path(run_dir_) / "config.yaml").c_str(), run_dir_.c_str());
     return 1;
   }
   MetricRecord r;

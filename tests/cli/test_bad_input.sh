@@ -17,6 +17,19 @@ grep -q "must divide n_heads" "$WORK/err" || fail "shape message"
 # Vocabulary mismatch between model and dataset.
 expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --set model.vocab_size=1000 --run-dir "$WORK/r"
 grep -q "model.vocab_size: 512" "$WORK/err" || fail "vocab hint: $(cat "$WORK/err")"
+[ ! -e "$WORK/r" ] || fail "a refused run left its run directory behind"
+# Schedule phases that overlap, an unknown device, a budget below one step, a directory as config.
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --set train.warmup_frac=0.9 --set train.decay_frac=0.5
+grep -q "no room for the stable phase" "$WORK/err" || fail "warmup+decay message: $(cat "$WORK/err")"
+expect_exit 2 "$MOR" flops --config "$WORK/tiny.yaml" --set train.device=tpu
+grep -q "unknown device 'tpu'" "$WORK/err" || fail "device message: $(cat "$WORK/err")"
+expect_exit 2 "$MOR" flops --config "$WORK/tiny.yaml" --set train.steps=0 --set train.budget_flops=1
+grep -q "train.budget_flops 1 buys" "$WORK/err" || fail "tiny budget message: $(cat "$WORK/err")"
+expect_exit 2 "$MOR" train --config "$WORK"
+grep -q "is a directory, not a config file" "$WORK/err" || fail "directory config: $(cat "$WORK/err")"
+# Flags out of range are refused by the parser.
+expect_exit 2 "$MOR" bench train --config "$WORK/tiny.yaml" --steps 0
+expect_exit 2 "$MOR" bench sgemm --size -5
 # Missing config, bad flag.
 expect_exit 2 "$MOR" train --config "$WORK/nope.yaml"
 expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --no-such-flag

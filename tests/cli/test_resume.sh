@@ -53,6 +53,16 @@ last=$(cat "$WORK/crash/latest")
 head -c 5000 "$WORK/crash/$last" >"$WORK/cut.h5" && mv "$WORK/cut.h5" "$WORK/crash/$last"
 expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash"
 grep -q "$last" "$WORK/err" || fail "truncated checkpoint message: $(cat "$WORK/err")"
+mkdir -p "$WORK/empty-run"
 expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/empty-run" --resume
 grep -q "no complete checkpoint" "$WORK/err" || fail "resume without checkpoint message"
+[ -z "$(ls -A "$WORK/empty-run")" ] || fail "a refused --resume wrote into the run directory: $(ls "$WORK/empty-run")"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/no-such-run" --resume
+grep -q "does not exist" "$WORK/err" || fail "resume into a missing directory: $(cat "$WORK/err")"
+[ ! -e "$WORK/no-such-run" ] || fail "a refused --resume created the run directory"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash" --resume --fresh
+grep -q "contradict" "$WORK/err" || fail "--resume --fresh: $(cat "$WORK/err")"
+touch "$WORK/a-file"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/a-file"
+grep -q "not a directory" "$WORK/err" || fail "run dir is a file: $(cat "$WORK/err")"
 echo ok

@@ -13,4 +13,11 @@ rc=$?
 set -e
 [ "$rc" -eq 1 ] || fail "exit code $rc after SIGINT"
 grep -q "stopped by signal 2" "$WORK/log" || fail "no clean-stop message: $(tail -3 "$WORK/log")"
+# The resume hint names the resolved config (with the --set overrides), and following it continues.
+grep -q "resume with: mor train --config $WORK/run/config.yaml --run-dir $WORK/run --resume" "$WORK/log" ||
+  fail "resume hint: $(grep resume "$WORK/log")"
+grep -q "steps: 100000" "$WORK/run/config.yaml" || fail "config.yaml lost the --set override"
+done_steps=$(sed -n 's/.*stopped by signal 2 after step \([0-9]*\).*/\1/p' "$WORK/log")
+"$MOR" train --config "$WORK/run/config.yaml" --run-dir "$WORK/run" --resume --quiet --stop-at-step $((done_steps + 1)) >"$WORK/log2"
+grep -q "resumed from" "$WORK/log2" || fail "resume via the hint: $(cat "$WORK/log2")"
 echo ok
