@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -47,6 +48,26 @@ void check(herr_t status, const std::string& what) {
   if (status < 0) fail_internal("HDF5: ", what, " failed (disk full or unwritable?)");
 }
 
+// Checksum of a tensor's bytes, stored as the attribute "checksum" of its dataset and verified on
+// load (HDF5 checks its own metadata, not the data). FNV-1a over 8-byte words in 4 interleaved lanes
+// (independent multiply chains, ~4x the speed of one), folded at the end; n is a multiple of 4 here.
+uint64_t tensor_checksum(const void* data, size_t n) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  uint64_t h[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
+  auto word = [&](size_t i) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, std::min<size_t>(8, n - i));
+    return w;
+  };
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int l = 0; l < 4; ++l) h[l] = (h[l] ^ word(i + 8 * size_t(l))) * 0x100000001b3ull;
+  for (int l = 0; i < n; i += 8, ++l) h[l] = (h[l] ^ word(i)) * 0x100000001b3ull;
+  uint64_t out = 0xcbf29ce484222325ull ^ uint64_t(n);
+  for (uint64_t v : h) out = (out ^ v) * 0x100000001b3ull;
+  return out;
+}
+
 void write_tensor(hid_t group, const std::string& name, const Tensor& t) {
   MOR_CHECK(t.dtype() == DType::F32 && t.device().is_cpu(), "checkpoint tensors are CPU f32");
   std::vector<hsize_t> dims(t.shape().begin(), t.shape().end());
@@ -55,6 +76,11 @@ void write_tensor(hid_t group, const std::string& name, const Tensor& t) {
   Handle ds(H5Dcreate2(group, name.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
   if (ds < 0) fail_internal("HDF5: cannot create dataset ", name);
   check(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()), "write " + name);
+  const uint64_t sum = tensor_checksum(t.raw(), size_t(t.numel()) * sizeof(float));
+  hsize_t one = 1;
+  Handle aspace(H5Screate_simple(1, &one, nullptr), H5Sclose);
+  Handle a(H5Acreate2(ds, "checksum", H5T_STD_U64LE, aspace, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  check(H5Awrite(a, H5T_NATIVE_UINT64, &sum), "checksum of " + name);
 }
 
 template <typename T>
@@ -112,6 +138,15 @@ Tensor read_tensor(hid_t group, const std::string& name, const std::string& path
   Tensor t = Tensor::empty(shape, DType::F32);
   if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()) < 0)
     fail_input(path, ": cannot read dataset '", name, "' (truncated or corrupt file). Hint: use an earlier checkpoint.");
+  uint64_t want = 0;
+  if (H5Aexists(ds, "checksum") > 0) {  // files written before checksums existed have none
+    Handle a(H5Aopen(ds, "checksum", H5P_DEFAULT), H5Aclose);
+    if (a < 0 || H5Aread(a, H5T_NATIVE_UINT64, &want) < 0)
+      fail_input(path, ": cannot read the checksum of dataset '", name, "' (corrupt file). Hint: use an earlier checkpoint.");
+    if (tensor_checksum(t.raw(), size_t(t.numel()) * sizeof(float)) != want)
+      fail_input(path, ": dataset '", name, "' fails its checksum (the file is corrupt). Hint: use an earlier checkpoint (",
+                 "ckpt-*.h5 in the run directory).");
+  }
   return t;
 }
 

@@ -1,6 +1,8 @@
 // Subcommand implementations; see commands.h.
 #include "commands.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include <chrono>
@@ -101,12 +103,37 @@ int run_eval(const EvalArgs& a) {
 }
 
 int run_export(const ExportArgs& a) {
+  namespace fs = std::filesystem;
   if (a.format != "hf") fail_input("--format ", a.format, " is not supported. Hint: use --format hf.");
+  const fs::path out(a.out);
+  if (fs::exists(out) && !fs::is_directory(out))
+    fail_input(a.out, ": exists and is not a directory. Hint: pick another --out.");
+  if (fs::exists(out) && !fs::is_empty(out) && !a.overwrite)
+    fail_input(a.out, ": already exists. Hint: pass --overwrite to replace it, or pick another --out.");
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent))
+    fail_input(a.out, ": its parent directory ", parent.string(), " does not exist. Hint: create it first.");
   LoadedModel lm = load_model(a.checkpoint);
-  const std::string tok = (std::filesystem::path(lm.config.data.path) / "tokenizer.model").string();
-  ckpt::export_hf(lm.config, model_params(*lm.model), a.out, tok);
+  // The tokenizer the model was trained with: --tokenizer, or the dataset's (data.path is relative to
+  // where training ran). An export without one still loads, so a missing one is a warning.
+  std::string tok = a.tokenizer.empty() ? (fs::path(lm.config.data.path) / "tokenizer.model").string() : a.tokenizer;
+  if (!fs::exists(tok)) {
+    if (!a.tokenizer.empty()) fail_input(tok, ": no such tokenizer. Hint: pass the dataset's tokenizer.model.");
+    std::fprintf(stderr, "warning: %s not found, so the export has no tokenizer.model. Hint: pass --tokenizer DATASET/tokenizer.model.\n",
+                 tok.c_str());
+    tok.clear();
+  } else if (const int64_t v = data::Tokenizer::load(tok).vocab_size(); v != lm.config.model.vocab_size) {
+    fail_input(tok, ": tokenizer has ", v, " tokens but the model's vocabulary is ", lm.config.model.vocab_size,
+               ". Hint: pass --tokenizer with the tokenizer of the dataset the model was trained on.");
+  }
+  // Build beside the target and swap it in only when complete.
+  const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  ckpt::export_hf(lm.config, model_params(*lm.model), tmp.string(), tok);
+  if (fs::exists(out)) fs::remove_all(out);
+  fs::rename(tmp, out);
   std::printf("exported %s -> %s (model.safetensors, config.json%s)\n", a.checkpoint.c_str(), a.out.c_str(),
-              std::filesystem::exists(tok) ? ", tokenizer.model" : "");
+              tok.empty() ? "" : ", tokenizer.model");
   return 0;
 }
 
@@ -160,6 +187,8 @@ int run_generate(const GenerateArgs& a) {
 }
 
 int run_import(const ImportArgs& a) {
+  if (std::filesystem::exists(a.out) && !a.overwrite)
+    fail_input(a.out, ": already exists. Hint: pass --overwrite to replace it, or pick another --out.");
   LoadedModel lm = load_model(a.dir);
   ckpt::Checkpoint ck;
   const ParamTable& p = lm.model->params();

@@ -38,6 +38,8 @@ struct ExportArgs {
   std::string checkpoint;
   std::string format = "hf";
   std::string out;
+  std::string tokenizer;   // SentencePiece model to ship (default: DATA_PATH/tokenizer.model of the config)
+  bool overwrite = false;  // replace an existing --out
 };
 int run_export(const ExportArgs& a);
 
@@ -57,6 +59,7 @@ int run_generate(const GenerateArgs& a);
 struct ImportArgs {
   std::string dir;  // an export directory
   std::string out;  // checkpoint file to write (weights; optimizer state zero; step 0)
+  bool overwrite = false;
 };
 int run_import(const ImportArgs& a);
 

@@ -46,4 +46,22 @@ PY
 expect_exit 2 "$MOR" eval --checkpoint "$WORK/none.h5" --data "$WORK/ds"
 grep -q "none.h5: no such checkpoint" "$WORK/err" || fail "missing checkpoint message"
 expect_exit 2 "$MOR" export --checkpoint "$ck" --format onnx --out "$WORK/x"
+# An existing export is kept unless --overwrite; with it, the new export replaces the old one whole.
+expect_exit 2 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/hf"
+grep -q "already exists. Hint: pass --overwrite" "$WORK/err" || fail "existing export: $(cat "$WORK/err")"
+touch "$WORK/hf/stale-file"
+"$MOR" export --checkpoint "$ck" --format hf --out "$WORK/hf" --overwrite >/dev/null
+[ ! -e "$WORK/hf/stale-file" ] && [ -f "$WORK/hf/tokenizer.model" ] || fail "--overwrite did not replace the export"
+ls -d "$WORK"/hf.tmp-* >/dev/null 2>&1 && fail "export left a temporary directory"
+expect_exit 2 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/no/such/parent/hf"
+grep -q "does not exist. Hint: create it first" "$WORK/err" || fail "missing parent: $(cat "$WORK/err")"
+[ ! -e "$WORK/no" ] || fail "export created missing parent directories"
+# A tokenizer that does not fit the model is refused; one that cannot be found is a warning.
+expect_exit 2 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/hf2" --tokenizer "$WORK/none.model"
+mv "$WORK/ds/tokenizer.model" "$WORK/tok.away"
+"$MOR" export --checkpoint "$ck" --format hf --out "$WORK/hf3" 2>"$WORK/warn" >/dev/null
+mv "$WORK/tok.away" "$WORK/ds/tokenizer.model"
+grep -q "warning: .*tokenizer.model not found" "$WORK/warn" || fail "missing tokenizer warning: $(cat "$WORK/warn")"
+expect_exit 2 "$MOR" import --hf "$WORK/hf" --out "$WORK/imported.h5"
+grep -q "already exists" "$WORK/err" || fail "import over an existing file: $(cat "$WORK/err")"
 echo ok

@@ -91,6 +91,33 @@ TEST(Checkpoint, BadFilesGiveClearErrors) {
   EXPECT_NE(e.find("format version 9 is not supported"), std::string::npos) << e;
 }
 
+TEST(Checkpoint, CorruptTensorDataFailsItsChecksum) {
+  TempDir t;
+  write_checkpoint(t.str("good.h5"), sample());
+  std::filesystem::copy_file(t.str("good.h5"), t.str("flipped.h5"));
+  haddr_t offset = HADDR_UNDEF;  // where the bytes of params/embed_tokens lie in the file
+  {
+    hid_t f = H5Fopen(t.str("flipped.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "params/embed_tokens", H5P_DEFAULT);
+    offset = H5Dget_offset(ds);
+    H5Dclose(ds);
+    H5Fclose(f);
+  }
+  ASSERT_NE(offset, HADDR_UNDEF);
+  {
+    std::fstream io(t.str("flipped.h5"), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekg(std::streamoff(offset + 5));
+    char byte = 0;
+    io.read(&byte, 1);
+    byte = char(byte ^ 0x40);  // one bit of one weight: HDF5 itself does not notice
+    io.seekp(std::streamoff(offset + 5));
+    io.write(&byte, 1);
+  }
+  const std::string e = error_of([&] { read_checkpoint(t.str("flipped.h5")); });
+  EXPECT_NE(e.find("flipped.h5: dataset 'embed_tokens' fails its checksum"), std::string::npos) << e;
+  EXPECT_NO_THROW(read_checkpoint(t.str("good.h5")));
+}
+
 TEST(Safetensors, RoundTripAndErrors) {
   TempDir t;
   SafetensorsFile f;
