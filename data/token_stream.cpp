@@ -29,6 +29,9 @@ TokenStream::TokenStream(const std::string& split_dir, int64_t expect_vocab) : d
                (dir / "val").string(), ".");
   const std::string split = dir.filename().string();
   const std::optional<Manifest> m = split == "train" || split == "val" ? manifest_of(dir) : std::nullopt;
+  if (!m && (split == "train" || split == "val") && fs::exists(dir.parent_path() / "tokenizer.model"))
+    fail_input((dir.parent_path() / "manifest.json").string(), ": missing, so the shards of ", split_dir,
+               " cannot be checked against it (a lost shard would go unnoticed). Hint: re-run `mor prepare`.");
   const SplitInfo* listed = m ? &m->split(split) : nullptr;
   std::vector<std::string> files;
   if (listed) {
@@ -43,6 +46,9 @@ TokenStream::TokenStream(const std::string& split_dir, int64_t expect_vocab) : d
       if (e.path().extension() == ".bin") files.push_back(e.path().string());
     std::sort(files.begin(), files.end());
   }
+  if (files.empty() && !m)
+    fail_input(split_dir, ": not a dataset split (no manifest.json beside it, no .bin shards in it). Hint: pass a "
+               "directory written by `mor prepare` (or its train/ or val/).");
   if (files.empty())
     fail_input(split_dir, ": no token shards (the split is empty). Hint: re-run `mor prepare` with more text, or a larger "
                "--val-fraction for the validation split.");

@@ -152,7 +152,7 @@ TEST(Loader, ClearErrorsForVocabularyMissingSplitsAndTampering) {
   EXPECT_NE(e.find("fewer than one window"), std::string::npos) << e;
   fs::create_directories(t.str("ds/val"));
   e = error_of([&] { EvalStream s(t.str("ds/val"), 1, 8); });
-  EXPECT_NE(e.find("val: no token shards"), std::string::npos) << e;
+  EXPECT_NE(e.find("val: not a dataset split (no manifest.json beside it, no .bin shards in it)"), std::string::npos) << e;
   // Shards from another tokenizer mixed into a split.
   write_shard(t.str("ds/train/shard_000002.bin"), {1, 2, 3}, 1000, 7);
   e = error_of([&] { BatchLoader l(options(dir, 1, 8, 0)); });
@@ -161,6 +161,11 @@ TEST(Loader, ClearErrorsForVocabularyMissingSplitsAndTampering) {
   write_file(t.str("ds/train/shard_000002.bin"), "garbage");
   e = error_of([&] { BatchLoader l(options(dir, 1, 8, 0)); });
   EXPECT_NE(e.find("shard_000002.bin: truncated shard"), std::string::npos) << e;
+  // A prepared dataset (it has a tokenizer) whose manifest was lost: shards cannot be checked.
+  fs::remove(t.str("ds/train/shard_000002.bin"));
+  write_file(t.str("ds/tokenizer.model"), "x");
+  e = error_of([&] { BatchLoader l(options(dir, 1, 8, 0)); });
+  EXPECT_NE(e.find("manifest.json: missing"), std::string::npos) << e;
 }
 
 TEST(Loader, EvalStreamCoversAllWindowsInOrder) {
