@@ -189,6 +189,8 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
     write_attr(state.id, "loader_consumed", H5T_NATIVE_UINT64, H5T_STD_U64LE, &s.loader_consumed);
     write_attr(state.id, "rng", H5T_NATIVE_UINT64, H5T_STD_U64LE, s.rng.data(), 4);
     for (const auto& [g, n] : s.adam_steps) write_attr(state.id, "adam_steps." + g, H5T_NATIVE_INT64, H5T_STD_I64LE, &n);
+    write_attr(state.id, "data_tokenizer_hash", H5T_NATIVE_UINT64, H5T_STD_U64LE, &s.data_tokenizer_hash);
+    write_attr(state.id, "data_windows", H5T_NATIVE_UINT64, H5T_STD_U64LE, &s.data_windows);
     Handle meta(H5Gcreate2(f, "meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     write_attr(meta.id, "format_version", H5T_NATIVE_INT, H5T_STD_I32LE, &c.meta.format_version);
     write_attr(meta.id, "dp_size", H5T_NATIVE_INT64, H5T_STD_I64LE, &c.meta.dp_size);
@@ -253,6 +255,8 @@ Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
               read_num_attr(state, "loader_consumed", H5T_NATIVE_UINT64, &s.loader_consumed) &&
               read_num_attr(state, "rng", H5T_NATIVE_UINT64, s.rng.data());
     if (!ok) fail_input(path, ": incomplete /state attributes (corrupt).");
+    read_num_attr(state, "data_tokenizer_hash", H5T_NATIVE_UINT64, &s.data_tokenizer_hash);  // optional
+    read_num_attr(state, "data_windows", H5T_NATIVE_UINT64, &s.data_windows);
     H5Aiterate2(state, H5_INDEX_NAME, H5_ITER_INC, nullptr,
                 [](hid_t obj, const char* name, const H5A_info_t*, void* op) -> herr_t {
                   std::string n(name);

@@ -4,7 +4,8 @@
 //   /params/<name>       f32, the parameter's shape (fp32 master weights)
 //   /optim/<name>/m, /v  f32 AdamW moments (absent for parameters without gradients)
 //   /state               attributes: step, tokens, flops, loader_epoch, loader_consumed, rng[4],
-//                        adam_steps.<group> (update counts per optimizer group)
+//                        adam_steps.<group> (update counts per optimizer group), data_tokenizer_hash and
+//                        data_windows (the training data the loader position refers to; optional)
 //   /config              the resolved YAML config (string dataset)
 //   /meta                attributes: format_version, framework_version, dp_size, tp_size, created
 //
@@ -31,6 +32,9 @@ struct TrainingState {
   uint64_t loader_consumed = 0;
   std::array<uint64_t, 4> rng{};
   std::map<std::string, int64_t> adam_steps;
+  // The training data the loader position refers to (0: not recorded, e.g. a bench checkpoint).
+  uint64_t data_tokenizer_hash = 0;  // hash of the tokenizer.model the shards were encoded with
+  uint64_t data_windows = 0;         // windows per epoch of the training split
 };
 
 struct Meta {

@@ -127,6 +127,7 @@ void BatchLoader::seek(const LoaderPosition& pos) {
 }
 
 int64_t BatchLoader::vocab_size() const { return impl_->stream.vocab_size(); }
+uint64_t BatchLoader::tokenizer_hash() const { return impl_->stream.tokenizer_hash(); }
 uint64_t BatchLoader::windows_per_epoch() const { return impl_->W; }
 uint64_t BatchLoader::total_tokens() const { return impl_->stream.tokens(); }
 

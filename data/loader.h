@@ -51,6 +51,7 @@ class BatchLoader {
   void seek(const LoaderPosition& pos);
 
   int64_t vocab_size() const;
+  uint64_t tokenizer_hash() const;
   uint64_t windows_per_epoch() const;
   uint64_t total_tokens() const;
 

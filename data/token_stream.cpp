@@ -69,6 +69,7 @@ TokenStream::TokenStream(const std::string& split_dir, int64_t expect_vocab) : d
   if (m && (m->vocab_size != vocab_ || m->tokenizer_hash != hash))
     fail_input(split_dir, ": the shards were written with another tokenizer than the manifest's (vocabulary ", vocab_,
                " vs ", m->vocab_size, "). Hint: the dataset was modified after `mor prepare`; re-run it.");
+  hash_ = hash;
   if (expect_vocab > 0 && expect_vocab != vocab_)
     fail_input(split_dir, ": the dataset's vocabulary has ", vocab_, " tokens but model.vocab_size is ", expect_vocab,
                ". Hint: set model.vocab_size: ", vocab_, " (or --set model.vocab_size=", vocab_, ").");

@@ -20,6 +20,7 @@ class TokenStream {
 
   uint64_t tokens() const { return total_; }
   int64_t vocab_size() const { return vocab_; }
+  uint64_t tokenizer_hash() const { return hash_; }  // hash of the tokenizer.model the shards were encoded with
   // Number of windows of seq_len + 1 tokens (BadInput when the split is shorter than one window).
   uint64_t windows(int64_t seq_len) const;
   // Copies tokens [begin, begin + n) as int32 (may span shards).
@@ -34,6 +35,7 @@ class TokenStream {
   std::vector<uint64_t> starts_;  // first token of each shard in the stream
   uint64_t total_ = 0;
   int64_t vocab_ = 0;
+  uint64_t hash_ = 0;
 };
 
 }  // namespace mor::data

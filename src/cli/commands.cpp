@@ -11,6 +11,7 @@
 
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/export_hf.h"
+#include "data/token_stream.h"
 #include "data/tokenizer.h"
 #include "src/model/decoder.h"
 #include "src/model/flops.h"
@@ -80,6 +81,15 @@ int run_eval(const EvalArgs& a) {
   LoadedModel lm = load_model(a.checkpoint);
   const std::string split = resolve_eval_split(a.data);
   const int64_t T = a.seq_len > 0 ? a.seq_len : lm.config.train.seq_len;
+  {  // The split must be encoded with the model's tokenizer.
+    const data::TokenStream ts(split, 0);
+    if (ts.vocab_size() != lm.config.model.vocab_size || (lm.tokenizer_hash != 0 && ts.tokenizer_hash() != lm.tokenizer_hash))
+      fail_input(split, ": encoded with another tokenizer than the one ", a.checkpoint, " was trained with (",
+                 ts.vocab_size() != lm.config.model.vocab_size
+                     ? "vocabulary " + std::to_string(ts.vocab_size()) + " vs " + std::to_string(lm.config.model.vocab_size)
+                     : "tokenizer hash " + std::to_string(ts.tokenizer_hash()) + " vs " + std::to_string(lm.tokenizer_hash),
+                 "). Hint: pass --data with a dataset prepared with that tokenizer (mor prepare --tokenizer MODEL).");
+  }
   // Expert-choice MoR is evaluated under both selection rules (MOR.md 3.7).
   std::vector<std::string> modes = {""};
   if (lm.config.model.mor.type == "expert") modes = {"topk", "threshold"};
@@ -122,9 +132,9 @@ int run_export(const ExportArgs& a) {
     std::fprintf(stderr, "warning: %s not found, so the export has no tokenizer.model. Hint: pass --tokenizer DATASET/tokenizer.model.\n",
                  tok.c_str());
     tok.clear();
-  } else if (const int64_t v = data::Tokenizer::load(tok).vocab_size(); v != lm.config.model.vocab_size) {
-    fail_input(tok, ": tokenizer has ", v, " tokens but the model's vocabulary is ", lm.config.model.vocab_size,
-               ". Hint: pass --tokenizer with the tokenizer of the dataset the model was trained on.");
+  } else {
+    const data::Tokenizer t = data::Tokenizer::load(tok);
+    check_tokenizer_matches(lm, tok, t.vocab_size(), t.hash());
   }
   // Build beside the target and swap it in only when complete.
   const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
@@ -147,9 +157,7 @@ int run_generate(const GenerateArgs& a) {
                    : (std::filesystem::path(lm.config.data.path) / "tokenizer.model").string();
   }
   data::Tokenizer tok = data::Tokenizer::load(tok_path);
-  if (tok.vocab_size() != lm.config.model.vocab_size)
-    fail_input(tok_path, ": tokenizer has ", tok.vocab_size(), " tokens but the model's vocabulary is ",
-               lm.config.model.vocab_size, ". Hint: pass --tokenizer with the dataset's tokenizer.model.");
+  check_tokenizer_matches(lm, tok_path, tok.vocab_size(), tok.hash());
   std::vector<int32_t> prompt = tok.encode(a.prompt);
   if (prompt.empty()) prompt.push_back(tok.eos_id());  // an empty prompt starts after an end of text
   Decoder dec(*lm.model, a.selection);

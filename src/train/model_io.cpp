@@ -27,6 +27,7 @@ LoadedModel load_model(const std::string& path) {
   } else {
     ckpt::Checkpoint ck = ckpt::read_checkpoint(path, false);
     lm.config = load_config_text(ck.config_yaml, path + ":/config").config;
+    lm.tokenizer_hash = ck.state.data_tokenizer_hash;
     for (auto& t : ck.tensors) params[t.name] = t.value;
   }
   lm.model = std::make_unique<Model>(lm.config.model);
@@ -40,6 +41,15 @@ LoadedModel load_model(const std::string& path) {
     p.var(int(i))->value.copy_from(it->second);
   }
   return lm;
+}
+
+void check_tokenizer_matches(const LoadedModel& lm, const std::string& path, int64_t vocab_size, uint64_t hash) {
+  if (vocab_size != lm.config.model.vocab_size)
+    fail_input(path, ": tokenizer has ", vocab_size, " tokens but the model's vocabulary is ", lm.config.model.vocab_size,
+               ". Hint: pass --tokenizer with the tokenizer.model of the dataset the model was trained on.");
+  if (lm.tokenizer_hash != 0 && hash != lm.tokenizer_hash)
+    fail_input(path, ": not the tokenizer the model was trained with (hash ", hash, ", ", lm.source, " records ",
+               lm.tokenizer_hash, "). Hint: pass --tokenizer with the tokenizer.model of the dataset the model was trained on.");
 }
 
 std::string resolve_eval_split(const std::string& data) {

@@ -14,7 +14,12 @@ struct LoadedModel {
   Config config;
   std::unique_ptr<Model> model;
   std::string source;
+  uint64_t tokenizer_hash = 0;  // of the training data's tokenizer.model, when the checkpoint records it
 };
+
+// BadInput unless the tokenizer at `path` is the one the model was trained with: same vocabulary
+// size and, when the checkpoint recorded it, the same tokenizer hash.
+void check_tokenizer_matches(const LoadedModel& lm, const std::string& path, int64_t vocab_size, uint64_t hash);
 
 LoadedModel load_model(const std::string& path);
 

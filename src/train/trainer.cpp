@@ -145,6 +145,17 @@ void Trainer::restore(const std::string& path) {
   }
   if (!by_name.empty())
     fail_input(path, ": holds parameter '", by_name.begin()->first, "' that this model does not have. Hint: check the config.");
+  // The loader position only means the same batches on the same data.
+  const ckpt::TrainingState& s = ck.state;
+  if (s.data_tokenizer_hash != 0 && s.data_tokenizer_hash != loader_->tokenizer_hash())
+    fail_input(path, ": written while training on data encoded with another tokenizer than ", cfg_.config.data.path,
+               "'s (tokenizer hash ", s.data_tokenizer_hash, " vs ", loader_->tokenizer_hash(),
+               "). Hint: resume with the dataset the run started with (data.path), or pass --fresh.");
+  if (s.data_windows != 0 && s.data_windows != loader_->windows_per_epoch())
+    fail_input(path, ": written while training on ", s.data_windows, " windows per epoch, but ", cfg_.config.data.path,
+               " now gives ", loader_->windows_per_epoch(),
+               " (the dataset or train.seq_len changed), so the saved loader position would replay or skip data. "
+               "Hint: resume with the dataset the run started with, or pass --fresh.");
   optim_->set_steps_taken(ck.state.adam_steps);
   state_.step = ck.state.step;
   state_.tokens = ck.state.tokens;
@@ -177,6 +188,8 @@ void Trainer::save_checkpoint() {
   ck.state.loader_consumed = state_.loader.consumed;
   ck.state.rng = state_.rng;
   ck.state.adam_steps = optim_->steps_taken();
+  ck.state.data_tokenizer_hash = loader_->tokenizer_hash();
+  ck.state.data_windows = loader_->windows_per_epoch();
   ck.meta.framework_version = MOR_VERSION;
   ck.meta.created = ckpt::utc_now_iso8601();
   ck.config_yaml = dump_config(cfg_.config);

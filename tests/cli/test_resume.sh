@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Exact resume: 2N steps straight == N steps, checkpoint, resume, N steps -- every loss bit for bit,
 # for vanilla, MoR expert-choice and MoR token-choice (loss-free bias, a non-trainable state).
-# Then crash safety and bad checkpoints.
+# Then crash safety, bad checkpoints, and a checkpoint that remembers its data and tokenizer.
 source "$(dirname "$0")/common.sh"
 small_dataset
 losses() { python3 -c 'import json,sys; print([json.loads(l)["loss"] for l in open(sys.argv[1])])' "$1"; }
@@ -65,4 +65,25 @@ grep -q "contradict" "$WORK/err" || fail "--resume --fresh: $(cat "$WORK/err")"
 touch "$WORK/a-file"
 expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/a-file"
 grep -q "not a directory" "$WORK/err" || fail "run dir is a file: $(cat "$WORK/err")"
+# The checkpoint remembers its training data: another tokenizer (same vocabulary size) or the same
+# tokenizer over other text (the loader position would mean other batches) is refused on resume;
+# generate, eval and export refuse a tokenizer or dataset the model was not trained with.
+mkdir -p "$WORK/sub" && cp /usr/share/common-licenses/{GPL-3,Apache-2.0,LGPL-3} "$WORK/sub/"
+"$MOR" prepare --input "$WORK/sub" --out "$WORK/ds-other-tok" --vocab-size 512 --val-fraction 0.2 --quiet >/dev/null
+"$MOR" prepare --input "$WORK/sub" --out "$WORK/ds-same-tok" --tokenizer "$WORK/ds/tokenizer.model" --val-fraction 0.2 --quiet >/dev/null
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/expert-split" --set train.steps=8 --set data.path="$WORK/ds-other-tok"
+grep -q "another tokenizer" "$WORK/err" || fail "resume on another tokenizer's data: $(cat "$WORK/err")"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/expert-split" --set train.steps=8 --set data.path="$WORK/ds-same-tok"
+grep -q "windows per epoch" "$WORK/err" || fail "resume on other data: $(cat "$WORK/err")"
+ck="$WORK/expert-split/ckpt-00000006.h5"
+expect_exit 2 "$MOR" generate --checkpoint "$ck" --prompt "the" --max-new-tokens 2 --tokenizer "$WORK/ds-other-tok/tokenizer.model"
+grep -q "not the tokenizer the model was trained with" "$WORK/err" || fail "generate with another tokenizer: $(cat "$WORK/err")"
+expect_exit 2 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/exp" --tokenizer "$WORK/ds-other-tok/tokenizer.model"
+grep -q "not the tokenizer the model was trained with" "$WORK/err" || fail "export with another tokenizer: $(cat "$WORK/err")"
+[ ! -e "$WORK/exp" ] || fail "a refused export left $WORK/exp"
+expect_exit 2 "$MOR" eval --checkpoint "$ck" --data "$WORK/ds-other-tok"
+grep -q "encoded with another tokenizer" "$WORK/err" || fail "eval on another tokenizer's data: $(cat "$WORK/err")"
+"$MOR" eval --checkpoint "$ck" --data "$WORK/ds-same-tok" >/dev/null || fail "eval on other text with the same tokenizer"
+"$MOR" generate --checkpoint "$ck" --prompt "the" --max-new-tokens 2 --tokenizer "$WORK/ds-same-tok/tokenizer.model" >/dev/null \
+  || fail "generate with the training tokenizer"
 echo ok
