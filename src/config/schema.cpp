@@ -21,7 +21,7 @@ namespace {
 template <class V>
 void visit_recursion(RecursionConfig& c, V& v) {
   v.choice("sharing", c.sharing, {"none", "cycle", "sequence", "middle_cycle", "middle_sequence"},
-           "parameter sharing of the recursion block (MOR.md section 2)");
+           "parameter sharing of the recursion block (none, cycle, sequence, middle_cycle, middle_sequence)");
   v.field("num_recursions", c.num_recursions, "N_r: how many times the shared block is applied");
   v.field("ln_share", c.ln_share, "share the per-layer RMSNorm weights with the block");
 }
@@ -30,14 +30,14 @@ template <class V>
 void visit_mor(MoRConfig& c, V& v) {
   v.choice("type", c.type, {"none", "expert", "token"}, "routing: none (Recursive/vanilla), expert- or token-choice");
   v.field("capacity", c.capacity, "expert: fraction of tokens kept at each step (empty: (N_r-r+1)/N_r)");
-  v.choice("router_type", c.router_type, {"linear", "mlp", "wide_mlp"}, "router network");
+  v.choice("router_type", c.router_type, {"linear", "mlp", "wide_mlp"}, "router network (linear, mlp, wide_mlp = mlp as upstream)");
   v.choice("router_func", c.router_func, {"", "sigmoid", "tanh", "none", "softmax"},
            "router activation ('' = sigmoid for expert, softmax for token)");
   v.field("alpha", c.alpha, "gate scale alpha (< 0: 0.1 expert, 1.0 token-softmax, 0.1 token-sigmoid)");
   v.field("temp", c.temp, "router temperature: the router reads x / temp");
   v.choice("gating", c.gating, {"weighted", "additive", "none"},
            "weighted: x + g*f(x); additive: x + f(x); none: selected rows take f(x)");
-  v.choice("sampling", c.sampling, {"aux_loss", "aux_router"}, "expert causality fix (MOR.md 3.5)");
+  v.choice("sampling", c.sampling, {"aux_loss", "aux_router"}, "expert causality fix (MOR.md 3.5): aux_loss or aux_router");
   v.field("aux_coeff", c.aux_coeff, "expert: BCE auxiliary loss coefficient per step");
   v.field("aux_router_lr_mult", c.aux_router_lr_mult, "aux_router: learning-rate multiplier of its optimizer");
   v.field("z_coeff", c.z_coeff, "router z-loss coefficient (0: off)");
@@ -86,16 +86,16 @@ void visit_train(TrainConfig& c, V& v) {
           "> 0: warm-up = warmup_frac x the steps of this budget (paper: 2e18, the smallest isoFLOP budget)");
   v.field("decay_frac", c.decay_frac, "wsd: final linear decay as a fraction of the steps");
   v.field("min_lr_ratio", c.min_lr_ratio, "LR floor as a fraction of lr (wsd end / cosine floor)");
-  v.field("weight_decay", c.weight_decay, "AdamW decoupled weight decay (matrices and embeddings only)");
+  v.field("weight_decay", c.weight_decay, "AdamW decoupled weight decay (weight matrices, routers included, and embeddings; not norms)");
   v.field("beta1", c.beta1, "AdamW beta1");
   v.field("beta2", c.beta2, "AdamW beta2");
   v.field("eps", c.eps, "AdamW epsilon");
-  v.field("grad_clip", c.grad_clip, "global gradient-norm clip (<= 0: off)");
+  v.field("grad_clip", c.grad_clip, "global gradient-norm clip (<= 0: off); each shared tensor counted once");
   v.field("seed", c.seed, "seed for init, data order and routing randomness");
   v.field("log_every", c.log_every, "print a step line every N steps");
   v.field("eval_every", c.eval_every, "validate every N steps (0: at the end only)");
   v.field("eval_windows", c.eval_windows, "validation windows per evaluation (0: whole split)");
-  v.field("ckpt_every", c.ckpt_every, "checkpoint every N steps (0: at the end only)");
+  v.field("ckpt_every", c.ckpt_every, "checkpoint every N steps (0: at the end only; also on SIGINT/SIGTERM)");
   v.field("keep_last", c.keep_last, "checkpoints kept in the run directory");
   v.field("threads", c.threads, "CPU threads (0: OpenMP default)");
   v.field("device", c.device, "cpu, cuda or cuda:N (training runs on cpu in this version)");
