@@ -178,14 +178,15 @@ int run_generate(const GenerateArgs& a) {
     MetricRecord r;
     r.strings["prompt"] = a.prompt;
     r.strings["completion"] = completion;
-    r.lists["tokens"] = std::vector<double>(out.begin(), out.end());
-    r.lists["recursion_tokens"] = std::vector<double>(st.tokens_per_step.begin(), st.tokens_per_step.end());
+    r.int_lists["tokens"] = std::vector<int64_t>(out.begin(), out.end());
+    r.int_lists["recursion_tokens"] = st.tokens_per_step;
     r.integers["prompt_tokens"] = int64_t(prompt.size());
     r.numbers["tokens_per_s"] = double(st.tokens) / s;
     std::printf("%s\n", r.to_json().c_str());
     return 0;
   }
   std::printf("%s%s\n", a.prompt.c_str(), completion.c_str());
+  std::fflush(stdout);  // the text before the statistics on stderr
   std::string per_step;
   for (size_t r = 0; r < st.tokens_per_step.size(); ++r)
     per_step += (r ? "/" : "") + std::to_string(st.tokens_per_step[r]);
@@ -197,6 +198,8 @@ int run_generate(const GenerateArgs& a) {
 int run_import(const ImportArgs& a) {
   if (std::filesystem::exists(a.out) && !a.overwrite)
     fail_input(a.out, ": already exists. Hint: pass --overwrite to replace it, or pick another --out.");
+  if (!std::filesystem::is_directory(a.dir))
+    fail_input(a.dir, ": no such export directory. Hint: pass a directory written by `mor export --format hf`.");
   LoadedModel lm = load_model(a.dir);
   ckpt::Checkpoint ck;
   const ParamTable& p = lm.model->params();

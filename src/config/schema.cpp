@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -187,9 +188,8 @@ struct Reader {
         value = n.as<T>();
       }
     } catch (const YAML::BadConversion&) {
-      fail_input((*origins)[k], ": key '", k, "' must be ", type_name<T>(), " (got '",
-                 n.IsScalar() ? n.Scalar() : std::string("a ") + (n.IsMap() ? "map" : "list"),
-                 "'). Hint: fix the value in the config or the --set flag.");
+      const std::string got = n.IsScalar() ? "'" + n.Scalar() + "'" : n.IsNull() ? "nothing" : n.IsMap() ? "a map" : "a list";
+      fail_input((*origins)[k], ": key '", k, "' must be ", type_name<T>(), " (got ", got, "). Hint: fix the value in the config or the --set flag.");
     }
   }
   void choice(const char* key, std::string& value, std::initializer_list<const char*> choices, const char* doc) {
@@ -228,6 +228,13 @@ struct Reader {
   }
 };
 
+// The shortest decimal that reads back as exactly `d` (0.05, not 0.050000000000000003).
+std::string shortest_decimal(double d) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, r.ptr);
+}
+
 // Emits the structs as YAML.
 struct Writer {
   YAML::Emitter& out;
@@ -236,10 +243,12 @@ struct Writer {
     out << YAML::Key << key << YAML::Value;
     if constexpr (std::is_same_v<T, std::vector<double>>) {
       out << YAML::Flow << YAML::BeginSeq;
-      for (double d : value) out << d;
+      for (double d : value) out << shortest_decimal(d);
       out << YAML::EndSeq;
     } else if constexpr (std::is_same_v<T, std::string>) {
       out << YAML::DoubleQuoted << value;
+    } else if constexpr (std::is_same_v<T, double>) {
+      out << shortest_decimal(value);
     } else {
       out << value;
     }

@@ -25,6 +25,7 @@ inline std::string format_si(double v, int precision = 1) {
     ++u;
   }
   char buf[32];
+  if (u == 0 && v == std::floor(v)) precision = 0;  // a small count: "768", not "768.00"
   std::snprintf(buf, sizeof buf, "%.*f%s", precision, v, units[u]);
   return buf;
 }

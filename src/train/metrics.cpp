@@ -14,6 +14,7 @@ std::string MetricRecord::to_json() const {
   for (const auto& [k, v] : numbers) j[k] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
   for (const auto& [k, v] : strings) j[k] = v;
   for (const auto& [k, v] : lists) j[k] = v;
+  for (const auto& [k, v] : int_lists) j[k] = v;
   return j.dump();
 }
 

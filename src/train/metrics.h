@@ -14,6 +14,7 @@ struct MetricRecord {
   std::map<std::string, int64_t> integers;
   std::map<std::string, std::string> strings;
   std::map<std::string, std::vector<double>> lists;
+  std::map<std::string, std::vector<int64_t>> int_lists;  // counts and token ids (written as JSON integers)
   std::string to_json() const;
 };
 

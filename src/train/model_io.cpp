@@ -2,6 +2,7 @@
 #include "model_io.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/export_hf.h"
@@ -16,7 +17,19 @@ std::map<std::string, Tensor> model_params(const Model& model) {
   return out;
 }
 
-LoadedModel load_model(const std::string& path) {
+// A run directory stands for its newest complete checkpoint (RUN_DIR/latest names it).
+std::string resolve_run_dir(const std::string& path) {
+  const fs::path latest = fs::path(path) / "latest";
+  if (!fs::is_directory(path) || !fs::exists(latest)) return path;
+  std::ifstream f(latest);
+  std::string name;
+  std::getline(f, name);
+  if (name.empty()) fail_input(latest.string(), ": empty. Hint: pass a checkpoint file, RUN_DIR/ckpt-*.h5.");
+  return (fs::path(path) / name).string();
+}
+
+LoadedModel load_model(const std::string& given) {
+  const std::string path = resolve_run_dir(given);
   LoadedModel lm;
   lm.source = path;
   std::map<std::string, Tensor> params;

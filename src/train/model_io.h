@@ -21,6 +21,7 @@ struct LoadedModel {
 // size and, when the checkpoint recorded it, the same tokenizer hash.
 void check_tokenizer_matches(const LoadedModel& lm, const std::string& path, int64_t vocab_size, uint64_t hash);
 
+// `path`: a checkpoint file, a run directory (its latest checkpoint), or an HF export directory.
 LoadedModel load_model(const std::string& path);
 
 // Internal parameter name -> value (views into the model's arena).

@@ -293,11 +293,9 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   for (const auto& [k, v] : last_forward_.aux) r.numbers["aux_" + k] = v;
   const RoutingStats& rs = step_routing_;
   if (!rs.tokens_per_step.empty()) {
-    std::vector<double> tokens(rs.tokens_per_step.begin(), rs.tokens_per_step.end());
-    std::vector<double> depth(rs.depth_histogram.begin(), rs.depth_histogram.end());
-    r.lists["route_tokens"] = tokens;
+    r.int_lists["route_tokens"] = rs.tokens_per_step;
     r.lists["route_score"] = rs.mean_score;
-    r.lists["route_depth"] = depth;
+    r.int_lists["route_depth"] = rs.depth_histogram;
     if (c.model.mor.type == "expert") r.numbers["dead_ratio"] = rs.dead_ratio;
     if (c.model.mor.type == "token") r.numbers["maxvio"] = rs.maxvio;
   }
@@ -332,16 +330,17 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   std::fflush(stdout);
 }
 
-void Trainer::run_eval(bool final) {
+std::string Trainer::run_eval(bool final) {
   const Config& c = cfg_.config;
   const std::string val = (fs::path(c.data.path) / "val").string();
   auto t0 = std::chrono::steady_clock::now();
   EvalResult e = evaluate(*model_, val, c.train.micro_batch, c.train.seq_len, uint64_t(c.train.eval_windows));
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   last_val_loss_ = e.loss;
-  std::printf("eval%s | step %lld | val loss %.4f | ppl %.2f | %lld tokens | %.1fs\n", final ? " (final)" : "",
-              (long long)state_.step, e.loss, e.perplexity, (long long)e.tokens, s);
-  std::fflush(stdout);
+  char line[256];
+  std::snprintf(line, sizeof line, "eval%s | step %lld | val loss %.4f | ppl %.2f | %lld tokens | %.1fs\n",
+                final ? " (final)" : "", (long long)state_.step, e.loss, e.perplexity, (long long)e.tokens, s);
+  return line;
 }
 
 int Trainer::run() {
@@ -362,8 +361,14 @@ int Trainer::run() {
     double dt = std::chrono::duration<double>(clock::now() - t0).count();
     elapsed_ += dt;
     const bool last = state_.step == total_steps_;
-    if (last || (c.train.eval_every > 0 && state_.step % c.train.eval_every == 0)) run_eval(last);
+    // The eval result goes into this step's metrics record; its line follows the step line.
+    std::string eval_line;
+    if (last || (c.train.eval_every > 0 && state_.step % c.train.eval_every == 0)) eval_line = run_eval(last);
     log_step(o, dt, process_cpu_seconds() - cpu0);
+    if (!eval_line.empty()) {
+      std::fputs(eval_line.c_str(), stdout);
+      std::fflush(stdout);
+    }
     if (!last) last_val_loss_ = NAN;
     const bool stop_here = opts_.stop_at_step > 0 && state_.step == opts_.stop_at_step && !last;
     if (last || stop_here || (c.train.ckpt_every > 0 && state_.step % c.train.ckpt_every == 0) || stop_requested())

@@ -61,7 +61,7 @@ class Trainer {
   void save_checkpoint();
   StepOutcome train_step();  // one optimizer step
   void log_step(const StepOutcome& o, double step_seconds, double cpu_seconds);
-  void run_eval(bool final);
+  std::string run_eval(bool final);  // evaluates, records the loss; returns the line to print
 
   LoadedConfig cfg_;
   TrainOptions opts_;

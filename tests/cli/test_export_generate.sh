@@ -24,14 +24,15 @@ for k in ["model.layers.0.self_attn.q_proj.weight", "model.layers.2.block.0.mlp.
 assert len(keys) == 3 + 5 * 9 + 3, len(keys)
 PY
 "$MOR" eval --checkpoint "$WORK/hf" --data "$WORK/ds" --json >"$WORK/e2.json"
+"$MOR" eval --checkpoint "$WORK/run" --data "$WORK/ds" --json >"$WORK/e4.json"  # a run directory: its latest
 "$MOR" import --hf "$WORK/hf" --out "$WORK/imported.h5" >/dev/null
 "$MOR" eval --checkpoint "$WORK/imported.h5" --data "$WORK/ds" --json >"$WORK/e3.json"
 python3 - "$WORK" <<'PY'
 import json, sys
 w = sys.argv[1]
-e = [json.load(open(f"{w}/e{i}.json")) for i in (1, 2, 3)]
+e = [json.load(open(f"{w}/e{i}.json")) for i in (1, 2, 3, 4)]
 for k in ("loss", "loss_threshold", "tokens"):
-    assert e[0][k] == e[1][k] == e[2][k], (k, e)
+    assert e[0][k] == e[1][k] == e[2][k] == e[3][k], (k, e)
 assert e[0]["perplexity"] > 1
 PY
 "$MOR" generate --checkpoint "$ck" --prompt "Licensed under" --max-new-tokens 8 --seed 3 --json >"$WORK/g1.json"
@@ -42,10 +43,13 @@ w = sys.argv[1]
 a, b = json.load(open(w + "/g1.json")), json.load(open(w + "/g2.json"))
 assert a["tokens"] == b["tokens"] and 1 <= len(a["tokens"]) <= 8, (a, b)
 assert len(a["recursion_tokens"]) == 3
+assert all(isinstance(t, int) for t in a["tokens"] + a["recursion_tokens"]), a  # ids are JSON integers
 PY
 expect_exit 2 "$MOR" eval --checkpoint "$WORK/none.h5" --data "$WORK/ds"
 grep -q "none.h5: no such checkpoint" "$WORK/err" || fail "missing checkpoint message"
 expect_exit 2 "$MOR" export --checkpoint "$ck" --format onnx --out "$WORK/x"
+expect_exit 2 "$MOR" import --hf "$WORK/no-export" --out "$WORK/x.h5"
+grep -q "no such export directory" "$WORK/err" || fail "import of a missing directory: $(cat "$WORK/err")"
 # An existing export is kept unless --overwrite; with it, the new export replaces the old one whole.
 expect_exit 2 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/hf"
 grep -q "already exists. Hint: pass --overwrite" "$WORK/err" || fail "existing export: $(cat "$WORK/err")"

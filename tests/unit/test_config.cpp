@@ -37,6 +37,22 @@ TEST(Config, DumpRoundTrips) {
   EXPECT_EQ(dump_config(a.config), dump_config(b.config));
 }
 
+TEST(Config, DumpWritesShortestExactNumbers) {
+  LoadedConfig a = load_config_text(kOk, "a.yaml", {"train.warmup_frac=0.05", "train.lr=3e-4", "model.mor.capacity=[0.1, 0.7]"});
+  const std::string d = dump_config(a.config);
+  EXPECT_NE(d.find("warmup_frac: 0.05\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("capacity: [0.1, 0.7]"), std::string::npos) << d;
+  LoadedConfig b = load_config_text(d, "b.yaml");
+  EXPECT_EQ(b.config.train.warmup_frac, 0.05);  // exactly the same double
+  EXPECT_EQ(b.config.train.lr, 3e-4);
+  EXPECT_EQ(b.config.model.mor.capacity, (std::vector<double>{0.1, 0.7}));
+}
+
+TEST(Config, EmptyOverrideSaysSo) {
+  const std::string e = error_of(kOk, {"model.d_model="});
+  EXPECT_NE(e.find("must be an integer (got nothing)"), std::string::npos) << e;
+}
+
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   std::string e = error_of("model:\n  d_model: 64\n  n_head: 4\ntrain:\n  steps: 3\n");
   EXPECT_NE(e.find("cfg.yaml:3:3"), std::string::npos) << e;
