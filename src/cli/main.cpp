@@ -51,7 +51,7 @@ void add_flops(CLI::App& app, mor::cli::FlopsArgs& a) {
 
 void add_eval(CLI::App& app, mor::cli::EvalArgs& a) {
   auto* c = app.add_subcommand("eval", "Validation loss and perplexity of a checkpoint or export");
-  c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5) or export directory")->required();
+  c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5), run directory (its latest checkpoint) or export directory")->required();
   c->add_option("--data", a.data, "Dataset directory (its val split is used) or split directory")->required();
   c->add_option("--max-windows", a.max_windows, "Evaluate at most this many windows (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
   c->add_option("--batch", a.batch, "Windows per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
@@ -61,7 +61,7 @@ void add_eval(CLI::App& app, mor::cli::EvalArgs& a) {
 
 void add_export(CLI::App& app, mor::cli::ExportArgs& e, mor::cli::ImportArgs& i) {
   auto* c = app.add_subcommand("export", "Export a checkpoint for inference engines (safetensors + config.json)");
-  c->add_option("--checkpoint", e.checkpoint, "Checkpoint (.h5)")->required();
+  c->add_option("--checkpoint", e.checkpoint, "Checkpoint (.h5) or run directory (its latest checkpoint)")->required();
   c->add_option("--format", e.format, "Export format")->capture_default_str();
   c->add_option("--out", e.out, "Output directory (built as OUT.tmp-PID, renamed when complete)")->required();
   c->add_option("--tokenizer", e.tokenizer, "SentencePiece model to ship (default: the config's data.path/tokenizer.model)");
@@ -74,7 +74,7 @@ void add_export(CLI::App& app, mor::cli::ExportArgs& e, mor::cli::ImportArgs& i)
 
 void add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
   auto* c = app.add_subcommand("generate", "Sample text from a checkpoint or export (KV-cached decoding)");
-  c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5) or export directory")->required();
+  c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5), run directory (its latest checkpoint) or export directory")->required();
   c->add_option("--prompt", a.prompt, "Prompt text")->required();
   c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens to generate")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--temperature", a.temperature, "Sampling temperature (0: greedy)")->capture_default_str()->check(CLI::NonNegativeNumber);
