@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 THREADS="${1:-1}"; ROUNDS="${2:-3}"; CONFIG="${3:-configs/bench-llama-small.yaml}"
 MOR="${MOR:-build/src/cli/mor}"
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS"
+# PyTorch (Debian's, on the system OpenBLAS) gets the same OpenBLAS kernels as mor: where OpenBLAS
+# misdetects the CPU, mor re-executes itself with a better OPENBLAS_CORETYPE (src/core/blas_kernels.h).
+CORE=$("$MOR" bench sgemm --size 64 --seconds 0.01 | grep -o 'openmp [A-Za-z0-9]*' | cut -d' ' -f2)
+echo "OpenBLAS kernels for both: $CORE"
 out=$(mktemp)
 for r in $(seq 1 "$ROUNDS"); do
   "$MOR" bench train --config "$CONFIG" --threads "$THREADS" --steps 3 --json | sed 's/^/mor /' >>"$out"
-  /usr/bin/python3 launch/bench_torch_llama.py --config "$CONFIG" --threads "$THREADS" --steps 3 | sed 's/^/torch /' >>"$out"
+  OPENBLAS_CORETYPE="$CORE" /usr/bin/python3 launch/bench_torch_llama.py --config "$CONFIG" --threads "$THREADS" --steps 3 | sed 's/^/torch /' >>"$out"
 done
 python3 - "$out" "$THREADS" <<'PY'
 import json, statistics, sys

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "data/bench_loader.h"
 #include "data/prepare.h"
+#include "src/core/blas_kernels.h"
 #include "src/core/error.h"
 #include "src/train/bench.h"
 
@@ -118,6 +119,7 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
 }  // namespace
 
 int main(int argc, char** argv) {
+  mor::ensure_fast_blas_kernels(argv);  // may re-execute this command once (see blas_kernels.h)
   CLI::App app{"mor: pretrain Mixture-of-Recursions language models (MoR-Train " MOR_VERSION ")"};
   app.require_subcommand(1);
   app.set_version_flag("--version", MOR_VERSION);

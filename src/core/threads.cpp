@@ -1,6 +1,8 @@
 // Thread-count control; see threads.h.
 #include "threads.h"
 
+#include "blas_kernels.h"
+
 #include <omp.h>
 
 #include <sstream>
@@ -27,7 +29,9 @@ bool blas_is_openmp() { return openblas_get_parallel() == 2; }
 std::string blas_description() {
   std::ostringstream os;
   os << "OpenBLAS " << (blas_is_openmp() ? "openmp" : "NOT-openmp(slow: two thread pools)") << " "
-     << openblas_get_corename() << ", " << num_threads() << " thread(s)";
+     << openblas_get_corename();
+  if (const std::string note = blas_kernel_note(); !note.empty()) os << " (" << note << ")";
+  os << ", " << num_threads() << " thread(s)";
   return os.str();
 }
 

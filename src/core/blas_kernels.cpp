@@ -1,0 +1,68 @@
+// OpenBLAS kernel selection; see blas_kernels.h.
+#include "blas_kernels.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+extern "C" char* openblas_get_corename(void);
+
+namespace mor {
+namespace {
+
+constexpr const char* kDetectedVar = "MOR_BLAS_DETECTED";  // set for the re-executed process
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
+bool cpu_has_avx512() {
+  // OpenBLAS's SkylakeX kernels use AVX-512 F, CD, BW, DQ and VL.
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+
+}  // namespace
+
+std::string better_blas_core(const std::string& detected, bool avx2_fma, bool avx512) {
+  // Kernel families without AVX2 GEMM kernels: what OpenBLAS falls back to on a CPU it does not know.
+  static const char* const kLegacy[] = {"unknown", "katmai",  "coppermine", "northwood", "prescott",
+                                        "banias",  "atom",    "core2",      "penryn",    "dunnington",
+                                        "nehalem", "sandybridge", "athlon",  "opteron",   "opteron(sse3)",
+                                        "barcelona", "nano"};
+  const std::string d = lower(detected);
+  if (std::find(std::begin(kLegacy), std::end(kLegacy), d) == std::end(kLegacy)) return "";
+  if (avx512) return "SkylakeX";
+  if (avx2_fma) return "Haswell";
+  return "";
+}
+
+void ensure_fast_blas_kernels(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv(kDetectedVar)) return;  // the user's choice, or done
+  const char* name = openblas_get_corename();
+  const std::string detected = name ? name : "unknown";
+  const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const std::string better = better_blas_core(detected, avx2_fma, cpu_has_avx512());
+  if (better.empty()) return;
+  setenv("OPENBLAS_CORETYPE", better.c_str(), 1);
+  setenv(kDetectedVar, detected.c_str(), 1);
+  std::fflush(nullptr);
+  execv("/proc/self/exe", argv);
+  // Only reached when exec failed: keep going with OpenBLAS's own choice.
+  std::fprintf(stderr, "warning: OpenBLAS chose its slow '%s' kernels and re-executing with OPENBLAS_CORETYPE=%s failed (%s). "
+               "Hint: run with OPENBLAS_CORETYPE=%s set.\n", detected.c_str(), better.c_str(), std::strerror(errno), better.c_str());
+  unsetenv("OPENBLAS_CORETYPE");
+}
+
+std::string blas_kernel_note() {
+  const char* d = std::getenv(kDetectedVar);
+  return d ? std::string("chosen by mor: OpenBLAS detected ") + d : "";
+}
+
+}  // namespace mor
