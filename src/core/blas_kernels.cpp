@@ -44,7 +44,8 @@ std::string better_blas_core(const std::string& detected, bool avx2_fma, bool av
 }
 
 void ensure_fast_blas_kernels(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv(kDetectedVar)) return;  // the user's choice, or done
+  const char* user = std::getenv("OPENBLAS_CORETYPE");
+  if ((user && *user) || std::getenv(kDetectedVar)) return;  // the user's choice, or already re-executed
   const char* name = openblas_get_corename();
   const std::string detected = name ? name : "unknown";
   const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
