@@ -59,6 +59,7 @@ void ensure_fast_blas_kernels(char** argv) {
   std::fprintf(stderr, "warning: OpenBLAS chose its slow '%s' kernels and re-executing with OPENBLAS_CORETYPE=%s failed (%s). "
                "Hint: run with OPENBLAS_CORETYPE=%s set.\n", detected.c_str(), better.c_str(), std::strerror(errno), better.c_str());
   unsetenv("OPENBLAS_CORETYPE");
+  unsetenv(kDetectedVar);
 }
 
 std::string blas_kernel_note() {
