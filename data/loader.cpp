@@ -135,15 +135,15 @@ struct EvalStream::Impl {
   TokenStream stream;
   int64_t B, T;
   uint64_t W, next = 0;
-  Impl(const std::string& dir, int64_t b, int64_t t, uint64_t max_windows, int64_t vocab)
-      : stream(dir, vocab), B(b), T(t), W(stream.windows(t)) {
+  Impl(const std::string& dir, int64_t b, int64_t t, uint64_t max_windows, int64_t vocab, uint64_t tokenizer_hash)
+      : stream(dir, vocab, tokenizer_hash), B(b), T(t), W(stream.windows(t)) {
     if (max_windows > 0) W = std::min(W, max_windows);
   }
 };
 
 EvalStream::EvalStream(const std::string& split_dir, int64_t batch, int64_t seq_len, uint64_t max_windows,
-                       int64_t expect_vocab)
-    : impl_(std::make_unique<Impl>(split_dir, batch, seq_len, max_windows, expect_vocab)) {}
+                       int64_t expect_vocab, uint64_t expect_tokenizer_hash)
+    : impl_(std::make_unique<Impl>(split_dir, batch, seq_len, max_windows, expect_vocab, expect_tokenizer_hash)) {}
 EvalStream::~EvalStream() = default;
 
 Tensor EvalStream::next() {

@@ -65,7 +65,7 @@ class BatchLoader {
 class EvalStream {
  public:
   EvalStream(const std::string& split_dir, int64_t batch, int64_t seq_len, uint64_t max_windows = 0,
-             int64_t expect_vocab = 0);
+             int64_t expect_vocab = 0, uint64_t expect_tokenizer_hash = 0);
   ~EvalStream();
   Tensor next();  // i32 [b, T+1] with b <= B, or undefined when done
   uint64_t windows() const;

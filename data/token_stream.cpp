@@ -19,7 +19,7 @@ std::optional<Manifest> manifest_of(const fs::path& split_dir) {
 }
 }  // namespace
 
-TokenStream::TokenStream(const std::string& split_dir, int64_t expect_vocab) : dir_(split_dir) {
+TokenStream::TokenStream(const std::string& split_dir, int64_t expect_vocab, uint64_t expect_tokenizer_hash) : dir_(split_dir) {
   fs::path dir(split_dir);
   if (!dir.has_filename()) dir = dir.parent_path();  // "DATASET/train/"
   if (!fs::is_directory(dir))
@@ -72,7 +72,11 @@ TokenStream::TokenStream(const std::string& split_dir, int64_t expect_vocab) : d
   hash_ = hash;
   if (expect_vocab > 0 && expect_vocab != vocab_)
     fail_input(split_dir, ": the dataset's vocabulary has ", vocab_, " tokens but model.vocab_size is ", expect_vocab,
-               ". Hint: set model.vocab_size: ", vocab_, " (or --set model.vocab_size=", vocab_, ").");
+               ". Hint: set model.vocab_size: ", vocab_, " (or --set model.vocab_size=", vocab_,
+               "); to evaluate a trained model, pass a dataset prepared with its tokenizer.");
+  if (expect_tokenizer_hash != 0 && expect_tokenizer_hash != hash_)
+    fail_input(split_dir, ": encoded with another tokenizer than the model's (tokenizer hash ", hash_, " vs ",
+               expect_tokenizer_hash, "). Hint: pass a dataset prepared with the model's tokenizer (mor prepare --tokenizer MODEL).");
 }
 
 uint64_t TokenStream::windows(int64_t seq_len) const {

@@ -15,8 +15,9 @@ class TokenStream {
   // Opens every shard of `split_dir` (DATASET/train or DATASET/val): the shards DATASET/manifest.json
   // lists, checked against it (token counts, vocabulary, tokenizer hash), or every *.bin file in
   // sorted order when there is no manifest. expect_vocab > 0: the dataset's vocabulary must
-  // equal it. Every problem is a BadInput error naming the file, with a hint.
-  TokenStream(const std::string& split_dir, int64_t expect_vocab);
+  // equal it; expect_tokenizer_hash != 0: so must its tokenizer (a trained model's). Every problem
+  // is a BadInput error naming the file, with a hint.
+  TokenStream(const std::string& split_dir, int64_t expect_vocab, uint64_t expect_tokenizer_hash = 0);
 
   uint64_t tokens() const { return total_; }
   int64_t vocab_size() const { return vocab_; }

@@ -8,8 +8,8 @@
 namespace mor {
 
 EvalResult evaluate(Model& model, const std::string& split_dir, int64_t batch, int64_t seq_len,
-                    uint64_t max_windows, const std::string& selection) {
-  data::EvalStream stream(split_dir, batch, seq_len, max_windows, model.config().vocab_size);
+                    uint64_t max_windows, const std::string& selection, uint64_t tokenizer_hash) {
+  data::EvalStream stream(split_dir, batch, seq_len, max_windows, model.config().vocab_size, tokenizer_hash);
   ad::NoGradScope no_grad;
   EvalResult r;
   double total = 0;

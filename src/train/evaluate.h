@@ -17,7 +17,8 @@ struct EvalResult {
 // Sequential pass over `split_dir` in corpus order: up to `max_windows` windows (0 = all) of
 // seq_len + 1 tokens, `batch` at a time, without recording gradients.
 // selection: "" = the model's eval_selection; "topk" / "threshold" force a mode (expert MoR).
+// tokenizer_hash != 0: the split must be encoded with that tokenizer (the model's).
 EvalResult evaluate(Model& model, const std::string& split_dir, int64_t batch, int64_t seq_len,
-                    uint64_t max_windows, const std::string& selection = "");
+                    uint64_t max_windows, const std::string& selection = "", uint64_t tokenizer_hash = 0);
 
 }  // namespace mor
