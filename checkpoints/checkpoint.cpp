@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -23,12 +24,13 @@ std::mutex& hdf5_mutex() {  // the C++ side of HDF5 is not thread-safe; keep all
   return m;
 }
 
-void quiet_hdf5() {
-  static bool done = [] {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    return true;
-  }();
-  (void)done;
+// HDF5 keeps its error-printing setting per thread (thread-safe build): silence it on every call,
+// so that a background save never prints the library's error stack; our errors say what failed.
+void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+template <typename... Args>
+[[noreturn]] void fail_corrupt(const Args&... args) {
+  throw CheckpointCorrupt(detail::concat(args...));
 }
 
 // RAII for hid_t handles.
@@ -44,8 +46,12 @@ struct Handle {
   operator hid_t() const { return id; }
 };
 
+// A failed HDF5 write: errno still holds the system's reason (ENOSPC, EIO, EACCES ...).
 void check(herr_t status, const std::string& what) {
-  if (status < 0) fail_internal("HDF5: ", what, " failed (disk full or unwritable?)");
+  if (status < 0) {
+    const int err = errno;
+    fail_internal("HDF5: ", what, " failed (", err ? std::strerror(err) : "unknown cause", ")");
+  }
 }
 
 // Checksum of a tensor's bytes, stored as the attribute "checksum" of its dataset and verified on
@@ -74,7 +80,7 @@ void write_tensor(hid_t group, const std::string& name, const Tensor& t) {
   if (dims.empty()) dims.push_back(1);
   Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
   Handle ds(H5Dcreate2(group, name.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
-  if (ds < 0) fail_internal("HDF5: cannot create dataset ", name);
+  check(ds < 0 ? -1 : 0, "create dataset " + name);
   check(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()), "write " + name);
   const uint64_t sum = tensor_checksum(t.raw(), size_t(t.numel()) * sizeof(float));
   hsize_t one = 1;
@@ -129,7 +135,7 @@ std::vector<std::string> list_group(hid_t group) {
 
 Tensor read_tensor(hid_t group, const std::string& name, const std::string& path) {
   Handle ds(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (ds < 0) fail_input(path, ": dataset '", name, "' is missing or unreadable. Hint: the checkpoint is corrupt; use an earlier one.");
+  if (ds < 0) fail_corrupt(path, ": dataset '", name, "' is missing or unreadable. Hint: the checkpoint is corrupt; use an earlier one.");
   Handle space(H5Dget_space(ds), H5Sclose);
   const int nd = H5Sget_simple_extent_ndims(space);
   std::vector<hsize_t> dims(size_t(std::max(nd, 0)));
@@ -137,14 +143,14 @@ Tensor read_tensor(hid_t group, const std::string& name, const std::string& path
   Shape shape(dims.begin(), dims.end());
   Tensor t = Tensor::empty(shape, DType::F32);
   if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()) < 0)
-    fail_input(path, ": cannot read dataset '", name, "' (truncated or corrupt file). Hint: use an earlier checkpoint.");
+    fail_corrupt(path, ": cannot read dataset '", name, "' (truncated or corrupt file). Hint: use an earlier checkpoint.");
   uint64_t want = 0;
   if (H5Aexists(ds, "checksum") > 0) {  // files written before checksums existed have none
     Handle a(H5Aopen(ds, "checksum", H5P_DEFAULT), H5Aclose);
     if (a < 0 || H5Aread(a, H5T_NATIVE_UINT64, &want) < 0)
-      fail_input(path, ": cannot read the checksum of dataset '", name, "' (corrupt file). Hint: use an earlier checkpoint.");
+      fail_corrupt(path, ": cannot read the checksum of dataset '", name, "' (corrupt file). Hint: use an earlier checkpoint.");
     if (tensor_checksum(t.raw(), size_t(t.numel()) * sizeof(float)) != want)
-      fail_input(path, ": dataset '", name, "' fails its checksum (the file is corrupt). Hint: use an earlier checkpoint (",
+      fail_corrupt(path, ": dataset '", name, "' fails its checksum (the file is corrupt). Hint: use an earlier checkpoint (",
                  "ckpt-*.h5 in the run directory).");
   }
   return t;
@@ -159,13 +165,16 @@ std::string utc_now_iso8601() {
   return buf;
 }
 
-void write_checkpoint(const std::string& path, const Checkpoint& c) {
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
-  quiet_hdf5();
-  const std::string tmp = path + ".tmp";
+namespace {
+
+void write_file(const std::string& tmp, const Checkpoint& c) {
   {
     Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    if (f < 0) fail_input(tmp, ": cannot create the checkpoint file. Hint: check the run directory is writable.");
+    if (f < 0) {
+      const int err = errno;
+      fail_input(tmp, ": cannot create the checkpoint file (", err ? std::strerror(err) : "unknown cause",
+                 "). Hint: check the run directory is writable and has free space.");
+    }
     Handle params(H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     Handle optim(H5Gcreate2(f, "optim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     for (const NamedTensor& t : c.tensors) {
@@ -191,6 +200,9 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
     for (const auto& [g, n] : s.adam_steps) write_attr(state.id, "adam_steps." + g, H5T_NATIVE_INT64, H5T_STD_I64LE, &n);
     write_attr(state.id, "data_tokenizer_hash", H5T_NATIVE_UINT64, H5T_STD_U64LE, &s.data_tokenizer_hash);
     write_attr(state.id, "data_windows", H5T_NATIVE_UINT64, H5T_STD_U64LE, &s.data_windows);
+    write_attr(state.id, "guard_loss_ema", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &s.guard_loss_ema);
+    write_attr(state.id, "guard_grad_ema", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &s.guard_grad_ema);
+    write_attr(state.id, "guard_steps", H5T_NATIVE_INT64, H5T_STD_I64LE, &s.guard_steps);
     Handle meta(H5Gcreate2(f, "meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     write_attr(meta.id, "format_version", H5T_NATIVE_INT, H5T_STD_I32LE, &c.meta.format_version);
     write_attr(meta.id, "dp_size", H5T_NATIVE_INT64, H5T_STD_I64LE, &c.meta.dp_size);
@@ -205,13 +217,44 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
     check(H5Dwrite(cfg, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.config_yaml.c_str()), "write config");
     check(H5Fflush(f, H5F_SCOPE_GLOBAL), "flush");
   }
-  // fsync the bytes before the rename makes the file visible under its final name.
+  // fsync the bytes before a rename makes the file visible under its final name.
   int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    fail_internal("cannot fsync ", tmp, " (", std::strerror(err), ")");
   }
-  std::filesystem::rename(tmp, path);
+  ::close(fd);
+}
+
+}  // namespace
+
+void write_checkpoint_file(const std::string& tmp, const Checkpoint& c) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  quiet_hdf5();
+  try {
+    write_file(tmp, c);
+  } catch (const Error& e) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);  // never leave a half-written file behind
+    if (e.kind() == ErrorKind::BadInput) throw;
+    fail_internal(tmp, ": ", e.what());
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+}
+
+void write_checkpoint(const std::string& path, const Checkpoint& c) {
+  const std::string tmp = path + ".tmp";
+  write_checkpoint_file(tmp, c);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    fail_input(path, ": cannot rename the finished checkpoint into place (", ec.message(), "). Hint: check the directory.");
+  }
 }
 
 Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
@@ -219,14 +262,14 @@ Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
   quiet_hdf5();
   if (!std::filesystem::exists(path)) fail_input(path, ": no such checkpoint. Hint: check the path (RUN_DIR/ckpt-*.h5).");
   if (H5Fis_hdf5(path.c_str()) <= 0)
-    fail_input(path, ": not a readable HDF5 file (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
+    fail_corrupt(path, ": not a readable HDF5 file (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
   Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (f < 0) fail_input(path, ": cannot open (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
+  if (f < 0) fail_corrupt(path, ": cannot open (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
   Checkpoint c;
   {
     Handle meta(H5Gopen2(f, "meta", H5P_DEFAULT), H5Gclose);
     if (meta < 0 || !read_num_attr(meta, "format_version", H5T_NATIVE_INT, &c.meta.format_version))
-      fail_input(path, ": not a MoR-Train checkpoint (no /meta/format_version).");
+      fail_corrupt(path, ": not a MoR-Train checkpoint (no /meta/format_version).");
     if (c.meta.format_version != kCheckpointVersion)
       fail_input(path, ": checkpoint format version ", c.meta.format_version, " is not supported (this build reads ",
                  kCheckpointVersion, "). Hint: use the MoR-Train version that wrote it.");
@@ -237,16 +280,16 @@ Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
   }
   {
     Handle cfg(H5Dopen2(f, "config", H5P_DEFAULT), H5Dclose);
-    if (cfg < 0) fail_input(path, ": no /config in the checkpoint (corrupt). Hint: use an earlier checkpoint.");
+    if (cfg < 0) fail_corrupt(path, ": no /config in the checkpoint (corrupt). Hint: use an earlier checkpoint.");
     Handle type(H5Dget_type(cfg), H5Tclose);
     std::string s(H5Tget_size(type), '\0');
-    if (H5Dread(cfg, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.data()) < 0) fail_input(path, ": cannot read /config (corrupt).");
+    if (H5Dread(cfg, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.data()) < 0) fail_corrupt(path, ": cannot read /config (corrupt).");
     s.resize(std::strlen(s.c_str()));
     c.config_yaml = s;
   }
   {
     Handle state(H5Gopen2(f, "state", H5P_DEFAULT), H5Gclose);
-    if (state < 0) fail_input(path, ": no /state in the checkpoint (corrupt).");
+    if (state < 0) fail_corrupt(path, ": no /state in the checkpoint (corrupt).");
     TrainingState& s = c.state;
     bool ok = read_num_attr(state, "step", H5T_NATIVE_INT64, &s.step) &&
               read_num_attr(state, "tokens", H5T_NATIVE_INT64, &s.tokens) &&
@@ -254,9 +297,12 @@ Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
               read_num_attr(state, "loader_epoch", H5T_NATIVE_UINT64, &s.loader_epoch) &&
               read_num_attr(state, "loader_consumed", H5T_NATIVE_UINT64, &s.loader_consumed) &&
               read_num_attr(state, "rng", H5T_NATIVE_UINT64, s.rng.data());
-    if (!ok) fail_input(path, ": incomplete /state attributes (corrupt).");
+    if (!ok) fail_corrupt(path, ": incomplete /state attributes (corrupt).");
     read_num_attr(state, "data_tokenizer_hash", H5T_NATIVE_UINT64, &s.data_tokenizer_hash);  // optional
     read_num_attr(state, "data_windows", H5T_NATIVE_UINT64, &s.data_windows);
+    read_num_attr(state, "guard_loss_ema", H5T_NATIVE_DOUBLE, &s.guard_loss_ema);  // optional
+    read_num_attr(state, "guard_grad_ema", H5T_NATIVE_DOUBLE, &s.guard_grad_ema);
+    read_num_attr(state, "guard_steps", H5T_NATIVE_INT64, &s.guard_steps);
     H5Aiterate2(state, H5_INDEX_NAME, H5_ITER_INC, nullptr,
                 [](hid_t obj, const char* name, const H5A_info_t*, void* op) -> herr_t {
                   std::string n(name);
@@ -270,7 +316,7 @@ Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
                 &s.adam_steps);
   }
   Handle params(H5Gopen2(f, "params", H5P_DEFAULT), H5Gclose);
-  if (params < 0) fail_input(path, ": no /params in the checkpoint (corrupt).");
+  if (params < 0) fail_corrupt(path, ": no /params in the checkpoint (corrupt).");
   Handle optim(H5Gopen2(f, "optim", H5P_DEFAULT), H5Gclose);
   for (const std::string& name : list_group(params)) {
     NamedTensor t;

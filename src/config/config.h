@@ -57,6 +57,14 @@ struct ModelConfig {
   int64_t hdim() const { return head_dim > 0 ? head_dim : d_model / n_heads; }
 };
 
+// The divergence guard (src/train/divergence_guard.h).
+struct GuardConfig {
+  double loss_spike = 2.0;       // a step whose loss exceeds this x the recent mean is a spike (0: off)
+  double grad_spike = 10.0;      // the same for the gradient norm (0: off)
+  int64_t warmup = 10;           // healthy steps of history before spikes are judged
+  std::string action = "warn";   // warn | skip | stop
+};
+
 struct TrainConfig {
   int64_t seq_len = 256;
   int64_t micro_batch = 8;      // sequences per rank per micro-step
@@ -78,10 +86,13 @@ struct TrainConfig {
   double grad_clip = 1.0;       // global norm; <= 0 disables
   int64_t seed = 1234;
   int64_t log_every = 1;
+  bool eval = true;             // validate (at eval_every and at the end); false: no val split needed
   int64_t eval_every = 0;       // steps; 0 = only at the end
   int64_t eval_windows = 64;    // validation windows per evaluation (0 = whole split)
   int64_t ckpt_every = 0;       // steps; 0 = only at the end
   int64_t keep_last = 2;
+  int64_t ckpt_retries = 2;     // a failed checkpoint write is retried at the next step boundaries
+  GuardConfig guard;
   int64_t threads = 0;          // 0 = OpenMP default
   std::string device = "cpu";
 };

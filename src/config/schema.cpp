@@ -94,10 +94,19 @@ void visit_train(TrainConfig& c, V& v) {
   v.field("grad_clip", c.grad_clip, "global gradient-norm clip (<= 0: off); each shared tensor counted once");
   v.field("seed", c.seed, "seed for init, data order and routing randomness");
   v.field("log_every", c.log_every, "print a step line every N steps");
+  v.field("eval", c.eval, "validate during and at the end of training (false: no validation, the val split is not read)");
   v.field("eval_every", c.eval_every, "validate every N steps (0: at the end only)");
   v.field("eval_windows", c.eval_windows, "validation windows per evaluation (0: whole split)");
   v.field("ckpt_every", c.ckpt_every, "checkpoint every N steps (0: at the end only; also on SIGINT/SIGTERM)");
   v.field("keep_last", c.keep_last, "checkpoints kept in the run directory");
+  v.field("ckpt_retries", c.ckpt_retries, "failed checkpoint writes (disk full, I/O error) retried at the next step boundaries before the run stops");
+  v.section("guard", "divergence guard", [&] {
+    v.field("loss_spike", c.guard.loss_spike, "a step whose loss exceeds this x its recent mean is a spike (0: off)");
+    v.field("grad_spike", c.guard.grad_spike, "a step whose gradient norm exceeds this x its recent mean is a spike (0: off)");
+    v.field("warmup", c.guard.warmup, "healthy steps of history before spikes are judged");
+    v.choice("action", c.guard.action, {"warn", "skip", "stop"},
+             "on a spike: warn (apply the step), skip (drop the update) or stop the run; checkpoints are never published from a spiking model, non-finite values always stop");
+  });
   v.field("threads", c.threads, "CPU threads (0: OpenMP default)");
   v.field("device", c.device, "cpu, cuda or cuda:N (training runs on cpu in this version)");
 }
@@ -453,6 +462,10 @@ struct Validator {
     if (t.weight_decay < 0) bad("train.weight_decay", "train.weight_decay must be >= 0.");
     if (t.log_every < 1) bad("train.log_every", "train.log_every must be >= 1.");
     if (t.keep_last < 1) bad("train.keep_last", "train.keep_last must be >= 1.");
+    if (t.ckpt_retries < 0) bad("train.ckpt_retries", "train.ckpt_retries must be >= 0.");
+    for (auto [key, v] : {std::pair{"train.guard.loss_spike", t.guard.loss_spike}, {"train.guard.grad_spike", t.guard.grad_spike}})
+      if (v != 0 && !(v > 1)) bad(key, std::string("'") + key + "' must be 0 (off) or > 1 (a factor over the recent mean).");
+    if (t.guard.warmup < 0) bad("train.guard.warmup", "train.guard.warmup must be >= 0.");
   }
 };
 

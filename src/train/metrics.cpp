@@ -1,7 +1,12 @@
 // JSON-lines metrics writer (the only translation unit of src/train that includes nlohmann/json).
 #include "metrics.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "src/core/error.h"
@@ -18,13 +23,25 @@ std::string MetricRecord::to_json() const {
   return j.dump();
 }
 
-MetricsWriter::MetricsWriter(const std::string& path) : path_(path), out_(path, std::ios::app) {
-  if (!out_) fail_input(path, ": cannot open the metrics file for writing. Hint: check the run directory's permissions.");
+MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_input(path, ": cannot open the metrics file for writing. Hint: check the run directory's permissions.");
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void MetricsWriter::write(const MetricRecord& r) {
-  out_ << r.to_json() << "\n";
-  out_.flush();
+  const std::string line = r.to_json() + "\n";
+  const off_t before = ::lseek(fd_, 0, SEEK_END);
+  const ssize_t n = ::write(fd_, line.data(), line.size());
+  if (n == ssize_t(line.size())) return;
+  const int err = n < 0 ? errno : ENOSPC;
+  if (before >= 0 && ::ftruncate(fd_, before) != 0) {
+  }
+  fail_internal(path_, ": cannot append a metrics record (", std::strerror(err),
+                "); the file keeps its previous records whole. Hint: free space in the run directory.");
 }
 
 }  // namespace mor

@@ -1,7 +1,6 @@
 // Machine-readable run metrics: one JSON object per line (runs/NAME/metrics.jsonl).
 #pragma once
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,14 +19,19 @@ struct MetricRecord {
 
 class MetricsWriter {
  public:
-  // Opens `path` for appending (creates it); flushes after every record.
+  // Opens `path` for appending (creates it).
   explicit MetricsWriter(const std::string& path);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
+  // Appends one whole line with a single write(2); on failure (disk full) the file is cut back to
+  // its previous length, so it never ends in a partial line, and the error says why.
   void write(const MetricRecord& r);
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
-  std::ofstream out_;
+  int fd_ = -1;
 };
 
 }  // namespace mor

@@ -1,6 +1,8 @@
 // The training loop; see trainer.h.
 #include "trainer.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,19 +20,55 @@
 namespace mor {
 namespace fs = std::filesystem;
 
-// Keeps only the records of steps <= `step` (a resumed run rewrites what came after its checkpoint).
+// Keeps only the whole records of steps <= `step` (a resumed run rewrites what came after its
+// checkpoint; a line cut short by a crash or a full disk is dropped). Rewritten atomically.
 void truncate_metrics(const std::string& path, int64_t step) {
   std::ifstream in(path);
   if (!in) return;
   std::vector<std::string> keep;
   for (std::string line; std::getline(in, line);) {
     const auto k = line.find("\"step\":");
-    if (k == std::string::npos) continue;
+    if (k == std::string::npos || line.empty() || line.back() != '}') continue;
     if (std::stoll(line.substr(k + 7)) <= step) keep.push_back(line);
   }
   in.close();
-  std::ofstream out(path, std::ios::trunc);
-  for (const auto& l : keep) out << l << "\n";
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& l : keep) out << l << "\n";
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      fail_input(path, ": cannot rewrite the metrics file (disk full?). Hint: free space in the run directory.");
+    }
+  }
+  fs::rename(tmp, path);
+}
+
+// Writes `text` to `path` through a temp file and a rename (never a half-written file).
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      fail_internal(path, ": cannot be written (disk full?). Hint: free space in the run directory.");
+    }
+  }
+  fs::rename(tmp, path);
+}
+
+bool all_finite(const Tensor& t) {
+  const float* p = t.data<float>();
+  const int64_t n = t.numel();
+  bool ok = true;
+#pragma omp parallel for reduction(&& : ok)
+  for (int64_t i = 0; i < n; ++i) ok = ok && std::isfinite(p[i]);
+  return ok;
 }
 
 void accumulate_routing(RoutingStats& acc, const RoutingStats& r, double micro_batches) {
@@ -55,10 +93,9 @@ int64_t resolve_total_steps(const Config& c) {
   return steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), tokens_per_step);
 }
 
-Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts) {
+Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts), guard_(cfg.config.train.guard) {
   const Config& c = cfg_.config;
   set_num_threads(int(c.train.threads));
-  parse_device(c.train.device);
   if (!parse_device(c.train.device).is_cpu())
     fail_input(cfg_.source, ": train.device '", c.train.device,
                "': training on CUDA is not wired up yet. Hint: use device: cpu.");
@@ -70,6 +107,8 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
                "; --fresh deletes its checkpoints and starts over; pass one.");
   if (opts.resume && !fs::exists(run_dir_))
     fail_input(run_dir_, ": --resume but the run directory does not exist. Hint: check --run-dir, or drop --resume to start fresh.");
+  if (opts.stop_at_step < 0)
+    fail_input("--stop-at-step ", opts.stop_at_step, ": must be a positive step number. Hint: e.g. --stop-at-step 100.");
 
   data::LoaderOptions lo;
   lo.split_dir = (fs::path(c.data.path) / "train").string();
@@ -80,6 +119,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   lo.prefetch = int(c.data.prefetch);
   lo.expect_vocab = c.model.vocab_size;
   loader_ = std::make_unique<data::BatchLoader>(lo);
+  check_val_split();
 
   model_ = std::make_unique<Model>(c.model);
   model_->initialize(uint64_t(c.train.seed));
@@ -91,31 +131,73 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   routing_rng_ = Rng(uint64_t(c.train.seed), "routing");
   state_.rng = routing_rng_.state();
   optim_->set_lr_mult("aux_router", c.model.mor.aux_router_lr_mult);
-  // Everything above validated the config, data and budget; only now does the run directory change.
+  // Everything above validated the config, data and budget; only now does the run directory change,
+  // and only under its lock (a second trainer on the same directory is refused here).
   fs::create_directories(run_dir_);
+  lock_ = PathLock::acquire((fs::path(run_dir_) / ".lock").string(), "run directory " + run_dir_, true);
+  if (!lock_.stale_holder().empty())
+    std::fprintf(stderr, "note: %s was locked by %s, which is no longer running; taking it over.\n", run_dir_.c_str(),
+                 lock_.stale_holder().c_str());
+  check_writable();
   ckpts_ = std::make_unique<CheckpointManager>(run_dir_, c.train.keep_last);
   const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
-  const std::string latest = ckpts_->latest();
-  if (opts.resume && latest.empty())
-    fail_input(run_dir_, ": --resume but the run directory holds no complete checkpoint. Hint: drop --resume to start fresh.");
-  {
-    std::ofstream f(fs::path(run_dir_) / "config.yaml");
-    f << dump_config(c);
-  }
   if (opts.fresh) {
     ckpts_->clear();
     std::filesystem::remove(metrics_path);
-  } else if (!latest.empty()) {
-    restore(latest);
+  } else if (auto found = ckpts_->find_newest_valid(true)) {
+    for (const std::string& n : found->notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    restore(found->path, found->checkpoint);
     truncate_metrics(metrics_path, state_.step);
+  } else if (opts.resume) {
+    fail_input(run_dir_, ": --resume but the run directory holds no checkpoint (no ckpt-*.h5). Hint: drop --resume to start fresh.");
   } else if (fs::exists(metrics_path)) {
     std::filesystem::remove(metrics_path);  // a run that never checkpointed starts over
   }
+  if (opts.stop_at_step > 0 && opts.stop_at_step <= state_.step && state_.step < total_steps_)
+    fail_input("--stop-at-step ", opts.stop_at_step, ": the run in ", run_dir_, " is already at step ", state_.step,
+               ". Hint: pass a later step, or drop --stop-at-step.");
+  session_start_step_ = state_.step;
   metrics_ = std::make_unique<MetricsWriter>(metrics_path);
 }
 
-void Trainer::restore(const std::string& path) {
-  ckpt::Checkpoint ck = ckpt::read_checkpoint(path, true);
+void Trainer::check_val_split() {
+  const Config& c = cfg_.config;
+  if (!c.train.eval) return;
+  const std::string val = (fs::path(c.data.path) / "val").string();
+  const char* hint = " (checked at start-up: train.eval is true. Hint: fix the val split, or set train.eval=false to train without validation.)";
+  try {
+    data::EvalStream probe(val, c.train.micro_batch, c.train.seq_len, uint64_t(c.train.eval_windows), c.model.vocab_size,
+                           loader_->tokenizer_hash());
+    if (probe.windows() == 0)
+      fail_input(val, ": no validation window of ", c.train.seq_len + 1, " tokens (train.seq_len + 1). Hint: lower ",
+                 "train.seq_len, hold out more text (mor prepare --val-fraction), or set train.eval=false.");
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("train.eval") != std::string::npos) throw;
+    throw Error(e.kind(), std::string(e.what()) + hint);
+  }
+}
+
+void Trainer::check_writable() {
+  // Checkpoints are written as new files and renamed: probe exactly that, now, not at the first save.
+  const fs::path probe = fs::path(run_dir_) / (".write-probe-" + std::to_string(::getpid()));
+  std::error_code ec;
+  {
+    std::ofstream f(probe);
+    f << "probe\n";
+    f.flush();
+    if (!f) {
+      fs::remove(probe, ec);
+      fail_input(run_dir_, ": cannot create files in the run directory (read-only or full), so no checkpoint could be ",
+                 "saved. Hint: make it writable, free space, or pass another --run-dir.");
+    }
+  }
+  fs::rename(probe, fs::path(probe.string() + ".renamed"), ec);
+  fs::remove(probe, ec);
+  fs::remove(probe.string() + ".renamed", ec);
+  if (ec) fail_input(run_dir_, ": cannot rename files in the run directory (", ec.message(), "). Hint: make it writable.");
+}
+
+void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
   // The model must be the same; everything else may change on resume (e.g. more steps).
   LoadedConfig stored = load_config_text(ck.config_yaml, path + ":/config");
   const auto a = flatten_config(stored.config), b = flatten_config(cfg_.config);
@@ -162,11 +244,12 @@ void Trainer::restore(const std::string& path) {
   state_.flops = ck.state.flops;
   state_.loader = {ck.state.loader_epoch, ck.state.loader_consumed};
   state_.rng = ck.state.rng;
+  guard_.set_history({ck.state.guard_loss_ema, ck.state.guard_grad_ema, ck.state.guard_steps});
   loader_->seek(state_.loader);
   resumed_from_ = path;
 }
 
-void Trainer::save_checkpoint() {
+void Trainer::snapshot_checkpoint() {
   const auto t0 = std::chrono::steady_clock::now();
   const ParamTable& p = model_->params();
   ckpt::Checkpoint ck;
@@ -190,11 +273,15 @@ void Trainer::save_checkpoint() {
   ck.state.adam_steps = optim_->steps_taken();
   ck.state.data_tokenizer_hash = loader_->tokenizer_hash();
   ck.state.data_windows = loader_->windows_per_epoch();
+  ck.state.guard_loss_ema = guard_.history().loss_ema;
+  ck.state.guard_grad_ema = guard_.history().grad_ema;
+  ck.state.guard_steps = guard_.history().steps;
   ck.meta.framework_version = MOR_VERSION;
   ck.meta.created = ckpt::utc_now_iso8601();
   ck.config_yaml = dump_config(cfg_.config);
   last_ckpt_stall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ckpts_->save_async(std::move(ck));
+  last_saved_step_ = state_.step;
 }
 
 Trainer::~Trainer() = default;
@@ -223,11 +310,10 @@ void Trainer::print_header() {
   std::fflush(stdout);
 }
 
-Trainer::StepOutcome Trainer::train_step() {
+void Trainer::compute_gradients(StepOutcome& o) {
   const TrainConfig& t = cfg_.config.train;
   model_->params().zero_grads();
   const double normalizer = double(t.micro_batch * t.seq_len * t.grad_accum);
-  StepOutcome o;
   std::map<std::string, double> aux;
   step_routing_ = RoutingStats{};
   routing_rng_.set_state(state_.rng);
@@ -256,9 +342,11 @@ Trainer::StepOutcome Trainer::train_step() {
   const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
   o.grad_norm = optim_->grad_norm(aux_router ? "main" : "");
   o.lr = schedule_.lr_at(state_.step);
-  if (!std::isfinite(o.loss) || !std::isfinite(o.grad_norm))
-    fail_internal("step ", state_.step + 1, ": loss ", o.loss, ", grad norm ", o.grad_norm,
-                  " is not finite. Hint: lower train.lr or raise train.warmup_steps.");
+}
+
+void Trainer::apply_update(const StepOutcome& o) {
+  const TrainConfig& t = cfg_.config.train;
+  const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
   if (aux_router) {  // the auxiliary router has its own clip and learning-rate multiplier
     optim_->step(o.lr, o.grad_norm, t.grad_clip, "main");
     optim_->step(o.lr, optim_->grad_norm("aux_router"), t.grad_clip, "aux_router");
@@ -266,8 +354,6 @@ Trainer::StepOutcome Trainer::train_step() {
     optim_->step(o.lr, o.grad_norm, t.grad_clip);
   }
   model_->update_router_bias(model_->take_depth_counts());
-  ++state_.step;
-  return o;
 }
 
 void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_seconds) {
@@ -291,6 +377,11 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   r.numbers["cpu_s"] = cpu_seconds;
   r.numbers["elapsed_s"] = elapsed_;
   for (const auto& [k, v] : last_forward_.aux) r.numbers["aux_" + k] = v;
+  // Divergence monitor: this step against the recent healthy mean (absent until there is history).
+  if (o.judgement.loss_ratio > 0) r.numbers["loss_ratio"] = o.judgement.loss_ratio;
+  if (o.judgement.grad_ratio > 0) r.numbers["grad_ratio"] = o.judgement.grad_ratio;
+  if (o.judgement.health == StepHealth::Spike) r.strings["spike"] = o.judgement.what;
+  if (o.skipped) r.integers["skipped"] = 1;
   const RoutingStats& rs = step_routing_;
   if (!rs.tokens_per_step.empty()) {
     r.int_lists["route_tokens"] = rs.tokens_per_step;
@@ -304,7 +395,11 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
     r.numbers["val_ppl"] = std::exp(last_val_loss_);
   }
   metrics_->write(r);
-  if (state_.step % c.train.log_every != 0 && state_.step != total_steps_) return;
+  const bool spike = o.judgement.health == StepHealth::Spike;
+  if (spike)
+    std::fprintf(stderr, "warning: step %lld: spike: %s (%s)\n", (long long)state_.step, o.judgement.what.c_str(),
+                 o.skipped ? "update skipped, train.guard.action=skip" : "update applied, train.guard.action=warn");
+  if (state_.step % c.train.log_every != 0 && state_.step != total_steps_ && !spike) return;
   std::string flops;
   if (c.train.budget_flops > 0)
     flops = " | flops " + format_si(state_.flops, 2) + "/" + format_si(c.train.budget_flops, 2);
@@ -314,6 +409,7 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
     std::snprintf(b, sizeof b, " | %s %.4f", k.c_str(), v);
     aux += b;
   }
+  if (spike) aux += o.skipped ? " | SPIKE, skipped" : " | SPIKE";
   if (!rs.tokens_per_step.empty()) {
     aux += " | route";
     for (size_t i = 0; i < rs.tokens_per_step.size(); ++i)
@@ -343,27 +439,137 @@ std::string Trainer::run_eval(bool final) {
   return line;
 }
 
+std::string Trainer::resume_hint() const {
+  return "mor train --config " + (fs::path(run_dir_) / "config.yaml").string() + " --run-dir " + run_dir_ + " --resume";
+}
+
+void Trainer::save_checkpoint() {
+  if (!all_finite(model_->params().values())) {
+    // Never snapshot a model that already holds NaN/Inf (the guard stops the run right after).
+    guard_blocked_save_ = true;
+    return;
+  }
+  snapshot_checkpoint();
+}
+
+bool Trainer::on_write_failure(const std::string& message) {
+  if (message.empty()) return false;
+  ++write_failures_;
+  const std::string prev = ckpts_->latest();
+  std::fprintf(stderr, "error: %s (previous checkpoint %s intact)\n", message.c_str(), prev.empty() ? "none" : prev.c_str());
+  if (write_failures_ > cfg_.config.train.ckpt_retries) {
+    std::fprintf(stderr, "error: stopping: %lld checkpoint write(s) failed in a row (train.ckpt_retries=%lld). Hint: free space "
+                         "in %s, then resume with: %s\n",
+                 (long long)write_failures_, (long long)cfg_.config.train.ckpt_retries, run_dir_.c_str(), resume_hint().c_str());
+    return true;
+  }
+  std::fprintf(stderr, "note: retrying the checkpoint at the next step boundary (%lld of %lld)\n", (long long)write_failures_,
+               (long long)cfg_.config.train.ckpt_retries);
+  retry_save_ = true;
+  return false;
+}
+
+std::string Trainer::settle_checkpoint() {
+  for (;;) {
+    if (ckpts_->has_snapshot()) {
+      // The snapshot's weights are the current ones: one forward pass on the next batch judges them.
+      ad::NoGradScope no_grad;
+      Rng rng(routing_rng_);
+      ForwardContext ctx;
+      ctx.loss_normalizer = double(cfg_.config.train.micro_batch * cfg_.config.train.seq_len);
+      ctx.step = state_.step;
+      ctx.rng = &rng;
+      ForwardResult f = model_->forward(loader_->next(), ctx);
+      const Judgement j = guard_.judge(f.lm_loss, last_grad_norm_);
+      if (j.health == StepHealth::Healthy) ckpts_->approve();
+      else {
+        std::fprintf(stderr, "warning: checkpoint of step %lld not published: the next batch gives %s. %s is still the latest.\n",
+                     (long long)ckpts_->snapshot_step(), j.what.c_str(), ckpts_->latest().c_str());
+        ckpts_->reject(j.what);
+      }
+    }
+    const std::string err = ckpts_->finish();
+    if (err.empty()) {
+      write_failures_ = 0;
+      return "";
+    }
+    if (on_write_failure(err)) return err;
+    retry_save_ = false;
+    save_checkpoint();  // retry now: there is no next step boundary
+  }
+}
+
 int Trainer::run() {
   install_stop_handlers();
   if (state_.step >= total_steps_) {
     std::printf("%s: already complete at step %lld of %lld (%s). Hint: raise train.steps to continue, or pass --fresh.\n",
                 run_dir_.c_str(), (long long)state_.step, (long long)total_steps_, resumed_from_.c_str());
-    return 0;
+    return 0;  // nothing trained: config.yaml keeps the values the run was trained with
   }
+  write_file_atomically((fs::path(run_dir_) / "config.yaml").string(), dump_config(cfg_.config));
   print_header();
+  try {
+    return train_loop();
+  } catch (...) {
+    // A late failure (evaluation, metrics, ...) must not lose the steps since the last checkpoint.
+    if (state_.step > session_start_step_ && state_.step != last_saved_step_ && !guard_stopped_) {
+      try {
+        ckpts_->finish();
+        save_checkpoint();
+        if (settle_checkpoint().empty() && ckpts_->latest().find(std::to_string(state_.step)) != std::string::npos)
+          std::fprintf(stderr, "note: saved %s before stopping\n", ckpts_->latest().c_str());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: could not save a checkpoint before stopping: %s\n", e.what());
+      }
+    }
+    throw;
+  }
+}
+
+int Trainer::train_loop() {
   const Config& c = cfg_.config;
   using clock = std::chrono::steady_clock;
   while (state_.step < total_steps_) {
     if (stop_requested()) break;
+    if (on_write_failure(ckpts_->poll())) return 1;
     auto t0 = clock::now();
     double cpu0 = process_cpu_seconds();
-    StepOutcome o = train_step();
+    StepOutcome o;
+    compute_gradients(o);
+    o.judgement = guard_.judge(o.loss, o.grad_norm);
+    last_grad_norm_ = o.grad_norm;
+    // The snapshot in flight holds the weights that produced this loss: publish it only if healthy.
+    if (ckpts_->has_snapshot()) {
+      if (o.judgement.health == StepHealth::Healthy) ckpts_->approve();
+      else {
+        std::fprintf(stderr, "warning: checkpoint of step %lld not published: step %lld %s.\n",
+                     (long long)ckpts_->snapshot_step(), (long long)state_.step + 1, o.judgement.what.c_str());
+        ckpts_->reject(o.judgement.what);
+      }
+    }
+    const std::string& act = c.train.guard.action;
+    if (o.judgement.health == StepHealth::NonFinite ||
+        (o.judgement.health == StepHealth::Spike && act == "stop")) {
+      guard_stopped_ = true;
+      on_write_failure(ckpts_->finish());
+      std::fprintf(stderr, "error: step %lld: %s; the run stopped before applying it%s. Latest checkpoint: %s. Hint: lower "
+                           "train.lr or raise train.warmup_steps, then resume with: %s\n",
+                   (long long)state_.step + 1, o.judgement.what.c_str(),
+                   o.judgement.health == StepHealth::Spike ? " (train.guard.action=stop)" : "",
+                   ckpts_->latest().empty() ? "none" : ckpts_->latest().c_str(), resume_hint().c_str());
+      return 3;
+    }
+    o.skipped = o.judgement.health == StepHealth::Spike && act == "skip";
+    guard_.record(o.loss, o.grad_norm, o.judgement);
+    if (!o.skipped) apply_update(o);
+    else model_->take_depth_counts();  // a skipped step does not move the router bias either
+    ++state_.step;
     double dt = std::chrono::duration<double>(clock::now() - t0).count();
     elapsed_ += dt;
     const bool last = state_.step == total_steps_;
     // The eval result goes into this step's metrics record; its line follows the step line.
     std::string eval_line;
-    if (last || (c.train.eval_every > 0 && state_.step % c.train.eval_every == 0)) eval_line = run_eval(last);
+    if (c.train.eval && (last || (c.train.eval_every > 0 && state_.step % c.train.eval_every == 0))) eval_line = run_eval(last);
     log_step(o, dt, process_cpu_seconds() - cpu0);
     if (!eval_line.empty()) {
       std::fputs(eval_line.c_str(), stdout);
@@ -371,20 +577,34 @@ int Trainer::run() {
     }
     if (!last) last_val_loss_ = NAN;
     const bool stop_here = opts_.stop_at_step > 0 && state_.step == opts_.stop_at_step && !last;
-    if (last || stop_here || (c.train.ckpt_every > 0 && state_.step % c.train.ckpt_every == 0) || stop_requested())
+    if (last || stop_here || retry_save_ || (c.train.ckpt_every > 0 && state_.step % c.train.ckpt_every == 0) ||
+        stop_requested()) {
+      retry_save_ = false;
       save_checkpoint();
+      if (guard_blocked_save_) {
+        guard_stopped_ = true;
+        std::fprintf(stderr, "error: step %lld: the parameters are no longer finite; nothing was saved. Latest checkpoint: "
+                             "%s. Hint: lower train.lr, then resume with: %s\n",
+                     (long long)state_.step, ckpts_->latest().empty() ? "none" : ckpts_->latest().c_str(), resume_hint().c_str());
+        return 3;
+      }
+    }
     if (stop_here) {
-      ckpts_->wait();
+      if (!settle_checkpoint().empty()) return 1;
       std::printf("stopped after step %lld as asked (--stop-at-step); checkpoint %s\n", (long long)state_.step,
                   ckpts_->latest().c_str());
       return 0;
     }
   }
-  ckpts_->wait();
+  if (!settle_checkpoint().empty()) return 1;
   if (stop_requested()) {
-    std::printf("stopped by signal %d after step %lld/%lld (checkpoint %s); resume with: mor train --config %s --run-dir %s --resume\n",
-                stop_signal(), (long long)state_.step, (long long)total_steps_, ckpts_->latest().c_str(),
-                (fs::path(run_dir_) / "config.yaml").c_str(), run_dir_.c_str());
+    if (state_.step == session_start_step_)
+      std::printf("stopped by signal %d before the first step%s\n", stop_signal(),
+                  ckpts_->latest().empty() ? "; nothing was trained or saved"
+                                           : ("; the run directory is unchanged (latest " + ckpts_->latest() + ")").c_str());
+    else
+      std::printf("stopped by signal %d after step %lld/%lld (checkpoint %s); resume with: %s\n", stop_signal(),
+                  (long long)state_.step, (long long)total_steps_, ckpts_->latest().c_str(), resume_hint().c_str());
     return 1;
   }
   MetricRecord r;
@@ -397,7 +617,7 @@ int Trainer::run() {
   r.numbers["val_loss"] = last_val_loss_;
   r.numbers["val_ppl"] = std::exp(last_val_loss_);
   r.numbers["train_seconds"] = elapsed_;
-  std::ofstream((fs::path(run_dir_) / "summary.json").string()) << r.to_json() << "\n";
+  write_file_atomically((fs::path(run_dir_) / "summary.json").string(), r.to_json() + "\n");
   std::printf("checkpoint: %s (snapshot stall %.3fs, background write %.2fs)\n", ckpts_->latest().c_str(),
               last_ckpt_stall_, ckpts_->last_write_seconds());
   std::printf("done: %lld steps, %s tokens, %s budget FLOPs, %s | final val loss %.4f (ppl %.2f) | metrics: %s\n",

@@ -1,6 +1,8 @@
 // The training loop: gradient accumulation, clipping, AdamW, LR schedule, FLOP-budget
 // accounting, periodic evaluation, step lines on stdout and JSON lines in the run directory,
-// and a clean stop on SIGINT/SIGTERM.
+// a divergence guard, a locked run directory, and a clean stop on SIGINT/SIGTERM.
+// Exit codes of run(): 0 done (or stopped as asked), 1 stopped by a signal or a failure,
+// 3 stopped by the divergence guard (non-finite values, or a spike with train.guard.action=stop).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -8,9 +10,11 @@
 
 #include "checkpointing.h"
 #include "data/loader.h"
+#include "divergence_guard.h"
 #include "optimizer.h"
 #include "schedule.h"
 #include "src/config/config.h"
+#include "src/core/path_lock.h"
 #include "src/core/rng.h"
 #include "src/model/model.h"
 
@@ -53,15 +57,31 @@ class Trainer {
  private:
   struct StepOutcome {
     double loss = 0, grad_norm = 0, lr = 0;
+    Judgement judgement;
+    bool skipped = false;  // the guard dropped the update (train.guard.action=skip)
   };
   void print_header();
-  // Restores model, optimizer, loader, RNG and counters from a checkpoint file.
-  void restore(const std::string& path);
-  // Snapshot now (copies the tensors), write in the background.
+  // Refuses a run directory where checkpoints could not be written (read-only, full).
+  void check_writable();
+  // Opens the val split now, so that a missing, corrupt or too short one fails before training.
+  void check_val_split();
+  // Restores model, optimizer, loader, RNG, guard history and counters from a checkpoint.
+  void restore(const std::string& path, const ckpt::Checkpoint& ck);
+  // Snapshot now (copies the tensors), write in the background; published once judged healthy.
+  // Refuses (sets guard_blocked_save_) when the parameters are not finite.
   void save_checkpoint();
-  StepOutcome train_step();  // one optimizer step
+  void snapshot_checkpoint();
+  // Judges the snapshot in flight with one forward pass on the next batch (no update), then waits
+  // for its write; retries failed writes up to train.ckpt_retries. Returns a failure message or "".
+  std::string settle_checkpoint();
+  // Reports a failed checkpoint write (one line). Returns true when the run must stop.
+  bool on_write_failure(const std::string& message);
+  void compute_gradients(StepOutcome& o);  // forward + backward over the step's micro-batches
+  void apply_update(const StepOutcome& o);  // clip + AdamW + router bias
   void log_step(const StepOutcome& o, double step_seconds, double cpu_seconds);
   std::string run_eval(bool final);  // evaluates, records the loss; returns the line to print
+  int train_loop();                  // the steps; returns the exit code
+  std::string resume_hint() const;
 
   LoadedConfig cfg_;
   TrainOptions opts_;
@@ -70,7 +90,16 @@ class Trainer {
   std::unique_ptr<AdamW> optim_;
   std::unique_ptr<data::BatchLoader> loader_;
   std::unique_ptr<class MetricsWriter> metrics_;
+  PathLock lock_;  // RUN_DIR/.lock, held for the trainer's life (removed on a clean exit)
   std::unique_ptr<CheckpointManager> ckpts_;
+  DivergenceGuard guard_;
+  int64_t write_failures_ = 0;  // consecutive failed checkpoint writes
+  bool retry_save_ = false;     // save again at the next step boundary
+  int64_t session_start_step_ = 0;
+  int64_t last_saved_step_ = -1;     // step of the newest snapshot taken
+  double last_grad_norm_ = 0;        // of the last step (the probe forward has none of its own)
+  bool guard_blocked_save_ = false;  // the parameters were not finite at a save
+  bool guard_stopped_ = false;       // the guard ended the run: save nothing more
   std::string resumed_from_;
   LrSchedule schedule_;
   TrainState state_;

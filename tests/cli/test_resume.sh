@@ -51,11 +51,14 @@ expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash" --
 grep -q "model.d_ff (checkpoint 128, config 96)" "$WORK/err" || fail "model mismatch message: $(cat "$WORK/err")"
 last=$(cat "$WORK/crash/latest")
 head -c 5000 "$WORK/crash/$last" >"$WORK/cut.h5" && mv "$WORK/cut.h5" "$WORK/crash/$last"
-expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash"
-grep -q "$last" "$WORK/err" || fail "truncated checkpoint message: $(cat "$WORK/err")"
+# A truncated newest checkpoint is set aside (not deleted) and the run resumes from the one before.
+expect_exit 0 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/crash"
+grep -q "$last fails verification" "$WORK/err" || fail "truncated checkpoint note: $(cat "$WORK/err")"
+[ -f "$WORK/crash/$last.corrupt" ] || fail "the truncated checkpoint was not set aside as .corrupt"
+grep -q "resumed from .*ckpt-00000002.h5" "$WORK/out" || fail "did not fall back to ckpt-2: $(head -3 "$WORK/out")"
 mkdir -p "$WORK/empty-run"
 expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/empty-run" --resume
-grep -q "no complete checkpoint" "$WORK/err" || fail "resume without checkpoint message"
+grep -q "holds no checkpoint" "$WORK/err" || fail "resume without checkpoint message"
 [ -z "$(ls -A "$WORK/empty-run")" ] || fail "a refused --resume wrote into the run directory: $(ls "$WORK/empty-run")"
 expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/no-such-run" --resume
 grep -q "does not exist" "$WORK/err" || fail "resume into a missing directory: $(cat "$WORK/err")"
