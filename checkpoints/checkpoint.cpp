@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <hdf5.h>
 #include <unistd.h>
 
@@ -27,6 +28,30 @@ std::mutex& hdf5_mutex() {  // the C++ side of HDF5 is not thread-safe; keep all
 // HDF5 keeps its error-printing setting per thread (thread-safe build): silence it on every call,
 // so that a background save never prints the library's error stack; our errors say what failed.
 void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+// HDF5 1.10 crashes at exit when it tries again to close a file whose flush failed (disk full).
+// Every file we write is flushed, fsync'ed and closed explicitly, so its exit-time clean-up is not
+// needed: turn it off before the library initialises.
+const bool kNoHdf5Atexit = [] {
+  H5dont_atexit();
+  return true;
+}();
+
+// Refuses to start a write that cannot fit: the common disk-full case fails before HDF5 touches the
+// disk (HDF5 handles a write error mid-file poorly), with the sizes in the message.
+void check_free_space(const std::string& tmp, const Checkpoint& c) {
+  uint64_t need = uint64_t(c.config_yaml.size()) + (64u << 10);  // + file metadata
+  for (const NamedTensor& t : c.tensors)
+    need += uint64_t(t.value.numel()) * 4 * (t.m.defined() ? 3 : 1) + 2048;  // + its headers and checksum
+  const std::filesystem::path dir = std::filesystem::path(tmp).has_parent_path() ? std::filesystem::path(tmp).parent_path()
+                                                                                  : std::filesystem::path(".");
+  struct statvfs fs{};
+  if (::statvfs(dir.c_str(), &fs) != 0) return;  // unknown: let the write find out
+  const uint64_t avail = uint64_t(fs.f_bavail) * uint64_t(fs.f_frsize);
+  if (avail < need)
+    fail_internal(std::strerror(ENOSPC), " (the checkpoint needs about ", need / 1000000.0, " MB, ",
+                  avail / 1000000.0, " MB are free)");
+}
 
 template <typename... Args>
 [[noreturn]] void fail_corrupt(const Args&... args) {
@@ -168,6 +193,8 @@ std::string utc_now_iso8601() {
 namespace {
 
 void write_file(const std::string& tmp, const Checkpoint& c) {
+  (void)kNoHdf5Atexit;
+  check_free_space(tmp, c);
   {
     Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
     if (f < 0) {

@@ -141,7 +141,7 @@ std::string CheckpointManager::poll() {
   if (!has_snapshot() || !write_done_) return err;
   join_writer();
   if (!write_error_.empty()) {
-    err = "checkpoint " + (fs::path(dir_) / snapshot_file_).string() + " could not be written: " + write_error_;
+    err = "checkpoint of step " + std::to_string(snapshot_step_) + " could not be written: " + write_error_;
     drop_snapshot();
     return err;
   }

@@ -95,6 +95,7 @@ int64_t resolve_total_steps(const Config& c) {
 
 Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts), guard_(cfg.config.train.guard) {
   const Config& c = cfg_.config;
+  install_stop_handlers();  // from here on, SIGINT/SIGTERM ask for a clean stop
   set_num_threads(int(c.train.threads));
   if (!parse_device(c.train.device).is_cpu())
     fail_input(cfg_.source, ": train.device '", c.train.device,
@@ -292,6 +293,7 @@ void Trainer::print_header() {
     std::printf("resumed from %s at step %lld (loader epoch %llu, window %llu)\n", resumed_from_.c_str(),
                 (long long)state_.step, (unsigned long long)state_.loader.epoch, (unsigned long long)state_.loader.consumed);
   if (!opts_.quiet) std::printf("# resolved config (%s)\n%s", cfg_.source.c_str(), dump_config(c).c_str());
+  std::fflush(stdout);  // shown before the sgemm measurement below
   peak_gflops_ = measure_sgemm_peak().gflops;
   const int64_t tokens_per_step = c.train.micro_batch * c.train.grad_accum * c.train.seq_len;
   std::printf("model: %s | unique params %s (non-embedding %s) | effective layers %lld | %s\n", c.name.c_str(),
@@ -456,11 +458,13 @@ bool Trainer::on_write_failure(const std::string& message) {
   if (message.empty()) return false;
   ++write_failures_;
   const std::string prev = ckpts_->latest();
-  std::fprintf(stderr, "error: %s (previous checkpoint %s intact)\n", message.c_str(), prev.empty() ? "none" : prev.c_str());
+  std::fprintf(stderr, "error: %s (%s)\n", message.c_str(),
+               prev.empty() ? "no earlier checkpoint" : ("previous checkpoint " + prev + " intact").c_str());
   if (write_failures_ > cfg_.config.train.ckpt_retries) {
     std::fprintf(stderr, "error: stopping: %lld checkpoint write(s) failed in a row (train.ckpt_retries=%lld). Hint: free space "
-                         "in %s, then resume with: %s\n",
-                 (long long)write_failures_, (long long)cfg_.config.train.ckpt_retries, run_dir_.c_str(), resume_hint().c_str());
+                         "in %s, then %s\n",
+                 (long long)write_failures_, (long long)cfg_.config.train.ckpt_retries, run_dir_.c_str(),
+                 prev.empty() ? "run the same command again" : ("resume with: " + resume_hint()).c_str());
     return true;
   }
   std::fprintf(stderr, "note: retrying the checkpoint at the next step boundary (%lld of %lld)\n", (long long)write_failures_,
@@ -500,7 +504,6 @@ std::string Trainer::settle_checkpoint() {
 }
 
 int Trainer::run() {
-  install_stop_handlers();
   if (state_.step >= total_steps_) {
     std::printf("%s: already complete at step %lld of %lld (%s). Hint: raise train.steps to continue, or pass --fresh.\n",
                 run_dir_.c_str(), (long long)state_.step, (long long)total_steps_, resumed_from_.c_str());
