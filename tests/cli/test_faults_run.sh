@@ -6,7 +6,7 @@ source "$(dirname "$0")/common.sh"
 small_dataset
 tiny_config
 CFG="$WORK/tiny.yaml"
-trap 'kill -9 $(jobs -p) 2>/dev/null; umount "$WORK/full" "$WORK/ro" 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'jobs -p | xargs -r kill -9 2>/dev/null || true; umount "$WORK/full" 2>/dev/null || true; umount "$WORK/ro" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 train() { "$MOR" train --config "$CFG" --quiet "$@"; }
 # Every metrics line must be a whole JSON object.
 metrics_whole() { python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$1" || fail "metrics not whole: $1"; }
