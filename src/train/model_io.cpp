@@ -28,12 +28,30 @@ std::string resolve_run_dir(const std::string& path) {
   return (fs::path(path) / name).string();
 }
 
+namespace {
+
+// A directory given as a model is a run directory (with RUN_DIR/latest, resolved above) or an export
+// (config.json). Say which one it resembles when it is neither.
+void check_has_model(const std::string& dir) {
+  const fs::path d(dir);
+  if (fs::exists(d / "config.json")) return;
+  if (fs::exists(d / "config.yaml") || fs::exists(d / "metrics.jsonl"))
+    fail_input(dir, ": the run directory holds no checkpoint yet (no ", (d / "latest").string(),
+               "). Hint: let `mor train` reach a checkpoint (train.ckpt_every, the end of the run, --stop-at-step or "
+               "Ctrl-C save one), or pass a checkpoint file RUN_DIR/ckpt-*.h5.");
+  fail_input(dir, ": neither a run directory with a checkpoint (no latest) nor an export directory (no config.json). "
+             "Hint: pass a checkpoint file, a run directory written by `mor train`, or a directory written by `mor export`.");
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& given) {
   const std::string path = resolve_run_dir(given);
   LoadedModel lm;
   lm.source = path;
   std::map<std::string, Tensor> params;
   if (fs::is_directory(path)) {
+    check_has_model(path);
     ckpt::ImportedModel im = ckpt::import_hf(path);
     lm.config = im.config;
     params = std::move(im.params);
