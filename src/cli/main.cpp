@@ -28,30 +28,21 @@ bool parse_whole(const std::string& s, double& v) {
   const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(v);
 }
-const CLI::Validator kPositiveInt(
-    [](std::string& s) {
-      int64_t v = 0;
-      return parse_whole(s, v) && v > 0 ? std::string() : "must be a positive integer (got " + s + ")";
-    },
-    "INT > 0", "positive integer");
-const CLI::Validator kNonNegativeInt(
-    [](std::string& s) {
-      int64_t v = 0;
-      return parse_whole(s, v) && v >= 0 ? std::string() : "must be an integer >= 0 (got " + s + ")";
-    },
-    "INT >= 0", "non-negative integer");
-const CLI::Validator kPositiveNumber(
-    [](std::string& s) {
-      double v = 0;
-      return parse_whole(s, v) && v > 0 ? std::string() : "must be a finite number > 0 (got " + s + ")";
-    },
-    "NUMBER > 0", "positive number");
-const CLI::Validator kNonNegativeNumber(
-    [](std::string& s) {
-      double v = 0;
-      return parse_whole(s, v) && v >= 0 ? std::string() : "must be a finite number >= 0 (got " + s + ")";
-    },
-    "NUMBER >= 0", "non-negative number");
+// A validator for flags of type T (int64_t or double) that must be > 0 (positive) or >= 0;
+// `want` says so in words ("a positive integer").
+template <typename T>
+CLI::Validator at_least_zero(bool positive, const std::string& want) {
+  return CLI::Validator(
+      [positive, want](std::string& s) {
+        T v = 0;
+        return parse_whole(s, v) && (positive ? v > 0 : v >= 0) ? std::string() : "must be " + want + " (got " + s + ")";
+      },
+      positive ? "POSITIVE" : "NONNEGATIVE");
+}
+const CLI::Validator kPositiveInt = at_least_zero<int64_t>(true, "a positive integer");
+const CLI::Validator kNonNegativeInt = at_least_zero<int64_t>(false, "an integer >= 0");
+const CLI::Validator kPositiveNumber = at_least_zero<double>(true, "a finite number > 0");
+const CLI::Validator kNonNegativeNumber = at_least_zero<double>(false, "a finite number >= 0");
 
 void add_prepare(CLI::App& app, mor::data::PrepareOptions& o) {
   auto* c = app.add_subcommand("prepare", "Turn raw text files/directories into a tokenized dataset directory");
