@@ -78,6 +78,23 @@ void export_hf(const Config& cfg, const std::map<std::string, Tensor>& params, c
     fs::copy_file(tokenizer_model, fs::path(out_dir) / "tokenizer.model", fs::copy_options::overwrite_existing);
 }
 
+bool looks_like_export(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(fs::symlink_status(dir, ec))) return false;
+  bool config = false, weights = false;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!fs::is_regular_file(e.symlink_status(ec))) return false;
+    if (name == "config.json") config = true;
+    else if (name == "model.safetensors") weights = true;
+    else if (name != "tokenizer.model") return false;
+  }
+  if (ec || !config || !weights) return false;
+  std::ifstream f(fs::path(dir) / "config.json");
+  const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+  return j.is_object() && j.contains("mor_train_config");
+}
+
 ImportedModel import_hf(const std::string& dir) {
   const fs::path cfg_path = fs::path(dir) / "config.json";
   std::ifstream f(cfg_path);

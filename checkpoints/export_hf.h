@@ -20,6 +20,11 @@ struct ImportedModel {
   Config config;
   std::map<std::string, Tensor> params;  // internal names
 };
+// True for what export_hf writes: a directory holding config.json (with "mor_train_config") and
+// model.safetensors, optionally tokenizer.model, and nothing else. `mor export --overwrite` replaces
+// only such a directory (or an empty one).
+bool looks_like_export(const std::string& dir);
+
 // Reads an export directory; aliased keys must hold identical values (BadInput otherwise).
 ImportedModel import_hf(const std::string& dir);
 

@@ -21,33 +21,40 @@ bool has_extension(const fs::path& p, const std::vector<std::string>& extensions
   return false;
 }
 
-// True for the output directory and its temporary siblings (OUT.tmp-PID, OUT.old-PID).
-bool is_excluded(const fs::path& dir, const fs::path& exclude) {
-  if (exclude.empty()) return false;
-  std::error_code ec;
-  const fs::path d = fs::weakly_canonical(dir, ec);
-  if (d == exclude) return true;
-  if (d.parent_path() != exclude.parent_path()) return false;
-  const std::string name = d.filename().string(), base = exclude.filename().string();
-  return name.rfind(base + ".tmp-", 0) == 0 || name.rfind(base + ".old-", 0) == 0;
+[[noreturn]] void fail_unlistable(const fs::path& dir, const std::error_code& ec) {
+  fail_input(dir.string(), ": cannot list the directory (", ec.message(),
+             "), so its files would be missing from the dataset. Hint: fix its permissions, or leave it out of --input.");
 }
 
-std::vector<fs::path> files_under(const fs::path& root, const std::vector<std::string>& extensions, const fs::path& exclude) {
-  std::vector<fs::path> files;
-  if (is_excluded(root, exclude)) return files;
+// Appends the files below `dir` (recursively; hidden entries, links to directories and dangling links
+// skipped). A directory or entry that cannot be read is an error naming it: skipping it would
+// silently drop documents.
+void collect_files(const fs::path& dir, const std::vector<std::string>& extensions, std::vector<fs::path>& files) {
   std::error_code ec;
-  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
-  if (ec) fail_input(root.string(), ": cannot list the directory (", ec.message(), "). Hint: check its permissions.");
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) fail_unlistable(dir, ec);
   for (; it != end; it.increment(ec)) {
-    if (ec) fail_input(root.string(), ": cannot list the directory (", ec.message(), "). Hint: check its permissions.");
+    if (ec) fail_unlistable(dir, ec);
     const fs::path& p = it->path();
-    const bool hidden = p.filename().string().starts_with(".");
-    if (it->is_directory(ec)) {
-      if (hidden || is_excluded(p, exclude)) it.disable_recursion_pending();
+    if (p.filename().string().starts_with(".")) continue;
+    const fs::file_status st = it->status(ec);
+    if (ec && it->is_symlink() && ec == std::errc::no_such_file_or_directory) {
+      ec.clear();
       continue;
     }
-    if (!hidden && it->is_regular_file(ec) && has_extension(p, extensions)) files.push_back(p);
+    if (ec) fail_input(p.string(), ": cannot read its file type (", ec.message(), "). Hint: fix its permissions, or remove it.");
+    if (fs::is_directory(st)) {
+      if (!it->is_symlink()) collect_files(p, extensions, files);
+    } else if (fs::is_regular_file(st) && has_extension(p, extensions)) {
+      files.push_back(p);
+    }
   }
+  if (ec) fail_unlistable(dir, ec);
+}
+
+std::vector<fs::path> files_under(const fs::path& root, const std::vector<std::string>& extensions) {
+  std::vector<fs::path> files;
+  collect_files(root, extensions, files);
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -61,18 +68,16 @@ size_t utf8_floor(const std::string& s, size_t limit) {
 
 }  // namespace
 
-std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions,
-                                     const std::string& exclude) {
+std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions) {
   if (inputs.empty()) fail_input("no input given. Hint: mor prepare --input FILE_OR_DIR --out DIR");
   std::error_code ec;
-  const fs::path excl = exclude.empty() ? fs::path() : fs::weakly_canonical(exclude, ec);
   std::vector<SourceFile> out;
   for (const auto& in : inputs) {
     const fs::path p(in);
     if (!fs::exists(p, ec)) fail_input(in, ": no such file or directory. Hint: check the --input path.");
     std::vector<fs::path> files;
     if (fs::is_directory(p, ec)) {
-      files = files_under(p, extensions, excl);
+      files = files_under(p, extensions);
     } else if (fs::is_regular_file(p, ec)) {
       files.push_back(p);
     } else {

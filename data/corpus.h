@@ -1,7 +1,7 @@
 // Raw-text corpus input for `mor prepare`: which files, and the documents in them.
 //   - inputs are files or directories (recursed in sorted order; hidden entries, i.e. names
-//     starting with '.', are skipped; optional extension filter; the output directory is never
-//     read);
+//     starting with '.', are skipped; optional extension filter; a directory that cannot be
+//     listed is an error, never skipped; the caller keeps the output outside every input);
 //   - a plain text file is one document; a `.jsonl` file holds one document per line (the line's
 //     "text" field; blank lines are skipped); empty files hold no document;
 //   - text must be UTF-8 without NUL bytes (binary files are rejected with the byte offset).
@@ -22,10 +22,9 @@ struct SourceFile {
   bool jsonl = false;
 };
 
-// Lists the input files (BadInput for a missing path or when nothing is found). `exclude` is a
-// directory never to read (the output directory and its temporary siblings).
-std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions,
-                                     const std::string& exclude = "");
+// Lists the input files (BadInput for a missing path, an unreadable directory, or when nothing is
+// found).
+std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions);
 
 // Offset of the first invalid UTF-8 sequence or NUL byte in [data, data + n), or -1.
 int64_t find_invalid_utf8(const char* data, size_t n);

@@ -11,14 +11,15 @@
 #include <cstdio>
 #include <algorithm>
 #include <filesystem>
-#include <thread>
 
 #include "corpus.h"
 #include "encode_pipeline.h"
 #include "json_io.h"
 #include "progress.h"
 #include "split_writer.h"
+#include "src/core/cpu_count.h"
 #include "src/core/error.h"
+#include "src/core/output_guard.h"
 #include "staging.h"
 #include "tokenizer.h"
 #include "tokenizer_sample.h"
@@ -37,12 +38,31 @@ void check_options(const PrepareOptions& o) {
   if (o.val_fraction < 0 || o.val_fraction >= 1)
     fail_input("--val-fraction ", o.val_fraction, " must be in [0, 1). Hint: 0.01 holds out about 1% of the documents.");
   if (o.shard_tokens < 1024) fail_input("--shard-tokens ", o.shard_tokens, " is too small. Hint: use at least 1024 (default 16777216).");
-  if (o.threads < 0) fail_input("--threads ", o.threads, " must be >= 0 (0: all cores).");
+  if (o.threads < 0) fail_input("--threads ", o.threads, " must be >= 0. Hint: 0 uses every CPU.");
   if (o.tokenizer.empty() && o.vocab_size < kMinVocab)
     fail_input("--vocab-size ", o.vocab_size, " is too small: byte fallback needs 256 byte pieces plus 3 special pieces. "
                "Hint: use at least ", kMinVocab, " (a few hundred more for real text).");
   if (o.tokenizer.empty() && o.vocab_size > (int64_t(1) << 31))
     fail_input("--vocab-size ", o.vocab_size, " is too large. Hint: use at most 2147483648 (typical: 8192 to 65536).");
+}
+
+// The encoder (and tokenizer-training) threads: --threads, capped at the CPUs this process may use
+// (more only adds contention; SentencePiece also refuses large counts with a misleading message).
+int thread_count(const PrepareOptions& o) {
+  const int cpus = available_cpus();
+  if (o.threads <= cpus) return o.threads > 0 ? o.threads : cpus;
+  std::fprintf(stderr, "prepare: warning: --threads %d is more than the %d CPU%s this process may use; using %d.\n", o.threads,
+               cpus, cpus == 1 ? "" : "s", cpus);
+  return cpus;
+}
+
+// The output may not overlap any input: --overwrite would delete it, and without it the dataset
+// would be read back into itself on the next run.
+void check_output_apart_from_inputs(const PrepareOptions& o) {
+  std::vector<std::pair<std::string, std::string>> inputs;
+  for (const auto& in : o.inputs) inputs.emplace_back("--input", in);
+  inputs.emplace_back("--tokenizer", o.tokenizer);
+  check_output_apart(o.out_dir, "--out", inputs);
 }
 
 // What a corpus of one document needs to hold out validation text: split it near the end.
@@ -113,7 +133,9 @@ void print_summary(const PrepareOptions& o, const Manifest& m, const EncodeStats
 int prepare(const PrepareOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   check_options(o);
-  const std::vector<SourceFile> sources = list_sources(o.inputs, o.extensions, o.out_dir);
+  check_output_apart_from_inputs(o);
+  const int threads = thread_count(o);
+  const std::vector<SourceFile> sources = list_sources(o.inputs, o.extensions);
   uint64_t total_bytes = 0;
   for (const auto& s : sources) total_bytes += s.bytes;
   if (total_bytes == 0)
@@ -121,7 +143,6 @@ int prepare(const PrepareOptions& o) {
   StagingDir stage(o.out_dir, o.overwrite);
   fs::create_directories(stage.path() / "train");
   fs::create_directories(stage.path() / "val");
-  const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
 
   // 1. Tokenizer.
   const Tokenizer tok = make_tokenizer(o, sources, total_bytes, threads, stage.path() / "tokenizer.model");

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "src/core/error.h"
+#include "src/core/output_guard.h"
 
 namespace mor::data {
 namespace fs = std::filesystem;
@@ -32,17 +33,63 @@ void remove_stale(const fs::path& out) {
              ". Hint: check that the output location is writable and has free space.");
 }
 
+bool is_shard_name(const std::string& name) {
+  auto ends_with = [&](const std::string& s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  return name.rfind("shard_", 0) == 0 && (ends_with(".bin") || ends_with(".bin.tmp"));
+}
+
 }  // namespace
 
-StagingDir::StagingDir(const std::string& out, bool overwrite) : out_(out) {
-  if (out_.empty()) fail_input("--out is empty. Hint: --out datasets/NAME");
-  if (!out_.has_filename()) out_ = out_.parent_path();  // "a/b/" -> "a/b"
+bool looks_like_dataset(const fs::path& dir) {
   std::error_code ec;
-  if (fs::exists(out_, ec) && !overwrite)
-    fail_input(out, ": already exists. Hint: pass --overwrite to replace it, or choose another --out.");
+  if (!fs::is_directory(fs::symlink_status(dir, ec))) return false;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const fs::file_status st = e.symlink_status(ec);
+    if (name == "manifest.json" || name == "tokenizer.model") {
+      if (!fs::is_regular_file(st)) return false;
+    } else if (name == "train" || name == "val") {
+      if (!fs::is_directory(st)) return false;
+      for (const auto& f : fs::directory_iterator(e.path(), ec))
+        if (!is_shard_name(f.path().filename().string()) || !fs::is_regular_file(f.symlink_status(ec))) return false;
+      if (ec) return false;
+    } else {
+      return false;
+    }
+  }
+  return !ec;
+}
+
+StagingDir::StagingDir(const std::string& out, bool overwrite) {
+  try {
+    open(out, overwrite);
+  } catch (...) {
+    discard();
+    throw;
+  }
+}
+
+void StagingDir::open(const std::string& out, bool overwrite) {
+  if (out.empty()) fail_input("--out is empty. Hint: --out datasets/NAME");
+  out_ = normal_output_path(out);  // "a/b/" -> "a/b"
   try {
     for (fs::path p = out_.parent_path(); !p.empty() && !fs::exists(p); p = p.parent_path()) created_root_ = p;
     if (!out_.parent_path().empty()) fs::create_directories(out_.parent_path());
+  } catch (const fs::filesystem_error& e) {
+    fail_fs(e);
+  }
+  lock_ = lock_output(out_.string(), "dataset directory " + out);
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(out_, ec))) {
+    if (!overwrite) fail_input(out, ": already exists. Hint: pass --overwrite to replace it, or choose another --out.");
+    if (!looks_like_dataset(out_))
+      fail_input(out, ": --overwrite refused: it is not a dataset directory but ", describe_existing(out_),
+                 " (a dataset holds only manifest.json, tokenizer.model, and train/ and val/ with shard_*.bin files). "
+                 "Hint: choose another --out; delete it yourself first if it really is meant to go.");
+  }
+  try {
     remove_stale(out_);
     tmp_ = out_;
     tmp_ += ".tmp-" + std::to_string(getpid());
@@ -53,11 +100,15 @@ StagingDir::StagingDir(const std::string& out, bool overwrite) : out_(out) {
   }
 }
 
-StagingDir::~StagingDir() {
-  if (published_) return;
+void StagingDir::discard() {
   std::error_code ec;
   if (!tmp_.empty()) fs::remove_all(tmp_, ec);
+  lock_.release();
   if (!created_root_.empty()) fs::remove_all(created_root_, ec);
+}
+
+StagingDir::~StagingDir() {
+  if (!published_) discard();
 }
 
 void StagingDir::publish() {

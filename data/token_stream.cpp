@@ -66,9 +66,13 @@ TokenStream::TokenStream(const std::string& split_dir, int64_t expect_vocab, uin
     starts_.push_back(total_);
     total_ += h.tokens;
   }
-  if (m && (m->vocab_size != vocab_ || m->tokenizer_hash != hash))
+  if (m && m->vocab_size != vocab_)
     fail_input(split_dir, ": the shards were written with another tokenizer than the manifest's (vocabulary ", vocab_,
                " vs ", m->vocab_size, "). Hint: the dataset was modified after `mor prepare`; re-run it.");
+  if (m && m->tokenizer_hash != hash)
+    fail_input(split_dir, ": the shards were written with another tokenizer than the manifest's (same vocabulary of ", vocab_,
+               ", but tokenizer hash ", hash, " vs ", m->tokenizer_hash,
+               "). Hint: the dataset was modified after `mor prepare` (shards or manifest.json from another run); re-run it.");
   hash_ = hash;
   if (expect_vocab > 0 && expect_vocab != vocab_)
     fail_input(split_dir, ": the dataset's vocabulary has ", vocab_, " tokens but model.vocab_size is ", expect_vocab,

@@ -4,6 +4,7 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -190,5 +191,11 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
 
 int64_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
 int32_t Tokenizer::eos_id() const { return sp_->eos_id(); }
+
+int Tokenizer::byte_value(int32_t id) const {
+  if (id < 0 || id >= sp_->GetPieceSize() || !sp_->IsByte(id)) return -1;
+  const std::string& piece = sp_->IdToPiece(id);  // "<0xE2>"
+  return piece.size() == 6 ? int(std::strtol(piece.substr(3, 2).c_str(), nullptr, 16)) : -1;
+}
 
 }  // namespace mor::data

@@ -44,6 +44,8 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& ids) const;
   int64_t vocab_size() const;
   int32_t eos_id() const;
+  // The byte a byte-fallback piece stands for ("<0xE2>" -> 0xE2), or -1 for any other piece.
+  int byte_value(int32_t id) const;
   uint64_t hash() const { return hash_; }  // 64-bit hash of the model file bytes
   const std::string& path() const { return path_; }
   // True when encoding whitespace segments separately (segment.h) is exact for this model: no

@@ -10,8 +10,12 @@
 #include <filesystem>
 
 #include "checkpoints/checkpoint.h"
+#include "checkpoints/checkpoint_probe.h"
 #include "checkpoints/export_hf.h"
+#include "data/stream_decoder.h"
 #include "data/tokenizer.h"
+#include "src/core/cpu_count.h"
+#include "src/core/output_guard.h"
 #include "src/model/decoder.h"
 #include "src/model/flops.h"
 #include "src/train/evaluate.h"
@@ -22,8 +26,43 @@
 
 namespace mor::cli {
 
+namespace fs = std::filesystem;
+
+namespace {
+
+// Generation is refused beyond this many times the training sequence length: RoPE positions that
+// far out were never trained, and the KV-cached decode slows down with every position.
+constexpr int64_t kMaxContextFactor = 8;
+
+// BadInput unless `out`'s parent directory exists (commands never create parents of an output).
+void check_parent_exists(const std::string& out) {
+  const fs::path parent = normal_output_path(out).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent))
+    fail_input(out, ": its parent directory ", parent.string(), " does not exist. Hint: create it first.");
+}
+
+// Positions beyond the training length were never seen (RoPE): warn past train.seq_len, refuse past
+// kMaxContextFactor x train.seq_len.
+void check_context_length(int64_t prompt_tokens, int64_t max_new_tokens, int64_t seq_len) {
+  const int64_t total = prompt_tokens + max_new_tokens, cap = kMaxContextFactor * seq_len;
+  if (total > cap)
+    fail_input("--prompt: ", prompt_tokens, " prompt tokens + --max-new-tokens ", max_new_tokens, " = ", total,
+               " positions, more than ", kMaxContextFactor, " x the model's train.seq_len ", seq_len, " (", cap,
+               "). Hint: shorten the prompt or lower --max-new-tokens so that both fit in ", cap, " tokens.");
+  if (total > seq_len)
+    std::fprintf(stderr, "warning: %lld prompt tokens + --max-new-tokens %lld = %lld positions exceed the model's "
+                 "train.seq_len %lld; positions beyond it were never trained (RoPE), so the text may degrade.\n",
+                 (long long)prompt_tokens, (long long)max_new_tokens, (long long)total, (long long)seq_len);
+}
+
+}  // namespace
+
 int run_train(const TrainArgs& a) {
   LoadedConfig cfg = load_config(a.config, a.set);
+  if (const int cpus = available_cpus(); cfg.config.train.threads > cpus)
+    std::fprintf(stderr, "warning: train.threads %lld (%s) is more than the %d CPU%s this process may use; threads will "
+                 "share CPUs and run slower.\n", (long long)cfg.config.train.threads,
+                 cfg.origins["train.threads"].c_str(), cpus, cpus == 1 ? "" : "s");
   Trainer trainer(cfg, a.opts);
   return trainer.run();
 }
@@ -103,20 +142,25 @@ int run_eval(const EvalArgs& a) {
 }
 
 int run_export(const ExportArgs& a) {
-  namespace fs = std::filesystem;
   if (a.format != "hf") fail_input("--format ", a.format, " is not supported. Hint: use --format hf.");
-  const fs::path out(a.out);
-  if (fs::exists(out) && !fs::is_directory(out))
-    fail_input(a.out, ": exists and is not a directory. Hint: pick another --out.");
-  if (fs::exists(out) && !fs::is_empty(out) && !a.overwrite)
-    fail_input(a.out, ": already exists. Hint: pass --overwrite to replace it, or pick another --out.");
-  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent))
-    fail_input(a.out, ": its parent directory ", parent.string(), " does not exist. Hint: create it first.");
+  const fs::path out = normal_output_path(a.out);
+  check_parent_exists(a.out);
+  check_output_apart(a.out, "--out", {{"--checkpoint", a.checkpoint}, {"--tokenizer", a.tokenizer}});
   LoadedModel lm = load_model(a.checkpoint);
   // The tokenizer the model was trained with: --tokenizer, or the dataset's (data.path is relative to
   // where training ran). An export without one still loads, so a missing one is a warning.
   std::string tok = a.tokenizer.empty() ? (fs::path(lm.config.data.path) / "tokenizer.model").string() : a.tokenizer;
+  if (fs::exists(tok)) check_output_apart(a.out, "--out", {{"the tokenizer", tok}});
+  const PathLock lock = lock_output(a.out, "export directory " + a.out);
+  if (fs::exists(fs::symlink_status(out)) && !fs::is_directory(fs::symlink_status(out)))
+    fail_input(a.out, ": exists and is not a directory (", describe_existing(out), "). Hint: pick another --out.");
+  if (fs::exists(out) && !fs::is_empty(out)) {
+    if (!a.overwrite) fail_input(a.out, ": already exists. Hint: pass --overwrite to replace it, or pick another --out.");
+    if (!ckpt::looks_like_export(out.string()))
+      fail_input(a.out, ": --overwrite refused: it is not an export directory but ", describe_existing(out),
+                 " (an export holds only config.json, model.safetensors and tokenizer.model). Hint: pick another --out; "
+                 "delete it yourself first if it really is meant to go.");
+  }
   if (!fs::exists(tok)) {
     if (!a.tokenizer.empty()) fail_input(tok, ": no such tokenizer. Hint: pass the dataset's tokenizer.model.");
     std::fprintf(stderr, "warning: %s not found, so the export has no tokenizer.model. Hint: pass --tokenizer DATASET/tokenizer.model.\n",
@@ -127,9 +171,21 @@ int run_export(const ExportArgs& a) {
     check_tokenizer_matches(lm, tok, t.vocab_size(), t.hash());
   }
   // Build beside the target and swap it in only when complete.
+  // Under OUT.lock, any OUT.tmp-* is left by an export that died: remove those first.
   const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  ckpt::export_hf(lm.config, model_params(*lm.model), tmp.string(), tok);
+  {
+    std::error_code ec;
+    const std::string stale_prefix = out.filename().string() + ".tmp-";
+    for (const auto& e : fs::directory_iterator(out.has_parent_path() ? out.parent_path() : fs::path("."), ec))
+      if (e.path().filename().string().rfind(stale_prefix, 0) == 0) fs::remove_all(e.path(), ec);
+  }
+  try {
+    ckpt::export_hf(lm.config, model_params(*lm.model), tmp.string(), tok);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);  // a failed export (e.g. disk full) leaves nothing behind
+    throw;
+  }
   if (fs::exists(out)) fs::remove_all(out);
   fs::rename(tmp, out);
   std::printf("exported %s -> %s (model.safetensors, config.json%s)\n", a.checkpoint.c_str(), a.out.c_str(),
@@ -141,15 +197,15 @@ int run_generate(const GenerateArgs& a) {
   LoadedModel lm = load_model(a.checkpoint);
   std::string tok_path = a.tokenizer;
   if (tok_path.empty()) {
-    const std::filesystem::path beside = std::filesystem::path(a.checkpoint) / "tokenizer.model";
-    tok_path = std::filesystem::is_directory(a.checkpoint) && std::filesystem::exists(beside)
-                   ? beside.string()
-                   : (std::filesystem::path(lm.config.data.path) / "tokenizer.model").string();
+    const fs::path beside = fs::path(a.checkpoint) / "tokenizer.model";
+    tok_path = fs::is_directory(a.checkpoint) && fs::exists(beside) ? beside.string()
+                                                                   : (fs::path(lm.config.data.path) / "tokenizer.model").string();
   }
   data::Tokenizer tok = data::Tokenizer::load(tok_path);
   check_tokenizer_matches(lm, tok_path, tok.vocab_size(), tok.hash());
   std::vector<int32_t> prompt = tok.encode(a.prompt);
   if (prompt.empty()) prompt.push_back(tok.eos_id());  // an empty prompt starts after an end of text
+  check_context_length(int64_t(prompt.size()), a.max_new_tokens, lm.config.train.seq_len);
   Decoder dec(*lm.model, a.selection);
   SampleOptions o;
   o.max_new_tokens = a.max_new_tokens;
@@ -157,17 +213,29 @@ int run_generate(const GenerateArgs& a) {
   o.top_k = a.top_k;
   o.seed = a.seed;
   o.stop_token = tok.eos_id();
+  // Plain output streams: the prompt, then each token's text as soon as it is sampled.
+  data::StreamDecoder streamer(tok);
+  if (!a.json) {
+    std::printf("%s", a.prompt.c_str());
+    std::fflush(stdout);
+    o.on_token = [&](int32_t id) {
+      if (id == tok.eos_id()) return;
+      const std::string text = streamer.push(id);
+      if (text.empty()) return;
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    };
+  }
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<int32_t> out = generate(dec, prompt, o);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::vector<int32_t> shown = out;
-  if (!shown.empty() && shown.back() == tok.eos_id()) shown.pop_back();
-  const std::string completion = tok.decode(shown);
   const DecodeStats& st = dec.stats();
   if (a.json) {
+    std::vector<int32_t> shown = out;
+    if (!shown.empty() && shown.back() == tok.eos_id()) shown.pop_back();
     MetricRecord r;
     r.strings["prompt"] = a.prompt;
-    r.strings["completion"] = completion;
+    r.strings["completion"] = tok.decode(shown);
     r.int_lists["tokens"] = std::vector<int64_t>(out.begin(), out.end());
     r.int_lists["recursion_tokens"] = st.tokens_per_step;
     r.integers["prompt_tokens"] = int64_t(prompt.size());
@@ -175,7 +243,7 @@ int run_generate(const GenerateArgs& a) {
     std::printf("%s\n", r.to_json().c_str());
     return 0;
   }
-  std::printf("%s%s\n", a.prompt.c_str(), completion.c_str());
+  std::printf("%s\n", streamer.finish().c_str());
   std::fflush(stdout);  // the text before the statistics on stderr
   std::string per_step;
   for (size_t r = 0; r < st.tokens_per_step.size(); ++r)
@@ -186,10 +254,17 @@ int run_generate(const GenerateArgs& a) {
 }
 
 int run_import(const ImportArgs& a) {
-  if (std::filesystem::exists(a.out) && !a.overwrite)
-    fail_input(a.out, ": already exists. Hint: pass --overwrite to replace it, or pick another --out.");
-  if (!std::filesystem::is_directory(a.dir))
+  if (!fs::is_directory(a.dir))
     fail_input(a.dir, ": no such export directory. Hint: pass a directory written by `mor export --format hf`.");
+  check_parent_exists(a.out);
+  check_output_apart(a.out, "--out", {{"--hf", a.dir}});
+  const PathLock lock = lock_output(a.out, "checkpoint " + a.out);
+  if (fs::exists(fs::symlink_status(a.out))) {
+    if (!a.overwrite) fail_input(a.out, ": already exists. Hint: pass --overwrite to replace it, or pick another --out.");
+    if (!ckpt::looks_like_checkpoint(a.out))
+      fail_input(a.out, ": --overwrite refused: it is not a MoR-Train checkpoint but ", describe_existing(a.out),
+                 ". Hint: pick another --out; delete it yourself first if it really is meant to go.");
+  }
   LoadedModel lm = load_model(a.dir);
   ckpt::Checkpoint ck;
   const ParamTable& p = lm.model->params();

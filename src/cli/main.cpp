@@ -3,6 +3,8 @@
 // Exit codes: 0 success, 2 bad input (config, flags, data), 1 anything else.
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -15,16 +17,44 @@
 
 namespace {
 
+// Range validators for numeric flags. CLI11's PositiveNumber / NonNegativeNumber print the type's
+// 300-digit maximum and let NaN through; these say what is wanted and what was given, and CLI11
+// prefixes the flag: "--max-new-tokens: must be a positive integer (got -3)".
+bool parse_whole(const std::string& s, int64_t& v) {
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+bool parse_whole(const std::string& s, double& v) {
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(v);
+}
+// A validator for flags of type T (int64_t or double) that must be > 0 (positive) or >= 0;
+// `want` says so in words ("a positive integer").
+template <typename T>
+CLI::Validator at_least_zero(bool positive, const std::string& want) {
+  return CLI::Validator(
+      [positive, want](std::string& s) {
+        T v = 0;
+        return parse_whole(s, v) && (positive ? v > 0 : v >= 0) ? std::string() : "must be " + want + " (got " + s + ")";
+      },
+      positive ? "POSITIVE" : "NONNEGATIVE");
+}
+const CLI::Validator kPositiveInt = at_least_zero<int64_t>(true, "a positive integer");
+const CLI::Validator kNonNegativeInt = at_least_zero<int64_t>(false, "an integer >= 0");
+const CLI::Validator kPositiveNumber = at_least_zero<double>(true, "a finite number > 0");
+const CLI::Validator kNonNegativeNumber = at_least_zero<double>(false, "a finite number >= 0");
+
 void add_prepare(CLI::App& app, mor::data::PrepareOptions& o) {
   auto* c = app.add_subcommand("prepare", "Turn raw text files/directories into a tokenized dataset directory");
   c->add_option("--input,-i", o.inputs, "Text files or directories (recursed)")->required();
   c->add_option("--out,-o", o.out_dir, "Dataset directory to create")->required();
   c->add_option("--tokenizer", o.tokenizer, "Reuse this SentencePiece .model instead of training one");
-  c->add_option("--vocab-size", o.vocab_size, "Vocabulary size of the trained tokenizer")->capture_default_str();
+  c->add_option("--vocab-size", o.vocab_size, "Vocabulary size of the trained tokenizer")->capture_default_str()->check(kPositiveInt);
   c->add_option("--val-fraction", o.val_fraction, "Fraction of documents held out for validation")
-      ->capture_default_str();
-  c->add_option("--shard-tokens", o.shard_tokens, "Tokens per shard file")->capture_default_str();
-  c->add_option("--threads", o.threads, "Encoding threads (0: all cores)")->capture_default_str();
+      ->capture_default_str()
+      ->check(kNonNegativeNumber);
+  c->add_option("--shard-tokens", o.shard_tokens, "Tokens per shard file")->capture_default_str()->check(kPositiveInt);
+  c->add_option("--threads", o.threads, "Encoding threads (0: all cores; capped at the CPU count)")->capture_default_str()->check(kNonNegativeInt);
   c->add_option("--ext", o.extensions, "Only files with these extensions when recursing (e.g. .txt .rst)");
   c->add_option("--seed", o.seed, "Seed for the validation split and tokenizer sampling")->capture_default_str();
   c->add_flag("--overwrite", o.overwrite, "Replace an existing output directory");
@@ -40,7 +70,7 @@ void add_train(CLI::App& app, mor::cli::TrainArgs& a) {
   c->add_flag("--resume", a.opts.resume, "Continue from the run directory's latest checkpoint");
   c->add_flag("--fresh", a.opts.fresh, "Start over even if the run directory holds checkpoints");
   c->add_flag("--quiet", a.opts.quiet, "Do not print the resolved config");
-  c->add_option("--stop-at-step", a.opts.stop_at_step, "Checkpoint and exit after this step (for preemptible jobs)");
+  c->add_option("--stop-at-step", a.opts.stop_at_step, "Checkpoint and exit after this step (for preemptible jobs; 0: off)")->check(kNonNegativeInt);
 }
 
 void add_flops(CLI::App& app, mor::cli::FlopsArgs& a) {
@@ -54,9 +84,9 @@ void add_eval(CLI::App& app, mor::cli::EvalArgs& a) {
   auto* c = app.add_subcommand("eval", "Validation loss and perplexity of a checkpoint or export");
   c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5), run directory (its latest checkpoint) or export directory")->required();
   c->add_option("--data", a.data, "Dataset directory (its val split is used) or split directory")->required();
-  c->add_option("--max-windows", a.max_windows, "Evaluate at most this many windows (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  c->add_option("--batch", a.batch, "Windows per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--seq-len", a.seq_len, "Window length (0: the model's train.seq_len)");
+  c->add_option("--max-windows", a.max_windows, "Evaluate at most this many windows (0: all)")->capture_default_str()->check(kNonNegativeInt);
+  c->add_option("--batch", a.batch, "Windows per forward pass")->capture_default_str()->check(kPositiveInt);
+  c->add_option("--seq-len", a.seq_len, "Window length (0: the model's train.seq_len)")->check(kNonNegativeInt);
   c->add_flag("--json", a.json, "Print JSON");
 }
 
@@ -77,9 +107,9 @@ void add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
   auto* c = app.add_subcommand("generate", "Sample text from a checkpoint or export (KV-cached decoding)");
   c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5), run directory (its latest checkpoint) or export directory")->required();
   c->add_option("--prompt", a.prompt, "Prompt text")->required();
-  c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens to generate")->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--temperature", a.temperature, "Sampling temperature (0: greedy)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  c->add_option("--top-k", a.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens to generate")->capture_default_str()->check(kPositiveInt);
+  c->add_option("--temperature", a.temperature, "Sampling temperature (0: greedy)")->capture_default_str()->check(kNonNegativeNumber);
+  c->add_option("--top-k", a.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str()->check(kNonNegativeInt);
   c->add_option("--seed", a.seed, "Sampling seed")->capture_default_str();
   c->add_option("--selection", a.selection, "MoR expert routing: threshold (causal) or all")->capture_default_str();
   c->add_option("--tokenizer", a.tokenizer, "SentencePiece model (default: the export's or the dataset's)");
@@ -93,8 +123,8 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   auto* bt = b->add_subcommand("train", "Time training steps of a config on random tokens");
   bt->add_option("--config,-c", t.config, "YAML config")->required();
   bt->add_option("--set", t.overrides, "Override a config key (repeatable)");
-  bt->add_option("--threads", t.threads, "CPU threads (0: default)")->check(CLI::NonNegativeNumber);
-  bt->add_option("--steps", t.steps, "Timed steps")->capture_default_str()->check(CLI::PositiveNumber);
+  bt->add_option("--threads", t.threads, "CPU threads (0: default)")->check(kNonNegativeInt);
+  bt->add_option("--steps", t.steps, "Timed steps")->capture_default_str()->check(kPositiveInt);
   bt->add_flag("--json", t.json, "Print one JSON object");
   bt->add_flag("--profile", t.profile, "Print per-op forward/backward times (stderr)");
   auto* bk = b->add_subcommand("checkpoint", "Checkpoint snapshot stall, write and load time, file size");
@@ -104,15 +134,15 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bk->add_flag("--json", k.json, "Print JSON");
   auto* bl = b->add_subcommand("loader", "Batches/s of the streaming data loader alone");
   bl->add_option("--data", l.data, "Dataset directory (its train split) or split directory")->required();
-  bl->add_option("--batch", l.batch, "Windows per batch B")->capture_default_str()->check(CLI::PositiveNumber);
-  bl->add_option("--seq-len", l.seq_len, "Window length T")->capture_default_str()->check(CLI::PositiveNumber);
-  bl->add_option("--seconds", l.seconds, "Measurement time")->capture_default_str()->check(CLI::PositiveNumber);
-  bl->add_option("--prefetch", l.prefetch, "Batches prefetched by the loader thread")->capture_default_str();
+  bl->add_option("--batch", l.batch, "Windows per batch B")->capture_default_str()->check(kPositiveInt);
+  bl->add_option("--seq-len", l.seq_len, "Window length T")->capture_default_str()->check(kPositiveInt);
+  bl->add_option("--seconds", l.seconds, "Measurement time")->capture_default_str()->check(kPositiveNumber);
+  bl->add_option("--prefetch", l.prefetch, "Batches prefetched by the loader thread")->capture_default_str()->check(kNonNegativeInt);
   bl->add_flag("--json", l.json, "Print JSON");
   auto* bs = b->add_subcommand("sgemm", "BLAS sgemm throughput (the MFU denominator)");
-  bs->add_option("--threads", s.threads, "CPU threads (0: default)")->check(CLI::NonNegativeNumber);
-  bs->add_option("--size", s.size, "Matrix size n (n x n x n)")->capture_default_str()->check(CLI::PositiveNumber);
-  bs->add_option("--seconds", s.seconds, "Measurement time")->capture_default_str()->check(CLI::PositiveNumber);
+  bs->add_option("--threads", s.threads, "CPU threads (0: default)")->check(kNonNegativeInt);
+  bs->add_option("--size", s.size, "Matrix size n (n x n x n)")->capture_default_str()->check(kPositiveInt);
+  bs->add_option("--seconds", s.seconds, "Measurement time")->capture_default_str()->check(kPositiveNumber);
   bs->add_flag("--json", s.json, "Print JSON");
 }
 

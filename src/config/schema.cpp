@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -12,6 +13,7 @@
 
 #include "config.h"
 #include "src/core/error.h"
+#include "yaml_tree.h"
 
 namespace mor {
 namespace {
@@ -124,11 +126,6 @@ void visit_config(Config& c, V& v) {
 }
 
 // ---- YAML helpers ----
-std::string mark_str(const std::string& source, const YAML::Mark& m) {
-  if (m.line < 0) return source;
-  return source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-}
-
 template <typename T>
 const char* type_name() {
   if constexpr (std::is_same_v<T, int64_t>) return "an integer";
@@ -188,8 +185,8 @@ struct Reader {
         try {
           value = n.as<int64_t>();
         } catch (const YAML::BadConversion&) {
-          double d = n.as<double>();
-          if (d != double(int64_t(d))) throw;
+          const double d = n.as<double>();
+          if (!(std::fabs(d) < 0x1p63) || d != std::trunc(d)) throw;  // NaN, infinities, out of range, fractions
           value = int64_t(d);
         }
       } else {
@@ -200,6 +197,17 @@ struct Reader {
       const std::string got = n.IsScalar() ? "'" + n.Scalar() + "'" : n.IsNull() ? "nothing" : n.IsMap() ? "a map" : "a list";
       fail_input((*origins)[k], ": key '", k, "' must be ", type_name<T>(), " (got ", got, "). Hint: fix the value in the config or the --set flag.");
     }
+    // The one check of every floating-point key: NaN and infinities (.nan, .inf) are never settings.
+    if constexpr (std::is_same_v<T, double>) {
+      require_finite(k, n, value);
+    } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+      for (size_t i = 0; i < value.size(); ++i) require_finite(k, n[i], value[i]);
+    }
+  }
+  void require_finite(const std::string& k, const YAML::Node& n, double v) {
+    if (std::isfinite(v)) return;
+    fail_input(where(k, n), ": key '", k, "' must be a finite number (got '", n.Scalar(),
+               "'). Hint: NaN and infinity are not valid settings; write a plain number such as 1e-3.");
   }
   void choice(const char* key, std::string& value, std::initializer_list<const char*> choices, const char* doc) {
     field(key, value, doc);
@@ -337,35 +345,6 @@ struct Flattener {
   }
 };
 
-// Sets a.b.c = value (parsed as YAML) in the tree, creating maps as needed.
-void apply_override(YAML::Node root, const std::string& assignment, std::map<std::string, std::string>& origin) {
-  auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    fail_input("--set ", assignment, ": expected key=value. Hint: e.g. --set train.lr=1e-3");
-  std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
-  std::vector<std::string> parts;
-  std::stringstream ss(key);
-  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
-  YAML::Node parsed;
-  try {
-    parsed = YAML::Load(value);
-  } catch (const YAML::Exception& e) {
-    fail_input("--set ", assignment, ": value is not valid YAML (", e.msg, ").");
-  }
-  std::vector<YAML::Node> nodes{root};
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    YAML::Node child = nodes.back()[parts[i]];
-    if (!child || child.IsNull()) {
-      nodes.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
-      child = nodes.back()[parts[i]];
-    }
-    if (!child.IsMap()) fail_input("--set ", assignment, ": '", parts[i], "' is not a section.");
-    nodes.push_back(child);
-  }
-  nodes.back()[parts.back()] = parsed;
-  origin[key] = "--set " + assignment;
-}
-
 // ---- validation ----
 struct Validator {
   const Config& c;
@@ -466,6 +445,8 @@ struct Validator {
     for (auto [key, v] : {std::pair{"train.guard.loss_spike", t.guard.loss_spike}, {"train.guard.grad_spike", t.guard.grad_spike}})
       if (v != 0 && !(v > 1)) bad(key, std::string("'") + key + "' must be 0 (off) or > 1 (a factor over the recent mean).");
     if (t.guard.warmup < 0) bad("train.guard.warmup", "train.guard.warmup must be >= 0.");
+    if (t.threads < 0)
+      bad("train.threads", "train.threads must be >= 0 (got " + std::to_string(t.threads) + "). Hint: 0 uses the OpenMP default.");
   }
 };
 
@@ -504,6 +485,7 @@ LoadedConfig load_config_text(const std::string& yaml, const std::string& source
   } catch (const YAML::Exception& e) {
     fail_input(mark_str(source, e.mark), ": YAML syntax error: ", e.msg, ". Hint: check indentation (spaces, not tabs).");
   }
+  check_duplicate_keys(root, source);
   return load_from_node(root, source, overrides);
 }
 

@@ -150,6 +150,7 @@ std::vector<int32_t> generate(Decoder& decoder, const std::vector<int32_t>& prom
       }
     }
     out.push_back(next);
+    if (o.on_token) o.on_token(next);
     if (next == o.stop_token || i + 1 == o.max_new_tokens) break;
     logits = decoder.step(next);
   }

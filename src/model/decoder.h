@@ -8,6 +8,7 @@
 //   - token-choice: the router picks the depth from the first recursion's input, as in training.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,9 +49,13 @@ struct SampleOptions {
   int64_t top_k = 0;         // 0: no truncation
   uint64_t seed = 0;
   int32_t stop_token = -1;   // stop after emitting it (e.g. end-of-text)
+  // Called with each new token as soon as it is sampled (before the next one is computed), so a
+  // caller can stream the text; the stop token is passed too.
+  std::function<void(int32_t)> on_token;
 };
 
-// Feeds `prompt`, then samples up to max_new_tokens. Returns the new tokens.
+// Feeds `prompt`, then samples up to max_new_tokens. Returns the new tokens (the same sequence
+// on_token saw).
 std::vector<int32_t> generate(Decoder& decoder, const std::vector<int32_t>& prompt, const SampleOptions& o);
 
 }  // namespace mor

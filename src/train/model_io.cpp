@@ -6,6 +6,7 @@
 
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/export_hf.h"
+#include "checkpointing.h"
 
 namespace mor {
 namespace fs = std::filesystem;
@@ -19,14 +20,26 @@ std::map<std::string, Tensor> model_params(const Model& model) {
 
 // A run directory stands for its newest complete checkpoint (RUN_DIR/latest names it).
 std::string resolve_run_dir(const std::string& path) {
-  const fs::path latest = fs::path(path) / "latest";
-  if (!fs::is_directory(path) || !fs::exists(latest)) return path;
-  std::ifstream f(latest);
-  std::string name;
-  std::getline(f, name);
-  if (name.empty()) fail_input(latest.string(), ": empty. Hint: pass a checkpoint file, RUN_DIR/ckpt-*.h5.");
-  return (fs::path(path) / name).string();
+  if (!fs::is_directory(path) || fs::exists(fs::path(path) / "config.json")) return path;  // a file, or an export
+  const std::string newest = newest_checkpoint(path);  // `latest` when it names a file, else the newest ckpt-*.h5
+  return newest.empty() ? path : newest;
 }
+
+namespace {
+
+// A directory given as a model is a run directory (with RUN_DIR/latest, resolved above) or an export
+// (config.json). Say which one it resembles when it is neither.
+void check_has_model(const std::string& dir) {
+  const fs::path d(dir);
+  if (fs::exists(d / "config.json")) return;
+  if (fs::exists(d / "config.yaml") || fs::exists(d / "metrics.jsonl"))
+    fail_input(dir, ": the run directory holds no checkpoint yet (no ckpt-*.h5). Hint: let `mor train` reach a checkpoint (train.ckpt_every, the end of the run, --stop-at-step or "
+               "Ctrl-C save one), or pass a checkpoint file RUN_DIR/ckpt-*.h5.");
+  fail_input(dir, ": neither a run directory with a checkpoint (no latest) nor an export directory (no config.json). "
+             "Hint: pass a checkpoint file, a run directory written by `mor train`, or a directory written by `mor export`.");
+}
+
+}  // namespace
 
 LoadedModel load_model(const std::string& given) {
   const std::string path = resolve_run_dir(given);
@@ -34,6 +47,7 @@ LoadedModel load_model(const std::string& given) {
   lm.source = path;
   std::map<std::string, Tensor> params;
   if (fs::is_directory(path)) {
+    check_has_model(path);
     ckpt::ImportedModel im = ckpt::import_hf(path);
     lm.config = im.config;
     params = std::move(im.params);

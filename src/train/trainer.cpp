@@ -108,8 +108,6 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
                "; --fresh deletes its checkpoints and starts over; pass one.");
   if (opts.resume && !fs::exists(run_dir_))
     fail_input(run_dir_, ": --resume but the run directory does not exist. Hint: check --run-dir, or drop --resume to start fresh.");
-  if (opts.stop_at_step < 0)
-    fail_input("--stop-at-step ", opts.stop_at_step, ": must be a positive step number. Hint: e.g. --stop-at-step 100.");
 
   data::LoaderOptions lo;
   lo.split_dir = (fs::path(c.data.path) / "train").string();

@@ -51,11 +51,17 @@ expect_exit 2 "$MOR" export --checkpoint "$ck" --format onnx --out "$WORK/x"
 expect_exit 2 "$MOR" import --hf "$WORK/no-export" --out "$WORK/x.h5"
 grep -q "no such export directory" "$WORK/err" || fail "import of a missing directory: $(cat "$WORK/err")"
 # An existing export is kept unless --overwrite; with it, the new export replaces the old one whole.
+# A directory holding anything an export does not (here a stray file) is never replaced.
 expect_exit 2 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/hf"
 grep -q "already exists. Hint: pass --overwrite" "$WORK/err" || fail "existing export: $(cat "$WORK/err")"
-touch "$WORK/hf/stale-file"
+echo old >"$WORK/hf/tokenizer.model"
 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/hf" --overwrite >/dev/null
-[ ! -e "$WORK/hf/stale-file" ] && [ -f "$WORK/hf/tokenizer.model" ] || fail "--overwrite did not replace the export"
+cmp -s "$WORK/hf/tokenizer.model" "$WORK/ds/tokenizer.model" || fail "--overwrite did not replace the export"
+touch "$WORK/hf/stale-file"
+expect_exit 2 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/hf" --overwrite
+grep -q "it is not an export directory" "$WORK/err" || fail "export over a foreign file: $(cat "$WORK/err")"
+[ -e "$WORK/hf/stale-file" ] || fail "--overwrite replaced a directory that is not an export"
+rm "$WORK/hf/stale-file"
 ls -d "$WORK"/hf.tmp-* >/dev/null 2>&1 && fail "export left a temporary directory"
 expect_exit 2 "$MOR" export --checkpoint "$ck" --format hf --out "$WORK/no/such/parent/hf"
 grep -q "does not exist. Hint: create it first" "$WORK/err" || fail "missing parent: $(cat "$WORK/err")"

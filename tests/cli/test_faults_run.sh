@@ -134,6 +134,9 @@ if mount -t tmpfs -o size=2600k tmpfs "$D" 2>/dev/null; then
   expect_exit 1 "$MOR" import --hf "$WORK/exp" --out "$D/imported.h5"
   grep -q "No space left on device" "$WORK/err" || fail "8: import on a full disk: $(cat "$WORK/err")"
   ls "$D"/*.tmp >/dev/null 2>&1 && fail "8: import left a temp file"
+  set +e; "$MOR" export --checkpoint "$D/run" --out "$D/exp2" >/dev/null 2>"$WORK/err"; rc=$?; set -e
+  [ "$rc" -ne 0 ] && grep -q "No space left on device" "$WORK/err" || fail "8: export on a full disk (exit $rc): $(cat "$WORK/err")"
+  ls -d "$D"/exp2* >/dev/null 2>&1 && fail "8: export left $(ls -d "$D"/exp2*)"
   umount "$D"
   echo "8 ok: disk full reported in one line, retried, stopped; previous checkpoint intact; metrics whole; no temp files"
 else

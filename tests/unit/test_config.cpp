@@ -1,6 +1,8 @@
 // Config loading: defaults, overrides, and one clear `file:line:col` error per kind of bad input.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "src/config/config.h"
 #include "src/core/error.h"
 
@@ -108,6 +110,72 @@ TEST(Config, MissingFileIsBadInput) {
     EXPECT_EQ(e.kind(), ErrorKind::BadInput);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/x.yaml"), std::string::npos);
   }
+}
+
+// Issue item 6: NaN and infinities are refused for every floating-point key, at load, with the
+// position (file:line:col, or the --set flag), by the one check in the schema reader.
+TEST(Config, NonFiniteNumbersAreRefusedForEveryNumericKey) {
+  std::string e = error_of("model:\n  d_model: 64\n  n_heads: 4\ntrain:\n  steps: 3\n  grad_clip: .nan\n");
+  EXPECT_NE(e.find("cfg.yaml:6:14: key 'train.grad_clip' must be a finite number (got '.nan')"), std::string::npos) << e;
+  EXPECT_NE(e.find("Hint:"), std::string::npos) << e;
+  e = error_of(kOk, {"train.lr=.inf"});
+  EXPECT_NE(e.find("--set train.lr=.inf: key 'train.lr' must be a finite number"), std::string::npos) << e;
+  e = error_of(kOk, {"model.mor.capacity=[1, .nan]"});
+  EXPECT_NE(e.find("key 'model.mor.capacity' must be a finite number (got '.nan')"), std::string::npos) << e;
+  // Every key whose default is a number (floating-point or integer) refuses .nan, -.inf and .inf.
+  int numeric = 0;
+  std::istringstream rows(describe_config_keys());  // "| `key` | default | meaning |"
+  for (std::string row; std::getline(rows, row);) {
+    const size_t a = row.find('`'), b = row.find('`', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string key = row.substr(a + 1, b - a - 1);
+    const std::string value = row.substr(b + 4, row.find(" |", b + 4) - (b + 4));
+    double d = 0;
+    if (!(std::istringstream(value) >> d)) continue;  // strings, booleans and lists
+    ASSERT_NE(value, "true");
+    ++numeric;
+    for (const char* bad : {".nan", ".inf", "-.inf"}) {
+      e = error_of(kOk, {key + "=" + bad});
+      EXPECT_NE(e.find("key '" + key + "' must be a"), std::string::npos) << key << "=" << bad << ": " << e;
+      EXPECT_TRUE(e.find("finite number") != std::string::npos || e.find("an integer") != std::string::npos) << e;
+    }
+  }
+  EXPECT_GT(numeric, 40);
+  EXPECT_NE(error_of(kOk, {"train.steps=1e30"}).find("'train.steps' must be an integer"), std::string::npos);
+}
+
+// Issue item 10: duplicate keys are refused with both positions (yaml-cpp keeps both pairs).
+TEST(Config, DuplicateKeysAreRefusedWithBothPositions) {
+  std::string e = error_of("model:\n  d_model: 64\n  n_heads: 4\n  d_model: 32\ntrain:\n  steps: 3\n");
+  EXPECT_NE(e.find("cfg.yaml:4:3: duplicate key 'model.d_model' (first at cfg.yaml:2:3)"), std::string::npos) << e;
+  EXPECT_NE(e.find("Hint:"), std::string::npos) << e;
+  e = error_of("train:\n  steps: 3\nmodel:\n  d_model: 64\ntrain:\n  lr: 1.0e-3\n");
+  EXPECT_NE(e.find("cfg.yaml:5:1: duplicate key 'train' (first at cfg.yaml:1:1)"), std::string::npos) << e;
+  e = error_of(kOk, {"model={d_model: 32, d_model: 64}"});
+  EXPECT_NE(e.find("duplicate key 'model.d_model'"), std::string::npos) << e;
+}
+
+// Issue item 10: a --set whose value is a map merges into the section key by key.
+TEST(Config, MapOverrideMergesIntoTheSection) {
+  const char* mor = "model:\n  d_model: 64\n  n_heads: 4\n  n_layers: 5\n  recursion:\n    sharing: middle_cycle\n"
+                    "    num_recursions: 3\n  mor:\n    type: expert\ntrain:\n  steps: 3\n";
+  LoadedConfig c = load_config_text(mor, "m.yaml", {"model={d_model: 32, mor: {aux_coeff: 0.5}}"});
+  EXPECT_EQ(c.config.model.d_model, 32);
+  EXPECT_EQ(c.config.model.mor.type, "expert");
+  EXPECT_EQ(c.config.model.recursion.sharing, "middle_cycle");
+  EXPECT_EQ(c.config.model.n_layers, 5);
+  EXPECT_DOUBLE_EQ(c.config.model.mor.aux_coeff, 0.5);
+  EXPECT_EQ(c.origins.at("model.d_model"), "--set model={d_model: 32, mor: {aux_coeff: 0.5}}");
+  EXPECT_EQ(c.origins.at("model.mor.type"), "m.yaml:9:11");
+  // Errors inside a map value name the flag, not a position in the file.
+  const std::string e = error_of(mor, {"model={n_heads: five}"});
+  EXPECT_NE(e.find("--set model={n_heads: five}: key 'model.n_heads' must be an integer"), std::string::npos) << e;
+}
+
+// Issue item 10: a negative thread count is refused at load (0 is the default).
+TEST(Config, NegativeThreadsAreRefused) {
+  const std::string e = error_of("model:\n  d_model: 64\n  n_heads: 4\ntrain:\n  steps: 3\n  threads: -2\n");
+  EXPECT_NE(e.find("cfg.yaml:6:12: train.threads must be >= 0 (got -2)"), std::string::npos) << e;
 }
 
 TEST(Config, EveryKeyIsDocumented) {

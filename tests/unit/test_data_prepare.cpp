@@ -11,6 +11,7 @@
 #include "data/prepare.h"
 #include "data/shard.h"
 #include "data/split_writer.h"
+#include "data/staging.h"
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
 #include "data_fixtures.h"
@@ -192,20 +193,76 @@ TEST(Prepare, BadInputGivesOneClearErrorAndLeavesNothing) {
   EXPECT_TRUE(fs::exists(t.str("exists/keep")));
 }
 
-TEST(Prepare, RemovesLeftoversOfKilledRunsAndNeverReadsItsOutput) {
+TEST(Prepare, RemovesLeftoversOfKilledRuns) {
   TempDir t;
   write_corpus(t.str("in"), 4, 600);
   // A killed run's staging directory (pid 999999999 cannot exist) is cleaned up by the next run.
-  fs::create_directories(t.str("in/ds.tmp-999999999/train"));
-  write_file(t.str("in/ds.tmp-999999999/train/shard_000000.bin"), "partial");
-  PrepareOptions o = small_prepare(t.str("in"), t.str("in/ds"));
+  fs::create_directories(t.str("ds.tmp-999999999/train"));
+  write_file(t.str("ds.tmp-999999999/train/shard_000000.bin"), "partial");
+  PrepareOptions o = small_prepare(t.str("in"), t.str("ds"));
   prepare_quietly(o);
-  EXPECT_FALSE(fs::exists(t.str("in/ds.tmp-999999999")));
-  // Re-preparing with the output inside the input directory does not read the old dataset.
-  o.overwrite = true;
-  prepare_quietly(o);
-  EXPECT_EQ(read_manifest(t.str("in/ds/manifest.json")).sources.size(), 4u);
+  EXPECT_FALSE(fs::exists(t.str("ds.tmp-999999999")));
+  EXPECT_FALSE(fs::exists(t.str("ds.lock"))) << "the output lock is removed when prepare ends";
 }
 
+// Issue item 2: an output that overlaps an input is refused (with or without --overwrite), and
+// --overwrite replaces only a dataset directory; nothing is deleted on a refusal.
+TEST(Prepare, OutputOverlappingAnInputOrNotADatasetIsRefused) {
+  TempDir t;
+  write_corpus(t.str("par/data"), 3, 400);
+  write_file(t.str("par/unrelated.txt"), "keep me");
+  const size_t docs = std::distance(fs::directory_iterator(t.str("par/data")), fs::directory_iterator());
+  auto intact = [&] {
+    EXPECT_TRUE(fs::exists(t.str("par/unrelated.txt")));
+    EXPECT_EQ(size_t(std::distance(fs::directory_iterator(t.str("par/data")), fs::directory_iterator())), docs);
+  };
+  for (bool overwrite : {false, true}) {
+    PrepareOptions contains = small_prepare(t.str("par/data"), t.str("par"));
+    contains.overwrite = overwrite;
+    const std::string e = error_of([&] { prepare_quietly(contains); });
+    EXPECT_NE(e.find("--out " + t.str("par") + ": contains the input --input " + t.str("par/data")), std::string::npos) << e;
+    EXPECT_NE(e.find("Hint:"), std::string::npos) << e;
+    intact();
+    PrepareOptions inside = small_prepare(t.str("par/data"), t.str("par/data/ds"));
+    inside.overwrite = overwrite;
+    EXPECT_NE(error_of([&] { prepare_quietly(inside); }).find("lies inside the input --input"), std::string::npos);
+    EXPECT_FALSE(fs::exists(t.str("par/data/ds")));
+    PrepareOptions same = small_prepare(t.str("par/data"), t.str("par/data/"));
+    same.overwrite = overwrite;
+    EXPECT_NE(error_of([&] { prepare_quietly(same); }).find("is the same path as the input"), std::string::npos);
+    intact();
+  }
+  // Through a symbolic link, and with the tokenizer as the input.
+  fs::create_directory_symlink(t.str("par"), t.str("link"));
+  EXPECT_NE(error_of([&] { prepare_quietly(small_prepare(t.str("par/data"), t.str("link/data/ds"))); }).find("lies inside"),
+            std::string::npos);
+  // A sibling that shares a name prefix does not overlap.
+  prepare_quietly(small_prepare(t.str("par/data"), t.str("par/data2")));
+  PrepareOptions tok = small_prepare(t.str("par/data"), t.str("par/data2/tokenizer.model"));
+  tok.tokenizer = t.str("par/data2/tokenizer.model");
+  EXPECT_NE(error_of([&] { prepare_quietly(tok); }).find("the input --tokenizer"), std::string::npos);
+  // --overwrite of something that is not a dataset: refused, described, left untouched.
+  fs::create_directories(t.str("notes/sub"));
+  write_file(t.str("notes/todo.txt"), "x");
+  PrepareOptions notes = small_prepare(t.str("par/data"), t.str("notes"));
+  notes.overwrite = true;
+  std::string e = error_of([&] { prepare_quietly(notes); });
+  EXPECT_NE(e.find("--overwrite refused: it is not a dataset directory but a directory holding sub/ and todo.txt"),
+            std::string::npos) << e;
+  EXPECT_TRUE(fs::exists(t.str("notes/todo.txt")));
+  write_file(t.str("plain.txt"), "x");
+  notes.out_dir = t.str("plain.txt");
+  e = error_of([&] { prepare_quietly(notes); });
+  EXPECT_NE(e.find("not a dataset directory but a file of 1 bytes"), std::string::npos) << e;
+  EXPECT_TRUE(fs::exists(t.str("plain.txt")));
+  // A dataset with a foreign file in it is not a dataset any more.
+  write_file(t.str("par/data2/train/mine.txt"), "x");
+  notes.out_dir = t.str("par/data2");
+  EXPECT_NE(error_of([&] { prepare_quietly(notes); }).find("not a dataset directory"), std::string::npos);
+  EXPECT_TRUE(fs::exists(t.str("par/data2/train/mine.txt")));
+  fs::remove(t.str("par/data2/train/mine.txt"));
+  prepare_quietly(notes);  // a real dataset is replaced
+  EXPECT_TRUE(looks_like_dataset(t.str("par/data2")));
+}
 }  // namespace
 }  // namespace mor::data

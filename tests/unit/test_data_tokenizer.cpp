@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "data/segment.h"
+#include "data/stream_decoder.h"
 #include "data/token_encoder.h"
 #include "data/tokenizer.h"
 #include "src/core/rng.h"
@@ -58,6 +59,36 @@ TEST(Tokenizer, TrainsAndRoundTripsAnyText) {
   const std::string unseen = "Zw\xC3\xB6lf \xE4\xB8\xAD\xE6\x96\x87 \xF0\x9F\x98\x80 tabs\tand  spaces\r\n";
   EXPECT_EQ(tok.decode(tok.encode(unseen)), unseen);
   for (int32_t id : tok.encode(unseen)) EXPECT_LT(id, tok.vocab_size());
+}
+
+// Issue item 10 (generate streams its tokens): the streamed pieces add up to the full decode, and a
+// character split over byte-fallback tokens is held back only until it is complete.
+TEST(Tokenizer, StreamDecoderConcatenatesToTheFullDecode) {
+  const Tokenizer& tok = small_tokenizer();
+  // Text whose unseen characters go through byte fallback (one token per byte), then random ids
+  // (lone lead bytes, stray continuation bytes, truncated sequences).
+  std::vector<int32_t> ids = tok.encode(mixed_text(5) + "Zw\xC3\xB6lf \xF0\x9F\x98\x80 \xE4\xB8\xAD\xE6\x96\x87");
+  Rng rng(11);
+  for (int i = 0; i < 3000; ++i) ids.push_back(int32_t(rng.below(uint64_t(tok.vocab_size()))));
+  StreamDecoder s(tok);
+  std::string streamed;
+  size_t held = 0, max_held = 0;
+  for (int32_t id : ids) {
+    const std::string part = s.push(id);
+    if (!tok.decode({id}).empty()) held = part.empty() ? held + 1 : 0;  // control pieces decode to nothing
+    max_held = std::max(max_held, held);
+    streamed += part;
+  }
+  streamed += s.finish();
+  EXPECT_EQ(streamed, tok.decode(ids));
+  EXPECT_LE(max_held, 3u) << "a token's text is held back at most until its character is complete";
+  // A character split over byte tokens appears whole, once its last byte arrives.
+  const std::vector<int32_t> emoji = tok.encode("\xF0\x9F\x98\x80");
+  ASSERT_EQ(emoji.size(), 4u);
+  StreamDecoder e(tok);
+  for (size_t i = 0; i + 1 < emoji.size(); ++i) EXPECT_EQ(e.push(emoji[i]), "");
+  EXPECT_EQ(e.push(emoji.back()), "\xF0\x9F\x98\x80");
+  EXPECT_EQ(e.finish(), "");
 }
 
 TEST(Tokenizer, HashIsOfTheModelFileAndLoadGivesTheSameModel) {

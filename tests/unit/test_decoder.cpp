@@ -90,5 +90,25 @@ TEST(Decoder, ThresholdRuleSkipsRecursionsAndSamples) {
   EXPECT_EQ(generate(dec2, {1, 2, 3}, o), out);
 }
 
+TEST(Decoder, OnTokenSeesEachTokenBeforeTheNextIsComputed) {
+  ModelConfig m = base("none", 3, 1);
+  Model model(m);
+  model.initialize(4);
+  Decoder dec(model, "threshold");
+  SampleOptions o;
+  o.max_new_tokens = 6;
+  o.seed = 2;
+  std::vector<int32_t> seen;
+  std::vector<int64_t> positions;  // tokens fed to the decoder when each callback ran
+  o.on_token = [&](int32_t id) {
+    seen.push_back(id);
+    positions.push_back(dec.position());
+  };
+  const std::vector<int32_t> out = generate(dec, {1, 2, 3}, o);
+  EXPECT_EQ(seen, out);
+  ASSERT_EQ(positions.size(), out.size());
+  for (size_t i = 0; i < positions.size(); ++i) EXPECT_EQ(positions[i], int64_t(3 + i)) << "streamed late at token " << i;
+}
+
 }  // namespace
 }  // namespace mor
