@@ -1,6 +1,8 @@
 // HF-style export and import; see export_hf.h.
 #include "export_hf.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -73,7 +75,15 @@ void export_hf(const Config& cfg, const std::map<std::string, Tensor>& params, c
     j["mor"] = b;
   }
   j["mor_train_config"] = dump_config(cfg);  // exact round trip of every setting
-  std::ofstream(fs::path(out_dir) / "config.json") << j.dump(2) << "\n";
+  {
+    std::ofstream f(fs::path(out_dir) / "config.json");
+    f << j.dump(2) << "\n";
+    f.flush();
+    if (!f) {
+      const int err = errno;
+      fail_internal((fs::path(out_dir) / "config.json").string(), ": write failed (", err ? std::strerror(err) : "disk full?", ")");
+    }
+  }
   if (!tokenizer_model.empty() && fs::exists(tokenizer_model))
     fs::copy_file(tokenizer_model, fs::path(out_dir) / "tokenizer.model", fs::copy_options::overwrite_existing);
 }

@@ -1,6 +1,7 @@
 // safetensors reader/writer; see safetensors.h. The only nlohmann/json unit of mor_ckpt.
 #include "safetensors.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -92,7 +93,13 @@ void write_safetensors(const std::string& path, const SafetensorsFile& f) {
       out.write(static_cast<const char*>(c.raw()), std::streamsize(c.nbytes()));
     }
     out.flush();
-    if (!out) fail_internal(tmp, ": write failed (disk full?)");
+    if (!out) {
+      const int err = errno;
+      out.close();
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      fail_internal(tmp, ": write failed (", err ? std::strerror(err) : "disk full?", ")");
+    }
   }
   std::filesystem::rename(tmp, path);
 }
