@@ -134,10 +134,11 @@ uint64_t BatchLoader::total_tokens() const { return impl_->stream.tokens(); }
 struct EvalStream::Impl {
   TokenStream stream;
   int64_t B, T;
-  uint64_t W, next = 0;
+  uint64_t W, next = 0, end = 0;  // windows [next, end) are this stream's
   Impl(const std::string& dir, int64_t b, int64_t t, uint64_t max_windows, int64_t vocab, uint64_t tokenizer_hash)
       : stream(dir, vocab, tokenizer_hash), B(b), T(t), W(stream.windows(t)) {
     if (max_windows > 0) W = std::min(W, max_windows);
+    end = W;
   }
 };
 
@@ -148,8 +149,8 @@ EvalStream::~EvalStream() = default;
 
 Tensor EvalStream::next() {
   Impl& m = *impl_;
-  if (m.next >= m.W) return Tensor();
-  const int64_t b = int64_t(std::min<uint64_t>(uint64_t(m.B), m.W - m.next));
+  if (m.next >= m.end) return Tensor();
+  const int64_t b = int64_t(std::min<uint64_t>(uint64_t(m.B), m.end - m.next));
   Tensor t = Tensor::empty({b, m.T + 1}, DType::I32);
   for (int64_t i = 0; i < b; ++i)
     m.stream.read((m.next + uint64_t(i)) * uint64_t(m.T), uint64_t(m.T + 1), t.data<int32_t>() + i * (m.T + 1));
@@ -158,5 +159,11 @@ Tensor EvalStream::next() {
 }
 
 uint64_t EvalStream::windows() const { return impl_->W; }
+
+void EvalStream::restrict_to_part(int part, int parts) {
+  Impl& m = *impl_;
+  m.next = m.W * uint64_t(part) / uint64_t(parts);
+  m.end = m.W * uint64_t(part + 1) / uint64_t(parts);
+}
 
 }  // namespace mor::data

@@ -68,7 +68,10 @@ class EvalStream {
              int64_t expect_vocab = 0, uint64_t expect_tokenizer_hash = 0);
   ~EvalStream();
   Tensor next();  // i32 [b, T+1] with b <= B, or undefined when done
-  uint64_t windows() const;
+  uint64_t windows() const;  // of the whole pass (all parts)
+  // Keeps only part `part` of `parts` contiguous, near-equal ranges of the windows (data-parallel
+  // evaluation: each rank evaluates its part, the sums are reduced).
+  void restrict_to_part(int part, int parts);
 
  private:
   struct Impl;

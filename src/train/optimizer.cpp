@@ -1,6 +1,7 @@
 // AdamW; see optimizer.h.
 #include "optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/optim.h"
@@ -8,10 +9,24 @@
 
 namespace mor {
 
-AdamW::AdamW(ParamTable& params, const TrainConfig& cfg) : params_(params), cfg_(cfg) {
+AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, int64_t shard_begin, int64_t shard_end)
+    : params_(params), cfg_(cfg), lo_(shard_begin), hi_(shard_end < 0 ? params.total_numel() : shard_end) {
   MOR_CHECK(params.finalized(), "AdamW needs a finalized parameter table");
-  m_ = Tensor::zeros({params.total_numel()}, DType::F32);
-  v_ = Tensor::zeros({params.total_numel()}, DType::F32);
+  MOR_CHECK(0 <= lo_ && lo_ <= hi_ && hi_ <= params.total_numel(), "bad optimizer shard [", lo_, ", ", hi_, ")");
+  m_ = Tensor::zeros({hi_ - lo_}, DType::F32);
+  v_ = Tensor::zeros({hi_ - lo_}, DType::F32);
+}
+
+double AdamW::shard_grad_sum_squares(const std::string& group) const {
+  double ss = 0;
+  const float* g = params_.grads().data<float>();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const ParamSpec& s = params_.spec(int(i));
+    if (!s.trainable || (!group.empty() && s.group != group)) continue;
+    const int64_t a = std::max(lo_, params_.offset(int(i))), b = std::min(hi_, params_.offset(int(i)) + params_.numel(int(i)));
+    if (a < b) ss += kernels::sum_squares(b - a, g + a);
+  }
+  return ss;
 }
 
 double AdamW::grad_norm(const std::string& group) const {
@@ -47,8 +62,8 @@ double AdamW::step(double lr, double norm, double clip, const std::string& group
     a.bias_correction1 = float(1.0 - std::pow(cfg_.beta1, double(t)));
     a.bias_correction2 = float(1.0 - std::pow(cfg_.beta2, double(t)));
     a.grad_scale = float(coef);
-    const int64_t off = params_.offset(int(i));
-    kernels::adamw_update(params_.numel(int(i)), p + off, g + off, m + off, v + off, a);
+    const int64_t a0 = std::max(lo_, params_.offset(int(i))), a1 = std::min(hi_, params_.offset(int(i)) + params_.numel(int(i)));
+    if (a0 < a1) kernels::adamw_update(a1 - a0, p + a0, g + a0, m + (a0 - lo_), v + (a0 - lo_), a);
   }
   return coef;
 }

@@ -13,25 +13,32 @@ namespace mor {
 
 class AdamW {
  public:
-  AdamW(ParamTable& params, const TrainConfig& cfg);
+  // Owns the moments of arena elements [shard_begin, shard_end) only (ZeRO-1: each data-parallel
+  // rank updates its shard; shard_end < 0 means the whole arena).
+  AdamW(ParamTable& params, const TrainConfig& cfg, int64_t shard_begin = 0, int64_t shard_end = -1);
 
   // Global L2 norm of the gradients of `group` ("" = all trainable parameters).
   double grad_norm(const std::string& group = "") const;
-  // One update of `group` ("" = all): clip to `clip` (<= 0: none) using `norm`, then AdamW with
-  // lr = lr * lr_mult(group). Returns the clip coefficient applied.
+  // Sum of squared gradients of `group` over this shard's elements (ZeRO: reduced over ranks).
+  double shard_grad_sum_squares(const std::string& group = "") const;
+  // One update of `group` ("" = all) over this shard's elements: clip to `clip` (<= 0: none) using
+  // `norm`, then AdamW with lr = lr * lr_mult(group). Returns the clip coefficient applied.
   double step(double lr, double norm, double clip, const std::string& group = "");
   void set_lr_mult(const std::string& group, double m) { lr_mult_[group] = m; }
 
   // Update counts per group ("" = the whole table), for bias correction; saved in checkpoints.
   const std::map<std::string, int64_t>& steps_taken() const { return t_; }
   void set_steps_taken(const std::map<std::string, int64_t>& t) { t_ = t; }
-  Tensor& exp_avg() { return m_; }      // flat, same layout as the parameter arena
+  Tensor& exp_avg() { return m_; }      // flat: arena elements [shard_begin, shard_end)
   Tensor& exp_avg_sq() { return v_; }
+  int64_t shard_begin() const { return lo_; }
+  int64_t shard_end() const { return hi_; }
 
  private:
   ParamTable& params_;
   TrainConfig cfg_;
   Tensor m_, v_;
+  int64_t lo_ = 0, hi_ = 0;
   std::map<std::string, int64_t> t_;
   std::map<std::string, double> lr_mult_;
 };
