@@ -7,10 +7,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "commands.h"
 #include "data/bench_loader.h"
 #include "data/prepare.h"
+#include "dist/bench_comm.h"
+#include "dist/runtime.h"
 #include "src/core/blas_kernels.h"
 #include "src/core/error.h"
 #include "src/train/bench.h"
@@ -117,7 +120,7 @@ void add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
 }
 
 void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions& s, mor::BenchCheckpointOptions& k,
-               mor::data::LoaderBenchOptions& l) {
+               mor::data::LoaderBenchOptions& l, mor::dist::BenchCommOptions& m) {
   auto* b = app.add_subcommand("bench", "Speed measurements (tokens/s, MFU, memory)");
   b->require_subcommand(1);
   auto* bt = b->add_subcommand("train", "Time training steps of a config on random tokens");
@@ -144,6 +147,19 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bs->add_option("--size", s.size, "Matrix size n (n x n x n)")->capture_default_str()->check(kPositiveInt);
   bs->add_option("--seconds", s.seconds, "Measurement time")->capture_default_str()->check(kPositiveNumber);
   bs->add_flag("--json", s.json, "Print JSON");
+  auto* bm = b->add_subcommand("comm", "Collective bus bandwidth (run under mpirun) vs plain MPI on the same buffers");
+  bm->add_option("--sizes", m.sizes, "Message sizes (bytes, or K/M/G suffixes; default 4K..64M, x4 steps)");
+  bm->add_option("--iters", m.iters, "Timed iterations per variant")->capture_default_str()->check(CLI::PositiveNumber);
+  bm->add_option("--warmup", m.warmup, "Untimed calls per variant first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  bm->add_flag("--json", m.json, "Print JSON (rank 0)");
+}
+
+// Ends a failed command: under MPI the whole job is aborted with the rank-tagged message (so that
+// peers do not wait for this rank forever); otherwise the message is printed and `code` returned.
+int fail_exit(int code, const std::string& message) {
+  if (mor::dist::runtime_initialized() && mor::dist::rank_info().mpi) mor::dist::abort_job(code, message);
+  std::fprintf(stderr, "%s\n", message.c_str());
+  return code;
 }
 
 }  // namespace
@@ -161,10 +177,11 @@ int main(int argc, char** argv) {
   mor::BenchSgemmOptions bench_sgemm;
   mor::BenchCheckpointOptions bench_ckpt;
   mor::data::LoaderBenchOptions bench_loader;
+  mor::dist::BenchCommOptions bench_comm;
   add_prepare(app, prepare);
   add_train(app, train);
   add_flops(app, flops);
-  add_bench(app, bench_train, bench_sgemm, bench_ckpt, bench_loader);
+  add_bench(app, bench_train, bench_sgemm, bench_ckpt, bench_loader, bench_comm);
   mor::cli::EvalArgs eval;
   mor::cli::ExportArgs export_args;
   mor::cli::ImportArgs import_args;
@@ -182,7 +199,17 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  // Commands that may run as many ranks start the distributed runtime (MPI only when a launcher
+  // started this process; `bench comm` always); it is finalised when `runtime` goes out of scope.
+  std::optional<mor::dist::RuntimeScope> runtime;
   try {
+    auto* bench = app.get_subcommand("bench");
+    const bool comm = bench->parsed() && bench->got_subcommand("comm");
+    if (app.got_subcommand("train") || app.got_subcommand("eval") || comm) {
+      mor::dist::RuntimeOptions ro;
+      ro.force_mpi = comm;
+      runtime.emplace(&argc, &argv, ro);
+    }
     if (app.got_subcommand("prepare")) return mor::data::run_prepare(prepare);
     if (app.got_subcommand("train")) return mor::cli::run_train(train);
     if (app.got_subcommand("flops")) return mor::cli::run_flops(flops);
@@ -195,18 +222,17 @@ int main(int argc, char** argv) {
       if (b->got_subcommand("train")) return mor::run_bench_train(bench_train);
       if (b->got_subcommand("checkpoint")) return mor::run_bench_checkpoint(bench_ckpt);
       if (b->got_subcommand("loader")) return mor::data::run_bench_loader(bench_loader);
+      if (b->got_subcommand("comm")) return mor::dist::run_bench_comm(bench_comm);
       return mor::run_bench_sgemm(bench_sgemm);
     }
     return 2;
   } catch (const mor::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return e.kind() == mor::ErrorKind::BadInput ? 2 : 1;
+    return fail_exit(e.kind() == mor::ErrorKind::BadInput ? 2 : 1, std::string("error: ") + e.what());
   } catch (const std::filesystem::filesystem_error& e) {
     // Creating or renaming an output path failed: almost always a bad path given on the command line.
-    std::fprintf(stderr, "error: %s. Hint: check that the output path is a writable directory (not a file).\n", e.what());
-    return 2;
+    return fail_exit(2, std::string("error: ") + e.what() +
+                            ". Hint: check that the output path is a writable directory (not a file).");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return fail_exit(1, std::string("error: ") + e.what());
   }
 }
