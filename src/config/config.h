@@ -103,11 +103,19 @@ struct DataConfig {
   int64_t prefetch = 2;
 };
 
+// Parallel layout of `mpirun -np N mor train` (dist/, src/train/data_parallel.h).
+struct DistConfig {
+  int64_t tp = 1;                      // tensor-parallel ranks (DP = world / tp)
+  int64_t zero = 0;                    // 1: shard AdamW state over DP ranks (ZeRO-1)
+  double collective_timeout_s = 300;   // a collective that takes longer ends the job
+};
+
 struct Config {
   std::string name;  // run name; default: the config file's stem
   ModelConfig model;
   TrainConfig train;
   DataConfig data;
+  DistConfig dist;
 };
 
 // Where each key's value came from ("configs/x.yaml:12:3" or "--set model.d_model=512").

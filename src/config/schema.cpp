@@ -123,6 +123,12 @@ void visit_config(Config& c, V& v) {
     v.field("shuffle", c.data.shuffle, "shuffle windows each epoch (seeded)");
     v.field("prefetch", c.data.prefetch, "batches prepared ahead by the loader thread");
   });
+  v.section("dist", "parallel layout under mpirun", [&] {
+    v.field("tp", c.dist.tp, "tensor-parallel ranks; data-parallel ranks = world size / tp (this version: 1)");
+    v.field("zero", c.dist.zero, "1: shard the AdamW moments over data-parallel ranks (ZeRO-1); 0: replicate them");
+    v.field("collective_timeout_s", c.dist.collective_timeout_s,
+            "a collective not finished after this many seconds ends the job with a message naming the rank");
+  });
 }
 
 // ---- YAML helpers ----
@@ -445,6 +451,12 @@ struct Validator {
     for (auto [key, v] : {std::pair{"train.guard.loss_spike", t.guard.loss_spike}, {"train.guard.grad_spike", t.guard.grad_spike}})
       if (v != 0 && !(v > 1)) bad(key, std::string("'") + key + "' must be 0 (off) or > 1 (a factor over the recent mean).");
     if (t.guard.warmup < 0) bad("train.guard.warmup", "train.guard.warmup must be >= 0.");
+    if (c.dist.tp < 1) bad("dist.tp", "dist.tp must be >= 1.");
+    if (c.dist.tp > 1)
+      bad("dist.tp", "dist.tp=" + std::to_string(c.dist.tp) + ": tensor parallelism is not implemented in this version. "
+                     "Hint: use dist.tp: 1 (every rank is a data-parallel rank).");
+    if (c.dist.zero != 0 && c.dist.zero != 1) bad("dist.zero", "dist.zero must be 0 or 1 (ZeRO-1).");
+    if (!(c.dist.collective_timeout_s > 0)) bad("dist.collective_timeout_s", "dist.collective_timeout_s must be > 0.");
     if (t.threads < 0)
       bad("train.threads", "train.threads must be >= 0 (got " + std::to_string(t.threads) + "). Hint: 0 uses the OpenMP default.");
   }

@@ -25,12 +25,6 @@ int64_t checkpoint_step(const std::string& name) {
   return step;
 }
 
-std::string checkpoint_name(int64_t step) {
-  char name[40];
-  std::snprintf(name, sizeof name, "ckpt-%08lld.h5", (long long)step);
-  return name;
-}
-
 // The file name `latest` holds ("" if missing or empty).
 std::string read_pointer(const std::string& dir) {
   std::ifstream f(fs::path(dir) / "latest");
@@ -56,6 +50,12 @@ void write_pointer(const std::string& dir, const std::string& file) {
 }
 
 }  // namespace
+
+std::string checkpoint_file_name(int64_t step) {
+  char name[40];
+  std::snprintf(name, sizeof name, "ckpt-%08lld.h5", (long long)step);
+  return name;
+}
 
 std::vector<std::string> list_checkpoints(const std::string& dir) {
   std::vector<std::pair<int64_t, std::string>> found;
@@ -109,7 +109,7 @@ void CheckpointManager::save_async(ckpt::Checkpoint c) {
     if (!err.empty()) unreported_error_ = err;
   }
   snapshot_step_ = c.state.step;
-  snapshot_file_ = checkpoint_name(c.state.step);
+  snapshot_file_ = checkpoint_file_name(c.state.step);
   verdict_ = Verdict::Unknown;
   write_done_ = false;
   write_error_.clear();

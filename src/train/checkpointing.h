@@ -21,6 +21,8 @@
 
 namespace mor {
 
+// "ckpt-00000100.h5" for step 100.
+std::string checkpoint_file_name(int64_t step);
 // Published checkpoint files of `dir` (ckpt-*.h5), newest (highest step) first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
 // The checkpoint a read-only command should load for a run directory: the one `latest` names if it

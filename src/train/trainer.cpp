@@ -15,6 +15,9 @@
 #include "peak.h"
 #include "signals.h"
 #include "src/core/threads.h"
+#include "dist/process_grid.h"
+#include "dist/runtime.h"
+#include "dist/watchdog.h"
 #include "src/model/flops.h"
 
 namespace mor {
@@ -96,7 +99,14 @@ int64_t resolve_total_steps(const Config& c) {
 Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts), guard_(cfg.config.train.guard) {
   const Config& c = cfg_.config;
   install_stop_handlers();  // from here on, SIGINT/SIGTERM ask for a clean stop
-  set_num_threads(int(c.train.threads));
+  // The parallel layout: every rank is a data-parallel rank (dist.tp = 1 in this version).
+  if (!dist::runtime_initialized()) dist::runtime_init(nullptr, nullptr);  // used as a library
+  if (!std::getenv("MOR_COLLECTIVE_TIMEOUT")) dist::watchdog_set_timeout(c.dist.collective_timeout_s);
+  grid_ = std::make_unique<dist::ProcessGrid>(dist::world(), int(c.dist.tp));
+  root_ = dist::world().rank() == 0;
+  if (!root_ && !std::freopen("/dev/null", "w", stdout)) {
+  }  // rank 0 prints the step lines; every rank's errors go to stderr
+  set_num_threads(dist::threads_per_rank(int(c.train.threads), &threads_reason_));
   if (!parse_device(c.train.device).is_cpu())
     fail_input(cfg_.source, ": train.device '", c.train.device,
                "': training on CUDA is not wired up yet. Hint: use device: cpu.");
@@ -117,12 +127,15 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   lo.shuffle = c.data.shuffle;
   lo.prefetch = int(c.data.prefetch);
   lo.expect_vocab = c.model.vocab_size;
+  lo.dp_rank = grid_->dp_rank();
+  lo.dp_size = grid_->dp_size();
   loader_ = std::make_unique<data::BatchLoader>(lo);
   check_val_split();
 
   model_ = std::make_unique<Model>(c.model);
   model_->initialize(uint64_t(c.train.seed));
-  optim_ = std::make_unique<AdamW>(model_->params(), c.train);
+  dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero));
+  optim_ = std::make_unique<AdamW>(model_->params(), c.train, dp_->shard_begin(), dp_->shard_end());
   total_steps_ = resolve_total_steps(c);
   schedule_ = make_schedule(c, total_steps_);
   budget_flops_per_token_ = budget_flops_per_token(c.model, c.train.seq_len);
@@ -131,32 +144,39 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   state_.rng = routing_rng_.state();
   optim_->set_lr_mult("aux_router", c.model.mor.aux_router_lr_mult);
   // Everything above validated the config, data and budget; only now does the run directory change,
-  // and only under its lock (a second trainer on the same directory is refused here).
-  fs::create_directories(run_dir_);
-  lock_ = PathLock::acquire((fs::path(run_dir_) / ".lock").string(), "run directory " + run_dir_, true);
-  if (!lock_.stale_holder().empty())
-    std::fprintf(stderr, "note: %s was locked by %s, which is no longer running; taking it over.\n", run_dir_.c_str(),
-                 lock_.stale_holder().c_str());
-  check_writable();
-  ckpts_ = std::make_unique<CheckpointManager>(run_dir_, c.train.keep_last);
-  const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
-  if (opts.fresh) {
-    ckpts_->clear();
-    std::filesystem::remove(metrics_path);
-  } else if (auto found = ckpts_->find_newest_valid(true)) {
-    for (const std::string& n : found->notes) std::fprintf(stderr, "note: %s\n", n.c_str());
-    restore(found->path, found->checkpoint);
-    truncate_metrics(metrics_path, state_.step);
-  } else if (opts.resume) {
-    fail_input(run_dir_, ": --resume but the run directory holds no checkpoint (no ckpt-*.h5). Hint: drop --resume to start fresh.");
-  } else if (fs::exists(metrics_path)) {
-    std::filesystem::remove(metrics_path);  // a run that never checkpointed starts over
+  // only on rank 0, and only under its lock (a second trainer on the same directory is refused).
+  if (root_) {
+    fs::create_directories(run_dir_);
+    lock_ = PathLock::acquire((fs::path(run_dir_) / ".lock").string(), "run directory " + run_dir_, true);
+    if (!lock_.stale_holder().empty())
+      std::fprintf(stderr, "note: %s was locked by %s, which is no longer running; taking it over.\n", run_dir_.c_str(),
+                   lock_.stale_holder().c_str());
+    check_writable();
+    ckpts_ = std::make_unique<CheckpointManager>(run_dir_, c.train.keep_last);
+    const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+    if (opts.fresh) {
+      ckpts_->clear();
+      std::filesystem::remove(metrics_path);
+    } else if (auto found = ckpts_->find_newest_valid(true)) {
+      for (const std::string& n : found->notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+      restore(found->path, found->checkpoint);
+      truncate_metrics(metrics_path, state_.step);
+    } else if (opts.resume) {
+      fail_input(run_dir_, ": --resume but the run directory holds no checkpoint (no ckpt-*.h5). Hint: drop --resume to start fresh.");
+    } else if (fs::exists(metrics_path)) {
+      std::filesystem::remove(metrics_path);  // a run that never checkpointed starts over
+    }
   }
+  // The other ranks resume from the checkpoint rank 0 chose (it repaired `latest` to name it); the
+  // run directory must be on a file system every rank sees.
+  dist::world().barrier();
+  if (!root_ && !opts.fresh)
+    if (const std::string path = newest_checkpoint(run_dir_); !path.empty()) restore(path, ckpt::read_checkpoint(path, true));
   if (opts.stop_at_step > 0 && opts.stop_at_step <= state_.step && state_.step < total_steps_)
     fail_input("--stop-at-step ", opts.stop_at_step, ": the run in ", run_dir_, " is already at step ", state_.step,
                ". Hint: pass a later step, or drop --stop-at-step.");
   session_start_step_ = state_.step;
-  metrics_ = std::make_unique<MetricsWriter>(metrics_path);
+  if (root_) metrics_ = std::make_unique<MetricsWriter>((fs::path(run_dir_) / "metrics.jsonl").string());
 }
 
 void Trainer::check_val_split() {
@@ -219,8 +239,13 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
     p.var(int(i))->value.copy_from(t.value);
     if (spec.trainable) {
       if (!t.m.defined()) fail_input(path, ": no optimizer moments for '", spec.name, "' (corrupt checkpoint).");
-      optim_->exp_avg().view(p.offset(int(i)), spec.shape).copy_from(t.m);
-      optim_->exp_avg_sq().view(p.offset(int(i)), spec.shape).copy_from(t.v);
+      // This rank's optimizer shard of the parameter (all of it without ZeRO).
+      const int64_t off = p.offset(int(i)), lo = optim_->shard_begin();
+      const int64_t a = std::max(lo, off), b = std::min(optim_->shard_end(), off + t.m.numel());
+      if (a < b) {
+        std::copy_n(t.m.data<float>() + (a - off), b - a, optim_->exp_avg().data<float>() + (a - lo));
+        std::copy_n(t.v.data<float>() + (a - off), b - a, optim_->exp_avg_sq().data<float>() + (a - lo));
+      }
     }
     by_name.erase(it);
   }
@@ -251,6 +276,12 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
 void Trainer::snapshot_checkpoint() {
   const auto t0 = std::chrono::steady_clock::now();
   const ParamTable& p = model_->params();
+  // ZeRO: every rank contributes its moment shard (collective); rank 0 writes the whole.
+  const Tensor m_all = dp_->gather_shards(optim_->exp_avg()), v_all = dp_->gather_shards(optim_->exp_avg_sq());
+  if (!root_) {
+    last_saved_step_ = state_.step;
+    return;
+  }
   ckpt::Checkpoint ck;
   for (size_t i = 0; i < p.size(); ++i) {
     const ParamSpec& spec = p.spec(int(i));
@@ -258,8 +289,8 @@ void Trainer::snapshot_checkpoint() {
     t.name = spec.name;
     t.value = p.var(int(i))->value.clone();
     if (spec.trainable) {
-      t.m = optim_->exp_avg().view(p.offset(int(i)), spec.shape).clone();
-      t.v = optim_->exp_avg_sq().view(p.offset(int(i)), spec.shape).clone();
+      t.m = m_all.view(p.offset(int(i)), spec.shape).clone();
+      t.v = v_all.view(p.offset(int(i)), spec.shape).clone();
     }
     ck.tensors.push_back(std::move(t));
   }
@@ -276,6 +307,8 @@ void Trainer::snapshot_checkpoint() {
   ck.state.guard_grad_ema = guard_.history().grad_ema;
   ck.state.guard_steps = guard_.history().steps;
   ck.meta.framework_version = MOR_VERSION;
+  ck.meta.dp_size = grid_->dp_size();
+  ck.meta.tp_size = grid_->tp_size();
   ck.meta.created = ckpt::utc_now_iso8601();
   ck.config_yaml = dump_config(cfg_.config);
   last_ckpt_stall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -292,8 +325,9 @@ void Trainer::print_header() {
                 (long long)state_.step, (unsigned long long)state_.loader.epoch, (unsigned long long)state_.loader.consumed);
   if (!opts_.quiet) std::printf("# resolved config (%s)\n%s", cfg_.source.c_str(), dump_config(c).c_str());
   std::fflush(stdout);  // shown before the sgemm measurement below
+  if (!root_) return;
   peak_gflops_ = measure_sgemm_peak().gflops;
-  const int64_t tokens_per_step = c.train.micro_batch * c.train.grad_accum * c.train.seq_len;
+  const int64_t tokens_per_step = c.train.micro_batch * c.train.grad_accum * c.train.seq_len * dp_->size();
   std::printf("model: %s | unique params %s (non-embedding %s) | effective layers %lld | %s\n", c.name.c_str(),
               format_si(double(unique_params(c.model, true)), 2).c_str(),
               format_si(double(unique_params(c.model, false)), 2).c_str(), (long long)c.model.n_layers,
@@ -307,14 +341,23 @@ void Trainer::print_header() {
               c.train.budget_flops > 0 ? format_si(c.train.budget_flops, 2).c_str() : "none (train.steps)");
   std::printf("compute: %s | sgemm peak %.1f GFLOP/s (MFU denominator, measured now)\n", blas_description().c_str(),
               peak_gflops_);
+  const dist::RankInfo& ri = dist::rank_info();
+  if (ri.size > 1 || ri.mpi)
+    std::printf("parallel: %s | %d rank(s) on %d node(s) (%s) | %d thread(s) per rank (%s)%s\n", grid_->describe().c_str(),
+                ri.size, ri.node_count, ri.launcher.empty() ? "mpi" : ri.launcher.c_str(), num_threads(),
+                threads_reason_.c_str(), dp_->zero() ? " | ZeRO-1: AdamW moments sharded over DP" : "");
   std::fflush(stdout);
 }
 
 void Trainer::compute_gradients(StepOutcome& o) {
   const TrainConfig& t = cfg_.config.train;
   model_->params().zero_grads();
-  const double normalizer = double(t.micro_batch * t.seq_len * t.grad_accum);
+  // Normalised over the global batch: each rank's gradient is its share of the global mean, and
+  // the sum over ranks (reduce_gradients) is the gradient of one process with micro_batch x DP.
+  const int64_t dp = dp_->size();
+  const double normalizer = double(t.micro_batch * t.seq_len * t.grad_accum * dp);
   std::map<std::string, double> aux;
+  int64_t step_tokens = 0;
   step_routing_ = RoutingStats{};
   routing_rng_.set_state(state_.rng);
   for (int64_t m = 0; m < t.grad_accum; ++m) {
@@ -323,7 +366,7 @@ void Trainer::compute_gradients(StepOutcome& o) {
     ad::GradScope scope(tape);
     ForwardContext ctx;
     ctx.loss_normalizer = normalizer;
-    ctx.micro_batches = t.grad_accum;
+    ctx.micro_batches = t.grad_accum * dp;  // auxiliary losses: a mean over the global micro-batches
     ctx.step = state_.step;
     ctx.rng = &routing_rng_;
     ForwardResult f = model_->forward(tokens, ctx);
@@ -331,17 +374,51 @@ void Trainer::compute_gradients(StepOutcome& o) {
     o.loss += f.lm_loss / double(t.grad_accum);
     for (const auto& [k, v] : f.aux) aux[k] += v / double(t.grad_accum);
     accumulate_routing(step_routing_, f.routing, double(t.grad_accum));
-    state_.tokens += f.tokens;
-    state_.flops += budget_flops_per_token_ * double(f.tokens);
+    step_tokens += f.tokens;
     last_forward_ = std::move(f);
   }
-  last_forward_.aux = aux;
   last_forward_.loss.reset();
+  dp_->reduce_gradients();
+  reduce_step_statistics(o.loss, aux, step_tokens);
+  last_forward_.aux = aux;
+  state_.tokens += step_tokens;
+  state_.flops += budget_flops_per_token_ * double(step_tokens);
   state_.loader = loader_->position();
   state_.rng = routing_rng_.state();
   const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
-  o.grad_norm = optim_->grad_norm(aux_router ? "main" : "");
+  o.grad_norm = grad_norm(aux_router ? "main" : "");
   o.lr = schedule_.lr_at(state_.step);
+}
+
+double Trainer::grad_norm(const std::string& group) const {
+  if (!dp_->zero()) return optim_->grad_norm(group);  // the whole reduced gradient is here
+  return std::sqrt(dp_->global_sum_squares(optim_->shard_grad_sum_squares(group)));
+}
+
+void Trainer::reduce_step_statistics(double& loss, std::map<std::string, double>& aux, int64_t& tokens) {
+  if (dp_->size() == 1) return;
+  // Means over ranks: loss, auxiliary losses, router scores, dead ratio, MaxVio. Sums: token counts.
+  RoutingStats& r = step_routing_;
+  std::vector<double> means{loss, r.dead_ratio, r.maxvio};
+  for (const auto& [k, v] : aux) means.push_back(v);
+  means.insert(means.end(), r.mean_score.begin(), r.mean_score.end());
+  dp_->sum(means);
+  for (double& v : means) v /= double(dp_->size());
+  loss = means[0];
+  r.dead_ratio = means[1];
+  r.maxvio = means[2];
+  size_t i = 3;
+  for (auto& [k, v] : aux) v = means[i++];
+  for (double& v : r.mean_score) v = means[i++];
+  std::vector<int64_t> counts{tokens, r.total_tokens};
+  counts.insert(counts.end(), r.tokens_per_step.begin(), r.tokens_per_step.end());
+  counts.insert(counts.end(), r.depth_histogram.begin(), r.depth_histogram.end());
+  dp_->sum(counts);
+  tokens = counts[0];
+  r.total_tokens = counts[1];
+  i = 2;
+  for (int64_t& v : r.tokens_per_step) v = counts[i++];
+  for (int64_t& v : r.depth_histogram) v = counts[i++];
 }
 
 void Trainer::apply_update(const StepOutcome& o) {
@@ -349,16 +426,20 @@ void Trainer::apply_update(const StepOutcome& o) {
   const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
   if (aux_router) {  // the auxiliary router has its own clip and learning-rate multiplier
     optim_->step(o.lr, o.grad_norm, t.grad_clip, "main");
-    optim_->step(o.lr, optim_->grad_norm("aux_router"), t.grad_clip, "aux_router");
+    optim_->step(o.lr, grad_norm("aux_router"), t.grad_clip, "aux_router");
   } else {
     optim_->step(o.lr, o.grad_norm, t.grad_clip);
   }
-  model_->update_router_bias(model_->take_depth_counts());
+  dp_->gather_parameters();
+  // Token-choice loss-free bias: counts over the global batch, so every rank keeps the same bias.
+  std::vector<double> counts = model_->take_depth_counts();
+  dp_->sum(counts);
+  model_->update_router_bias(counts);
 }
 
 void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_seconds) {
   const Config& c = cfg_.config;
-  const double tokens = double(c.train.micro_batch * c.train.grad_accum * c.train.seq_len);
+  const double tokens = double(c.train.micro_batch * c.train.grad_accum * c.train.seq_len * dp_->size());
   const double tps = tokens / step_seconds;
   const double mfu = peak_gflops_ > 0 ? train_flops_per_token_ * tps / (peak_gflops_ * 1e9) : 0;
   step_time_ema_ = step_time_ema_ == 0 ? step_seconds : 0.9 * step_time_ema_ + 0.1 * step_seconds;
@@ -394,6 +475,7 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
     r.numbers["val_loss"] = last_val_loss_;
     r.numbers["val_ppl"] = std::exp(last_val_loss_);
   }
+  if (!root_) return;
   metrics_->write(r);
   const bool spike = o.judgement.health == StepHealth::Spike;
   if (spike)
@@ -430,7 +512,17 @@ std::string Trainer::run_eval(bool final) {
   const Config& c = cfg_.config;
   const std::string val = (fs::path(c.data.path) / "val").string();
   auto t0 = std::chrono::steady_clock::now();
-  EvalResult e = evaluate(*model_, val, c.train.micro_batch, c.train.seq_len, uint64_t(c.train.eval_windows));
+  EvalResult e = evaluate(*model_, val, c.train.micro_batch, c.train.seq_len, uint64_t(c.train.eval_windows), "", 0,
+                          grid_->dp_rank(), grid_->dp_size());
+  if (dp_->size() > 1) {  // each rank evaluated its part of the windows
+    std::vector<double> sums{e.loss_sum, double(e.tokens), double(e.windows)};
+    dp_->sum(sums);
+    e.loss_sum = sums[0];
+    e.tokens = int64_t(sums[1]);
+    e.windows = int64_t(sums[2]);
+    e.loss = e.tokens > 0 ? e.loss_sum / double(e.tokens) : NAN;
+    e.perplexity = std::exp(e.loss);
+  }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   last_val_loss_ = e.loss;
   char line[256];
@@ -452,10 +544,12 @@ void Trainer::save_checkpoint() {
   snapshot_checkpoint();
 }
 
+std::string Trainer::latest_checkpoint() const { return ckpts_ ? ckpts_->latest() : ""; }
+
 bool Trainer::on_write_failure(const std::string& message) {
   if (message.empty()) return false;
   ++write_failures_;
-  const std::string prev = ckpts_->latest();
+  const std::string prev = latest_checkpoint();
   std::fprintf(stderr, "error: %s (%s)\n", message.c_str(),
                prev.empty() ? "no earlier checkpoint" : ("previous checkpoint " + prev + " intact").c_str());
   if (write_failures_ > cfg_.config.train.ckpt_retries) {
@@ -471,31 +565,46 @@ bool Trainer::on_write_failure(const std::string& message) {
   return false;
 }
 
+void Trainer::judge_snapshot(const Judgement& j, const std::string& context) {
+  if (!ckpts_ || !ckpts_->has_snapshot()) return;
+  if (j.health == StepHealth::Healthy) {
+    ckpts_->approve();
+    return;
+  }
+  const std::string latest = latest_checkpoint();
+  std::fprintf(stderr, "warning: checkpoint of step %lld not published: %s %s. Latest checkpoint: %s.\n",
+               (long long)ckpts_->snapshot_step(), context.c_str(), j.what.c_str(), latest.empty() ? "none" : latest.c_str());
+  ckpts_->reject(j.what);
+}
+
+void Trainer::probe_snapshot() {
+  if (!ckpts_ || !ckpts_->has_snapshot()) return;
+  // The snapshot's weights are the current ones: one forward pass on this rank's next batch judges
+  // them (no gradient, routing randomness untouched).
+  ad::NoGradScope no_grad;
+  Rng rng(routing_rng_);
+  ForwardContext ctx;
+  ctx.loss_normalizer = double(cfg_.config.train.micro_batch * cfg_.config.train.seq_len);
+  ctx.step = state_.step;
+  ctx.rng = &rng;
+  ForwardResult f = model_->forward(loader_->next(), ctx);
+  judge_snapshot(guard_.judge(f.lm_loss, last_grad_norm_), "the next batch gives");
+}
+
 std::string Trainer::settle_checkpoint() {
+  // Collective: rank 0 judges and writes, then tells every rank whether to save again (0: done,
+  // 1: retry, 2: give up); a retry is collective under ZeRO (the moments are gathered).
   for (;;) {
-    if (ckpts_->has_snapshot()) {
-      // The snapshot's weights are the current ones: one forward pass on the next batch judges them.
-      ad::NoGradScope no_grad;
-      Rng rng(routing_rng_);
-      ForwardContext ctx;
-      ctx.loss_normalizer = double(cfg_.config.train.micro_batch * cfg_.config.train.seq_len);
-      ctx.step = state_.step;
-      ctx.rng = &rng;
-      ForwardResult f = model_->forward(loader_->next(), ctx);
-      const Judgement j = guard_.judge(f.lm_loss, last_grad_norm_);
-      if (j.health == StepHealth::Healthy) ckpts_->approve();
-      else {
-        std::fprintf(stderr, "warning: checkpoint of step %lld not published: the next batch gives %s. %s is still the latest.\n",
-                     (long long)ckpts_->snapshot_step(), j.what.c_str(), ckpts_->latest().c_str());
-        ckpts_->reject(j.what);
-      }
+    int64_t action = 0;
+    if (ckpts_) {
+      probe_snapshot();
+      const std::string err = ckpts_->finish();
+      if (err.empty()) write_failures_ = 0;
+      action = err.empty() ? 0 : on_write_failure(err) ? 2 : 1;
     }
-    const std::string err = ckpts_->finish();
-    if (err.empty()) {
-      write_failures_ = 0;
-      return "";
-    }
-    if (on_write_failure(err)) return err;
+    action = dp_->comm().all_reduce_value(action, dist::ReduceOp::Max);
+    if (action == 0) return "";
+    if (action == 2) return "checkpoint writes failed";
     retry_save_ = false;
     save_checkpoint();  // retry now: there is no next step boundary
   }
@@ -507,18 +616,24 @@ int Trainer::run() {
                 run_dir_.c_str(), (long long)state_.step, (long long)total_steps_, resumed_from_.c_str());
     return 0;  // nothing trained: config.yaml keeps the values the run was trained with
   }
-  write_file_atomically((fs::path(run_dir_) / "config.yaml").string(), dump_config(cfg_.config));
+  if (root_) write_file_atomically((fs::path(run_dir_) / "config.yaml").string(), dump_config(cfg_.config));
   print_header();
   try {
     return train_loop();
   } catch (...) {
     // A late failure (evaluation, metrics, ...) must not lose the steps since the last checkpoint.
-    if (state_.step > session_start_step_ && state_.step != last_saved_step_ && !guard_stopped_) {
+    // Rank 0 alone can save a replicated model; under ZeRO the moments live on every rank, and a
+    // failure on one rank ends the job (dist::abort_job), so only a one-rank ZeRO run saves here.
+    const bool can_save = ckpts_ && (dp_->size() == 1 || !dp_->zero());
+    if (can_save && state_.step > session_start_step_ && state_.step != last_saved_step_ && !guard_stopped_) {
       try {
         ckpts_->finish();
         save_checkpoint();
-        if (settle_checkpoint().empty() && ckpts_->latest().find(std::to_string(state_.step)) != std::string::npos)
-          std::fprintf(stderr, "note: saved %s before stopping\n", ckpts_->latest().c_str());
+        probe_snapshot();
+        const std::string err = ckpts_->finish();
+        if (!err.empty()) std::fprintf(stderr, "error: could not save a checkpoint before stopping: %s\n", err.c_str());
+        else if (latest_checkpoint().find(checkpoint_file_name(state_.step)) != std::string::npos)
+          std::fprintf(stderr, "note: saved %s before stopping\n", latest_checkpoint().c_str());
       } catch (const std::exception& e) {
         std::fprintf(stderr, "error: could not save a checkpoint before stopping: %s\n", e.what());
       }
@@ -530,34 +645,36 @@ int Trainer::run() {
 int Trainer::train_loop() {
   const Config& c = cfg_.config;
   using clock = std::chrono::steady_clock;
+  bool stop = false;  // a stop request (signal) seen by any rank
   while (state_.step < total_steps_) {
-    if (stop_requested()) break;
-    if (on_write_failure(ckpts_->poll())) return 1;
+    // Step-boundary agreement: every rank learns of a stop request on any rank and of rank 0's
+    // checkpoint-write trouble, so all ranks take the same branch (one tiny all-reduce per step).
+    const bool give_up = ckpts_ && on_write_failure(ckpts_->poll());
+    std::vector<int64_t> flags{stop_requested() ? 1 : 0, give_up ? 1 : 0, retry_save_ ? 1 : 0};
+    if (dp_->size() > 1) dp_->comm().all_reduce(flags.data(), 3, DType::I64, dist::ReduceOp::Max);
+    if (flags[1]) return 1;
+    retry_save_ = flags[2] != 0;
+    if ((stop = flags[0] != 0)) break;
     auto t0 = clock::now();
     double cpu0 = process_cpu_seconds();
     StepOutcome o;
     compute_gradients(o);
-    o.judgement = guard_.judge(o.loss, o.grad_norm);
+    o.judgement = guard_.judge(o.loss, o.grad_norm);  // the same on every rank (reduced values)
     last_grad_norm_ = o.grad_norm;
     // The snapshot in flight holds the weights that produced this loss: publish it only if healthy.
-    if (ckpts_->has_snapshot()) {
-      if (o.judgement.health == StepHealth::Healthy) ckpts_->approve();
-      else {
-        std::fprintf(stderr, "warning: checkpoint of step %lld not published: step %lld %s.\n",
-                     (long long)ckpts_->snapshot_step(), (long long)state_.step + 1, o.judgement.what.c_str());
-        ckpts_->reject(o.judgement.what);
-      }
-    }
+    judge_snapshot(o.judgement, "step " + std::to_string(state_.step + 1));
     const std::string& act = c.train.guard.action;
     if (o.judgement.health == StepHealth::NonFinite ||
         (o.judgement.health == StepHealth::Spike && act == "stop")) {
       guard_stopped_ = true;
-      on_write_failure(ckpts_->finish());
-      std::fprintf(stderr, "error: step %lld: %s; the run stopped before applying it%s. Latest checkpoint: %s. Hint: lower "
-                           "train.lr or raise train.warmup_steps, then resume with: %s\n",
-                   (long long)state_.step + 1, o.judgement.what.c_str(),
-                   o.judgement.health == StepHealth::Spike ? " (train.guard.action=stop)" : "",
-                   ckpts_->latest().empty() ? "none" : ckpts_->latest().c_str(), resume_hint().c_str());
+      if (ckpts_) on_write_failure(ckpts_->finish());
+      const std::string latest = latest_checkpoint();
+      if (root_)
+        std::fprintf(stderr, "error: step %lld: %s; the run stopped before applying it%s. Latest checkpoint: %s. Hint: lower "
+                             "train.lr or raise train.warmup_steps, then resume with: %s\n",
+                     (long long)state_.step + 1, o.judgement.what.c_str(),
+                     o.judgement.health == StepHealth::Spike ? " (train.guard.action=stop)" : "",
+                     latest.empty() ? "none" : latest.c_str(), resume_hint().c_str());
       return 3;
     }
     o.skipped = o.judgement.health == StepHealth::Spike && act == "skip";
@@ -578,36 +695,40 @@ int Trainer::train_loop() {
     }
     if (!last) last_val_loss_ = NAN;
     const bool stop_here = opts_.stop_at_step > 0 && state_.step == opts_.stop_at_step && !last;
-    if (last || stop_here || retry_save_ || (c.train.ckpt_every > 0 && state_.step % c.train.ckpt_every == 0) ||
-        stop_requested()) {
+    if (last || stop_here || retry_save_ || (c.train.ckpt_every > 0 && state_.step % c.train.ckpt_every == 0)) {
       retry_save_ = false;
       save_checkpoint();
       if (guard_blocked_save_) {
         guard_stopped_ = true;
-        std::fprintf(stderr, "error: step %lld: the parameters are no longer finite; nothing was saved. Latest checkpoint: "
-                             "%s. Hint: lower train.lr, then resume with: %s\n",
-                     (long long)state_.step, ckpts_->latest().empty() ? "none" : ckpts_->latest().c_str(), resume_hint().c_str());
+        const std::string latest = latest_checkpoint();
+        if (root_)
+          std::fprintf(stderr, "error: step %lld: the parameters are no longer finite; nothing was saved. Latest checkpoint: "
+                               "%s. Hint: lower train.lr, then resume with: %s\n",
+                       (long long)state_.step, latest.empty() ? "none" : latest.c_str(), resume_hint().c_str());
         return 3;
       }
     }
     if (stop_here) {
       if (!settle_checkpoint().empty()) return 1;
       std::printf("stopped after step %lld as asked (--stop-at-step); checkpoint %s\n", (long long)state_.step,
-                  ckpts_->latest().c_str());
+                  latest_checkpoint().c_str());
       return 0;
     }
   }
+  if (stop && state_.step > session_start_step_ && state_.step != last_saved_step_) save_checkpoint();
   if (!settle_checkpoint().empty()) return 1;
-  if (stop_requested()) {
+  if (stop) {
+    const std::string latest = latest_checkpoint();
     if (state_.step == session_start_step_)
       std::printf("stopped by signal %d before the first step%s\n", stop_signal(),
-                  ckpts_->latest().empty() ? "; nothing was trained or saved"
-                                           : ("; the run directory is unchanged (latest " + ckpts_->latest() + ")").c_str());
+                  latest.empty() ? "; nothing was trained or saved"
+                                 : ("; the run directory is unchanged (latest " + latest + ")").c_str());
     else
       std::printf("stopped by signal %d after step %lld/%lld (checkpoint %s); resume with: %s\n", stop_signal(),
-                  (long long)state_.step, (long long)total_steps_, ckpts_->latest().c_str(), resume_hint().c_str());
+                  (long long)state_.step, (long long)total_steps_, latest.c_str(), resume_hint().c_str());
     return 1;
   }
+  if (!root_) return 0;
   MetricRecord r;
   r.strings["name"] = c.name;
   r.integers["steps"] = state_.step;
@@ -619,7 +740,7 @@ int Trainer::train_loop() {
   r.numbers["val_ppl"] = std::exp(last_val_loss_);
   r.numbers["train_seconds"] = elapsed_;
   write_file_atomically((fs::path(run_dir_) / "summary.json").string(), r.to_json() + "\n");
-  std::printf("checkpoint: %s (snapshot stall %.3fs, background write %.2fs)\n", ckpts_->latest().c_str(),
+  std::printf("checkpoint: %s (snapshot stall %.3fs, background write %.2fs)\n", latest_checkpoint().c_str(),
               last_ckpt_stall_, ckpts_->last_write_seconds());
   std::printf("done: %lld steps, %s tokens, %s budget FLOPs, %s | final val loss %.4f (ppl %.2f) | metrics: %s\n",
               (long long)state_.step, format_si(double(state_.tokens), 2).c_str(), format_si(state_.flops, 2).c_str(),

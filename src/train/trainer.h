@@ -9,6 +9,7 @@
 #include <string>
 
 #include "checkpointing.h"
+#include "data_parallel.h"
 #include "data/loader.h"
 #include "divergence_guard.h"
 #include "optimizer.h"
@@ -19,6 +20,9 @@
 #include "src/model/model.h"
 
 namespace mor {
+namespace dist {
+class ProcessGrid;
+}
 
 struct TrainOptions {
   std::string run_dir;   // default: runs/<config name>
@@ -74,17 +78,28 @@ class Trainer {
   // Judges the snapshot in flight with one forward pass on the next batch (no update), then waits
   // for its write; retries failed writes up to train.ckpt_retries. Returns a failure message or "".
   std::string settle_checkpoint();
+  void probe_snapshot();  // rank 0: judge the snapshot in flight by one forward pass
   // Reports a failed checkpoint write (one line). Returns true when the run must stop.
   bool on_write_failure(const std::string& message);
   void compute_gradients(StepOutcome& o);  // forward + backward over the step's micro-batches
-  void apply_update(const StepOutcome& o);  // clip + AdamW + router bias
+  void apply_update(const StepOutcome& o);  // clip + AdamW (+ ZeRO gather) + router bias
+  double grad_norm(const std::string& group) const;  // of the reduced gradient (all ranks agree)
+  // Means (loss, aux, scores) and sums (token counts) of this step's statistics over DP ranks.
+  void reduce_step_statistics(double& loss, std::map<std::string, double>& aux, int64_t& tokens);
   void log_step(const StepOutcome& o, double step_seconds, double cpu_seconds);
   std::string run_eval(bool final);  // evaluates, records the loss; returns the line to print
   int train_loop();                  // the steps; returns the exit code
   std::string resume_hint() const;
+  std::string latest_checkpoint() const;  // "" on ranks other than 0
+  // Rank 0: approves the snapshot in flight when `j` is healthy, else rejects it with a warning.
+  void judge_snapshot(const Judgement& j, const std::string& context);
 
   LoadedConfig cfg_;
   TrainOptions opts_;
+  std::unique_ptr<dist::ProcessGrid> grid_;
+  std::unique_ptr<DataParallel> dp_;
+  bool root_ = true;            // world rank 0: prints, writes metrics and checkpoints
+  std::string threads_reason_;  // why this many threads per rank
   std::string run_dir_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<AdamW> optim_;
