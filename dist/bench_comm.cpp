@@ -51,6 +51,7 @@ struct Row {
   int64_t bytes;     // full buffer size (see bench_comm.h)
   double ours_s;     // median over iterations of the slowest rank's time
   double plain_s;
+  double ours_min_s, ours_max_s, plain_min_s, plain_max_s;
 };
 
 // Checks one call of each op against closed-form values (rank r contributes r + 1).
@@ -108,17 +109,21 @@ Row measure(Op op, int64_t bytes, MpiCommunicator& w, const BenchCommOptions& o)
   }
   MPI_Allreduce(MPI_IN_PLACE, t_ours.data(), o.iters, MPI_DOUBLE, MPI_MAX, c);  // slowest rank per call
   MPI_Allreduce(MPI_IN_PLACE, t_plain.data(), o.iters, MPI_DOUBLE, MPI_MAX, c);
-  return Row{op, count * 4, median(t_ours), median(t_plain)};
+  const auto [omin, omax] = std::minmax_element(t_ours.begin(), t_ours.end());
+  const auto [pmin, pmax] = std::minmax_element(t_plain.begin(), t_plain.end());
+  return Row{op, count * 4, median(t_ours), median(t_plain), *omin, *omax, *pmin, *pmax};
 }
 
 void print_table(const std::vector<Row>& rows, int n) {
-  std::printf("%-15s %9s %11s %10s %10s | %11s %10s %10s | %6s\n", "op", "size", "ours_us", "algbw_GB/s", "busbw_GB/s",
-              "plain_us", "algbw_GB/s", "busbw_GB/s", "plain/ours");
+  std::printf("%-15s %5s | %10s %9s %7s %7s | %10s %9s %7s %7s | %6s\n", "", "", "ours_us", "(min)", "algbw", "busbw",
+              "plain_us", "(min)", "algbw", "busbw", "plain/");
+  std::printf("%-15s %5s | %10s %9s %7s %7s | %10s %9s %7s %7s | %6s\n", "op", "size", "median", "", "GB/s", "GB/s",
+              "median", "", "GB/s", "GB/s", "ours");
   for (const Row& r : rows) {
     const double f = bus_factor(r.op, n), gb = double(r.bytes) / 1e9;
-    std::printf("%-15s %9s %11.1f %10.3f %10.3f | %11.1f %10.3f %10.3f | %6.2f\n", op_name(r.op), size_label(r.bytes).c_str(),
-                r.ours_s * 1e6, gb / r.ours_s, gb / r.ours_s * f, r.plain_s * 1e6, gb / r.plain_s, gb / r.plain_s * f,
-                r.plain_s / r.ours_s);
+    std::printf("%-15s %5s | %10.1f %9.1f %7.3f %7.3f | %10.1f %9.1f %7.3f %7.3f | %6.2f\n", op_name(r.op),
+                size_label(r.bytes).c_str(), r.ours_s * 1e6, r.ours_min_s * 1e6, gb / r.ours_s, gb / r.ours_s * f,
+                r.plain_s * 1e6, r.plain_min_s * 1e6, gb / r.plain_s, gb / r.plain_s * f, r.plain_s / r.ours_s);
   }
 }
 
@@ -128,10 +133,11 @@ void print_json(const std::vector<Row>& rows, int n, const BenchCommOptions& o) 
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     const double f = bus_factor(r.op, n), gb = double(r.bytes) / 1e9;
-    std::printf("%s{\"op\": \"%s\", \"bytes\": %lld, \"ours_s\": %.9g, \"ours_algbw_gbps\": %.6g, \"ours_busbw_gbps\": %.6g, "
-                "\"plain_s\": %.9g, \"plain_algbw_gbps\": %.6g, \"plain_busbw_gbps\": %.6g}",
-                i ? ", " : "", op_name(r.op), (long long)r.bytes, r.ours_s, gb / r.ours_s, gb / r.ours_s * f, r.plain_s,
-                gb / r.plain_s, gb / r.plain_s * f);
+    std::printf("%s{\"op\": \"%s\", \"bytes\": %lld, \"ours_s\": %.9g, \"ours_min_s\": %.9g, \"ours_max_s\": %.9g, "
+                "\"ours_algbw_gbps\": %.6g, \"ours_busbw_gbps\": %.6g, \"plain_s\": %.9g, \"plain_min_s\": %.9g, "
+                "\"plain_max_s\": %.9g, \"plain_algbw_gbps\": %.6g, \"plain_busbw_gbps\": %.6g}",
+                i ? ", " : "", op_name(r.op), (long long)r.bytes, r.ours_s, r.ours_min_s, r.ours_max_s, gb / r.ours_s,
+                gb / r.ours_s * f, r.plain_s, r.plain_min_s, r.plain_max_s, gb / r.plain_s, gb / r.plain_s * f);
   }
   std::printf("]}\n");
 }

@@ -12,7 +12,8 @@ namespace mor::dist {
 
 class MpiCommunicator final : public Communicator {
  public:
-  // Duplicates `comm` (the caller keeps ownership of it) and names the group.
+  // Duplicates `comm` (the caller keeps ownership of it; MPI_ERRORS_RETURN is set on it too, so
+  // that the duplication itself reports errors) and names the group. Collective over `comm`.
   MpiCommunicator(MPI_Comm comm, const std::string& name);
   ~MpiCommunicator() override;
 

@@ -34,7 +34,9 @@ TEST(Runtime, RankFactsAgreeWithTheLauncherAndMpi) {
   EXPECT_GE(info.node_count, 1);
   EXPECT_LE(info.node_count, info.size);
   EXPECT_EQ(world().all_reduce_value(int64_t(info.local_rank == 0)), info.node_count);
-  if (const char* want = std::getenv("MOR_TEST_EXPECT_NODES")) EXPECT_EQ(info.node_count, std::atoi(want));
+  if (const char* want = std::getenv("MOR_TEST_EXPECT_NODES")) {
+    EXPECT_EQ(info.node_count, std::atoi(want));
+  }
 }
 
 TEST(Runtime, PlacementListsEveryRanksHost) {
@@ -52,7 +54,9 @@ TEST(Runtime, PlacementListsEveryRanksHost) {
     line += " " + std::to_string(r) + "@" + h;
   }
   EXPECT_EQ(std::string(&all[sizeof mine * size_t(w.rank())]), rank_info().host);
-  if (const char* want = std::getenv("MOR_TEST_EXPECT_NODES")) EXPECT_EQ(int(hosts.size()), std::atoi(want)) << line;
+  if (const char* want = std::getenv("MOR_TEST_EXPECT_NODES")) {
+    EXPECT_EQ(int(hosts.size()), std::atoi(want)) << line;
+  }
   if (w.rank() == 0) std::printf("%s\n", line.c_str());
 }
 
@@ -62,7 +66,9 @@ TEST(Runtime, ThreadsPerRankRespectsConfigAndStaysInRange) {
   const int n = threads_per_rank(0, &reason);
   EXPECT_GE(n, 1);
   EXPECT_FALSE(reason.empty());
-  if (!std::getenv("OMP_NUM_THREADS")) EXPECT_LE(n, int(std::max(1u, std::thread::hardware_concurrency())));
+  if (!std::getenv("OMP_NUM_THREADS")) {
+    EXPECT_LE(n, int(std::max(1u, std::thread::hardware_concurrency())));
+  }
 }
 
 TEST(Runtime, RankTagNamesRankAndHost) {
