@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Data parallelism is the same training as one process with the global batch: for vanilla,
+# expert-choice and token-choice (loss-free bias) MoR, 20 steps of
+#   1 rank x micro_batch 8  ==  2 ranks x micro_batch 4  ==  2 ranks x 4 with ZeRO-1  ==  4 ranks x 2
+# per-step losses and final parameters within 1e-4 (float32 sums in another order: ~1e-7 seen).
+# Then resume across layouts: DP2+ZeRO-1 for 10 steps, resumed on 1 rank, then on 4 ranks,
+# continues the straight single-rank run. Usage: test_dp_equivalence.sh MOR_BINARY
+source "$(dirname "$0")/../cli/common.sh"
+export OMP_NUM_THREADS=1
+small_dataset
+TOL=1e-4
+mpi() { local n="$1"; shift; mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader -np "$n" "$MOR" "$@"; }
+losses() { python3 -c 'import json,sys; print(" ".join(repr(json.loads(l)["loss"]) for l in open(sys.argv[1])))' "$1"; }
+# close A_METRICS B_METRICS WHAT: every step's loss within TOL
+close() {
+  python3 - "$1" "$2" "$TOL" "$3" <<'PY' || fail "$3"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert [r["step"] for r in a] == [r["step"] for r in b], "steps differ: %s vs %s" % ([r["step"] for r in a], [r["step"] for r in b])
+d = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
+print("%s: %d steps, max |loss diff| %.2e" % (sys.argv[4], len(a), d))
+assert d < float(sys.argv[3]), "loss differs by %g" % d
+PY
+}
+same_params() {  # RUN_A RUN_B WHAT
+  "$MOR" export --checkpoint "$1" --out "$WORK/exp-a" --overwrite >/dev/null 2>&1
+  "$MOR" export --checkpoint "$2" --out "$WORK/exp-b" --overwrite >/dev/null 2>&1
+  d=$(python3 "$(dirname "$0")/compare_safetensors.py" "$WORK/exp-a/model.safetensors" "$WORK/exp-b/model.safetensors")
+  echo "$3: final parameters max |diff| $d"
+  python3 -c "import sys; sys.exit(0 if float('${d%% *}') < $TOL else 1)" || fail "$3: parameters differ by $d"
+}
+for variant in vanilla expert token; do
+  tiny_config
+  case $variant in
+    vanilla) sed -i 's/    type: expert/    type: none/; s/    sharing: middle_cycle/    sharing: none/; s/    num_recursions: 3/    num_recursions: 1/' "$WORK/tiny.yaml" ;;
+    token) sed -i 's/    type: expert/    type: token\n    balancing: loss_free\n    bias_update_rate: 0.01/' "$WORK/tiny.yaml" ;;
+  esac
+  common=(train --config "$WORK/tiny.yaml" --quiet --set train.steps=20 --set train.grad_accum=1)
+  "$MOR" "${common[@]}" --run-dir "$WORK/$variant-1x8" --set train.micro_batch=8 >/dev/null
+  mpi 2 "${common[@]}" --run-dir "$WORK/$variant-2x4" --set train.micro_batch=4 >/dev/null
+  mpi 2 "${common[@]}" --run-dir "$WORK/$variant-2x4z" --set train.micro_batch=4 --set dist.zero=1 >/dev/null
+  mpi 4 "${common[@]}" --run-dir "$WORK/$variant-4x2" --set train.micro_batch=2 >/dev/null
+  for other in 2x4 2x4z 4x2; do
+    close "$WORK/$variant-1x8/metrics.jsonl" "$WORK/$variant-$other/metrics.jsonl" "$variant 1x8 vs $other"
+    same_params "$WORK/$variant-1x8" "$WORK/$variant-$other" "$variant 1x8 vs $other"
+  done
+done
+
+# Resume across layouts (token-choice config from the loop: the router bias is state too).
+common=(train --config "$WORK/tiny.yaml" --quiet --set train.grad_accum=1)
+mpi 2 "${common[@]}" --run-dir "$WORK/xl" --set train.steps=20 --set train.micro_batch=4 --set dist.zero=1 --stop-at-step 8 >/dev/null
+"$MOR" "${common[@]}" --run-dir "$WORK/xl" --set train.steps=20 --set train.micro_batch=8 --stop-at-step 14 >"$WORK/out"
+grep -q "resumed from .*ckpt-00000008.h5 at step 8" "$WORK/out" || fail "DP2 -> DP1 resume: $(head -2 "$WORK/out")"
+mpi 4 "${common[@]}" --run-dir "$WORK/xl" --set train.steps=20 --set train.micro_batch=2 >"$WORK/out"
+grep -q "resumed from .*ckpt-00000014.h5 at step 14" "$WORK/out" || fail "DP1 -> DP4 resume: $(head -2 "$WORK/out")"
+close "$WORK/token-1x8/metrics.jsonl" "$WORK/xl/metrics.jsonl" "DP2+ZeRO (8 steps) -> DP1 (6) -> DP4 (6) vs 1x8 straight"
+same_params "$WORK/token-1x8" "$WORK/xl" "resumed across layouts"
+
+# A layout that does not fit the model is refused by every rank with one clear message.
+expect_exit 2 mpi 2 train --config "$WORK/tiny.yaml" --run-dir "$WORK/tp" --set dist.tp=2
+grep -q "dist.tp" "$WORK/err" || fail "dist.tp=2: $(cat "$WORK/err")"
+echo ok
