@@ -16,6 +16,8 @@
 #                       restricted to the private subnet (other ARGS as for mpirun,
 #                       e.g. -np 4 -x VAR prog args). Ranks yield when idle: all "hosts" share
 #                       this machine's cores, and busy-polling ranks would starve each other.
+#   netns_bounded SECS NAME CMD...  run CMD with stdout/stderr in $OUT/NAME.{out,err}; past SECS
+#                       every process in the hosts is killed and the status is 124; status in $rc
 #   netns_exec I CMD    run CMD in host I's namespace
 #   netns_kill_all      SIGKILL every process running in the hosts (e.g. a job past its deadline)
 #   netns_link_down I   cut host I off the network (its interface goes down)
@@ -155,6 +157,19 @@ netns_mpirun() {
     --mca btl tcp,self --mca btl_tcp_if_include "$NETNS_SUBNET" --mca oob_tcp_if_include "$NETNS_SUBNET" \
     --mca mpi_yield_when_idle 1 \
     --mca oob_tcp_keepalive_time 10 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 3 "$@"
+}
+
+netns_bounded() {
+  local secs="$1" name="$2"; shift 2
+  "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" &
+  local pid=$! t0; t0=$(( $(date +%s%N) / 1000000 ))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $(( $(date +%s%N) / 1000000 - t0 )) -gt $(( secs * 1000 )) ]; then
+      netns_kill_all; kill "$pid" 2>/dev/null; wait "$pid"; rc=124; return
+    fi
+    sleep 0.1
+  done
+  wait "$pid"; rc=$?
 }
 
 netns_exec() {

@@ -14,18 +14,7 @@ trap 'netns_down; rm -rf "$OUT"' EXIT
 fail() { echo "FAIL: $*" >&2; cat "$OUT"/*.out "$OUT"/*.err >&2 2>/dev/null; exit 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# bounded SECONDS NAME CMD...: runs CMD with stdout/stderr in $OUT/NAME.{out,err}; past the
-# deadline every process in the hosts is killed and the status is 124. Status in $rc.
-bounded() {
-  local secs="$1" name="$2"; shift 2
-  "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" &
-  local pid=$! t0; t0=$(now_ms)
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $(( $(now_ms) - t0 )) -gt $(( secs * 1000 )) ]; then netns_kill_all; kill "$pid" 2>/dev/null; wait "$pid"; rc=124; return; fi
-    sleep 0.1
-  done
-  wait "$pid"; rc=$?
-}
+bounded() { netns_bounded "$@"; }
 
 netns_up 2
 up=$?
