@@ -2,11 +2,21 @@
 #include "data_parallel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "src/autodiff/profiler.h"
 
 namespace mor {
+namespace {
+// Adds the scope's wall time to a counter.
+struct CommTimer {
+  double& total;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  explicit CommTimer(double& t) : total(t) {}
+  ~CommTimer() { total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+};
+}  // namespace
 
 DataParallel::DataParallel(dist::Communicator& dp, ParamTable& params, int zero_stage)
     : comm_(dp), params_(params), zero_(zero_stage), n_(params.total_numel()) {
@@ -24,6 +34,7 @@ DataParallel::DataParallel(dist::Communicator& dp, ParamTable& params, int zero_
 void DataParallel::reduce_gradients() {
   if (size() == 1) return;
   MOR_PROFILE_FORWARD("dp.reduce_gradients");
+  CommTimer timer(comm_s_);
   float* g = params_.grads().data<float>();
   if (!zero()) {
     comm_.all_reduce(g, n_, DType::F32, dist::ReduceOp::Sum);
@@ -41,6 +52,7 @@ void DataParallel::reduce_gradients() {
 void DataParallel::gather_parameters() {
   if (!zero() || size() == 1) return;
   MOR_PROFILE_FORWARD("dp.gather_parameters");
+  CommTimer timer(comm_s_);
   float* p = params_.values().data<float>();
   std::vector<float> mine(size_t(chunk_), 0.0f);
   std::memcpy(mine.data(), p + lo_, size_t(hi_ - lo_) * sizeof(float));
@@ -51,6 +63,7 @@ void DataParallel::gather_parameters() {
 
 double DataParallel::global_sum_squares(double local_shard_sum) const {
   if (!zero() || size() == 1) return local_shard_sum;
+  CommTimer timer(comm_s_);
   return comm_.all_reduce_value(local_shard_sum, dist::ReduceOp::Sum);
 }
 
@@ -64,13 +77,27 @@ Tensor DataParallel::gather_shards(const Tensor& shard) const {
 }
 
 void DataParallel::sum(std::vector<double>& v) const {
-  if (size() > 1 && !v.empty()) comm_.all_reduce(v.data(), int64_t(v.size()), DType::F64, dist::ReduceOp::Sum);
+  if (size() == 1 || v.empty()) return;
+  CommTimer timer(comm_s_);
+  comm_.all_reduce(v.data(), int64_t(v.size()), DType::F64, dist::ReduceOp::Sum);
 }
 
 void DataParallel::sum(std::vector<int64_t>& v) const {
-  if (size() > 1 && !v.empty()) comm_.all_reduce(v.data(), int64_t(v.size()), DType::I64, dist::ReduceOp::Sum);
+  if (size() == 1 || v.empty()) return;
+  CommTimer timer(comm_s_);
+  comm_.all_reduce(v.data(), int64_t(v.size()), DType::I64, dist::ReduceOp::Sum);
 }
 
-double DataParallel::mean(double v) const { return size() > 1 ? comm_.all_reduce_value(v, dist::ReduceOp::Avg) : v; }
+double DataParallel::mean(double v) const {
+  if (size() == 1) return v;
+  CommTimer timer(comm_s_);
+  return comm_.all_reduce_value(v, dist::ReduceOp::Avg);
+}
+
+double DataParallel::take_comm_seconds() {
+  const double s = comm_s_;
+  comm_s_ = 0;
+  return s;
+}
 
 }  // namespace mor

@@ -43,6 +43,8 @@ class DataParallel {
   void sum(std::vector<double>& v) const;
   void sum(std::vector<int64_t>& v) const;
   double mean(double v) const;
+  // Seconds spent in this object's collectives since the last call (the step's communication).
+  double take_comm_seconds();
 
  private:
   dist::Communicator& comm_;
@@ -50,6 +52,7 @@ class DataParallel {
   int zero_;
   int64_t n_ = 0, chunk_ = 0, lo_ = 0, hi_ = 0;
   Tensor staging_;  // ZeRO: the arena padded to size * chunk
+  mutable double comm_s_ = 0;
 };
 
 }  // namespace mor

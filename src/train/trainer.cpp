@@ -456,6 +456,7 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   r.numbers["mfu"] = mfu;
   r.numbers["step_s"] = step_seconds;
   r.numbers["cpu_s"] = cpu_seconds;
+  if (dp_->size() > 1) r.numbers["comm_s"] = dp_->take_comm_seconds();  // gradient + statistics collectives
   r.numbers["elapsed_s"] = elapsed_;
   for (const auto& [k, v] : last_forward_.aux) r.numbers["aux_" + k] = v;
   // Divergence monitor: this step against the recent healthy mean (absent until there is history).
