@@ -14,6 +14,7 @@
 #include "checkpoints/export_hf.h"
 #include "data/stream_decoder.h"
 #include "data/tokenizer.h"
+#include "dist/runtime.h"
 #include "src/core/cpu_count.h"
 #include "src/core/output_guard.h"
 #include "src/model/decoder.h"
@@ -126,18 +127,20 @@ int run_eval(const EvalArgs& a) {
   r.strings["checkpoint"] = a.checkpoint;
   r.strings["data"] = split;
   for (const std::string& mode : modes) {
-    EvalResult e = evaluate(*lm.model, split, a.batch, T, uint64_t(a.max_windows), mode, lm.tokenizer_hash);
+    // Under mpirun each rank evaluates its part of the windows; rank 0 prints.
+    EvalResult e = evaluate_over_ranks(*lm.model, split, a.batch, T, uint64_t(a.max_windows), dist::world(), mode,
+                                       lm.tokenizer_hash);
     const std::string suffix = mode.empty() || mode == "topk" ? "" : "_" + mode;
     r.numbers["loss" + suffix] = e.loss;
     r.numbers["perplexity" + suffix] = e.perplexity;
     r.integers["tokens"] = e.tokens;
     r.integers["windows"] = e.windows;
-    if (!a.json)
+    if (!a.json && dist::world().rank() == 0)
       std::printf("%s%s: val loss %.4f | perplexity %.2f | %lld tokens (%lld windows of %lld)\n", split.c_str(),
                   mode.empty() ? "" : (" [" + mode + " selection]").c_str(), e.loss, e.perplexity, (long long)e.tokens,
                   (long long)e.windows, (long long)(T + 1));
   }
-  if (a.json) std::printf("%s\n", r.to_json().c_str());
+  if (a.json && dist::world().rank() == 0) std::printf("%s\n", r.to_json().c_str());
   return 0;
 }
 

@@ -6,6 +6,9 @@
 #include "src/model/model.h"
 
 namespace mor {
+namespace dist {
+class Communicator;
+}
 
 struct EvalResult {
   double loss = 0;        // mean cross-entropy per target token (nats)
@@ -24,5 +27,11 @@ struct EvalResult {
 EvalResult evaluate(Model& model, const std::string& split_dir, int64_t batch, int64_t seq_len,
                     uint64_t max_windows, const std::string& selection = "", uint64_t tokenizer_hash = 0,
                     int part = 0, int parts = 1);
+
+// The same over the ranks of `comm`: each evaluates its part of the windows, the sums are
+// all-reduced, every rank returns the whole result (fails like evaluate() when there is none).
+EvalResult evaluate_over_ranks(Model& model, const std::string& split_dir, int64_t batch, int64_t seq_len,
+                               uint64_t max_windows, dist::Communicator& comm, const std::string& selection = "",
+                               uint64_t tokenizer_hash = 0);
 
 }  // namespace mor

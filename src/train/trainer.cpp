@@ -513,17 +513,8 @@ std::string Trainer::run_eval(bool final) {
   const Config& c = cfg_.config;
   const std::string val = (fs::path(c.data.path) / "val").string();
   auto t0 = std::chrono::steady_clock::now();
-  EvalResult e = evaluate(*model_, val, c.train.micro_batch, c.train.seq_len, uint64_t(c.train.eval_windows), "", 0,
-                          grid_->dp_rank(), grid_->dp_size());
-  if (dp_->size() > 1) {  // each rank evaluated its part of the windows
-    std::vector<double> sums{e.loss_sum, double(e.tokens), double(e.windows)};
-    dp_->sum(sums);
-    e.loss_sum = sums[0];
-    e.tokens = int64_t(sums[1]);
-    e.windows = int64_t(sums[2]);
-    e.loss = e.tokens > 0 ? e.loss_sum / double(e.tokens) : NAN;
-    e.perplexity = std::exp(e.loss);
-  }
+  EvalResult e = evaluate_over_ranks(*model_, val, c.train.micro_batch, c.train.seq_len, uint64_t(c.train.eval_windows),
+                                     grid_->dp());
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   last_val_loss_ = e.loss;
   char line[256];
