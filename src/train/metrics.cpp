@@ -7,11 +7,15 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "src/core/error.h"
 
 namespace mor {
+namespace fs = std::filesystem;
 
 std::string MetricRecord::to_json() const {
   nlohmann::ordered_json j;
@@ -42,6 +46,39 @@ void MetricsWriter::write(const MetricRecord& r) {
   }
   fail_internal(path_, ": cannot append a metrics record (", std::strerror(err),
                 "); the file keeps its previous records whole. Hint: free space in the run directory.");
+}
+
+// Writes `text` to `path` through a temp file and a rename (never a half-written file).
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      fail_internal(path, ": cannot be written (disk full?). Hint: free space in the run directory.");
+    }
+  }
+  fs::rename(tmp, path);
+}
+
+// Keeps only the whole records of steps <= `step` (a resumed run rewrites what came after its
+// checkpoint; a line cut short by a crash or a full disk is dropped). Rewritten atomically.
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::vector<std::string> keep;
+  for (std::string line; std::getline(in, line);) {
+    const auto k = line.find("\"step\":");
+    if (k == std::string::npos || line.empty() || line.back() != '}') continue;
+    if (std::stoll(line.substr(k + 7)) <= step) keep.push_back(line);
+  }
+  in.close();
+  std::string text;
+  for (const auto& l : keep) text += l + "\n";
+  write_file_atomically(path, text);
 }
 
 }  // namespace mor

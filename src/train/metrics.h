@@ -34,4 +34,10 @@ class MetricsWriter {
   int fd_ = -1;
 };
 
+// Writes `text` to `path` through a temp file and a rename (never a half-written file); the error
+// names the file when the disk is full.
+void write_file_atomically(const std::string& path, const std::string& text);
+// Keeps only the whole records of steps <= `step` in a metrics file (resume), rewritten atomically.
+void truncate_metrics(const std::string& path, int64_t step);
+
 }  // namespace mor

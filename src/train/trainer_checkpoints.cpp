@@ -1,0 +1,232 @@
+// The trainer's checkpoints: the start-up write probe, restoring (model, optimizer shard, loader,
+// RNG, guard history), snapshots (ZeRO moments gathered), and publication only after the
+// divergence guard judged the snapshot's weights healthy (see checkpointing.h), with retries of
+// failed writes. Part of class Trainer (trainer.h); the training loop is in trainer.cpp.
+#include "trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "dist/process_grid.h"
+
+namespace mor {
+namespace fs = std::filesystem;
+
+namespace {
+bool all_finite(const Tensor& t) {
+  const float* p = t.data<float>();
+  const int64_t n = t.numel();
+  bool ok = true;
+#pragma omp parallel for reduction(&& : ok)
+  for (int64_t i = 0; i < n; ++i) ok = ok && std::isfinite(p[i]);
+  return ok;
+}
+}  // namespace
+
+void Trainer::check_writable() {
+  // Checkpoints are written as new files and renamed: probe exactly that, now, not at the first save.
+  const fs::path probe = fs::path(run_dir_) / (".write-probe-" + std::to_string(::getpid()));
+  std::error_code ec;
+  {
+    std::ofstream f(probe);
+    f << "probe\n";
+    f.flush();
+    if (!f) {
+      fs::remove(probe, ec);
+      fail_input(run_dir_, ": cannot create files in the run directory (read-only or full), so no checkpoint could be ",
+                 "saved. Hint: make it writable, free space, or pass another --run-dir.");
+    }
+  }
+  fs::rename(probe, fs::path(probe.string() + ".renamed"), ec);
+  fs::remove(probe, ec);
+  fs::remove(probe.string() + ".renamed", ec);
+  if (ec) fail_input(run_dir_, ": cannot rename files in the run directory (", ec.message(), "). Hint: make it writable.");
+}
+
+void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
+  // The model must be the same; everything else may change on resume (e.g. more steps).
+  LoadedConfig stored = load_config_text(ck.config_yaml, path + ":/config");
+  const auto a = flatten_config(stored.config), b = flatten_config(cfg_.config);
+  std::string diffs;
+  for (const auto& [k, v] : a)
+    if (k.rfind("model.", 0) == 0 && b.at(k) != v) diffs += " " + k + " (checkpoint " + v + ", config " + b.at(k) + ")";
+  if (!diffs.empty())
+    fail_input(path, ": written for a different model:", diffs, ". Hint: resume with the config the run started with, or pass --fresh.");
+  ParamTable& p = model_->params();
+  std::map<std::string, const ckpt::NamedTensor*> by_name;
+  for (const auto& t : ck.tensors) by_name[t.name] = &t;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const ParamSpec& spec = p.spec(int(i));
+    auto it = by_name.find(spec.name);
+    if (it == by_name.end()) fail_input(path, ": parameter '", spec.name, "' is missing. Hint: the checkpoint is from another model.");
+    const ckpt::NamedTensor& t = *it->second;
+    if (t.value.shape() != spec.shape)
+      fail_input(path, ": parameter '", spec.name, "' has shape ", shape_str(t.value.shape()), " but the model expects ",
+                 shape_str(spec.shape), ".");
+    p.var(int(i))->value.copy_from(t.value);
+    if (spec.trainable) {
+      if (!t.m.defined()) fail_input(path, ": no optimizer moments for '", spec.name, "' (corrupt checkpoint).");
+      // This rank's optimizer shard of the parameter (all of it without ZeRO).
+      const int64_t off = p.offset(int(i)), lo = optim_->shard_begin();
+      const int64_t a = std::max(lo, off), b = std::min(optim_->shard_end(), off + t.m.numel());
+      if (a < b) {
+        std::copy_n(t.m.data<float>() + (a - off), b - a, optim_->exp_avg().data<float>() + (a - lo));
+        std::copy_n(t.v.data<float>() + (a - off), b - a, optim_->exp_avg_sq().data<float>() + (a - lo));
+      }
+    }
+    by_name.erase(it);
+  }
+  if (!by_name.empty())
+    fail_input(path, ": holds parameter '", by_name.begin()->first, "' that this model does not have. Hint: check the config.");
+  // The loader position only means the same batches on the same data.
+  const ckpt::TrainingState& s = ck.state;
+  if (s.data_tokenizer_hash != 0 && s.data_tokenizer_hash != loader_->tokenizer_hash())
+    fail_input(path, ": written while training on data encoded with another tokenizer than ", cfg_.config.data.path,
+               "'s (tokenizer hash ", s.data_tokenizer_hash, " vs ", loader_->tokenizer_hash(),
+               "). Hint: resume with the dataset the run started with (data.path), or pass --fresh.");
+  if (s.data_windows != 0 && s.data_windows != loader_->windows_per_epoch())
+    fail_input(path, ": written while training on ", s.data_windows, " windows per epoch, but ", cfg_.config.data.path,
+               " now gives ", loader_->windows_per_epoch(),
+               " (the dataset or train.seq_len changed), so the saved loader position would replay or skip data. "
+               "Hint: resume with the dataset the run started with, or pass --fresh.");
+  optim_->set_steps_taken(ck.state.adam_steps);
+  state_.step = ck.state.step;
+  state_.tokens = ck.state.tokens;
+  state_.flops = ck.state.flops;
+  state_.loader = {ck.state.loader_epoch, ck.state.loader_consumed};
+  state_.rng = ck.state.rng;
+  guard_.set_history({ck.state.guard_loss_ema, ck.state.guard_grad_ema, ck.state.guard_steps});
+  loader_->seek(state_.loader);
+  resumed_from_ = path;
+}
+
+void Trainer::snapshot_checkpoint() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const ParamTable& p = model_->params();
+  // ZeRO: every rank contributes its moment shard (collective); rank 0 writes the whole.
+  const Tensor m_all = dp_->gather_shards(optim_->exp_avg()), v_all = dp_->gather_shards(optim_->exp_avg_sq());
+  if (!root_) {
+    last_saved_step_ = state_.step;
+    return;
+  }
+  ckpt::Checkpoint ck;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const ParamSpec& spec = p.spec(int(i));
+    ckpt::NamedTensor t;
+    t.name = spec.name;
+    t.value = p.var(int(i))->value.clone();
+    if (spec.trainable) {
+      t.m = m_all.view(p.offset(int(i)), spec.shape).clone();
+      t.v = v_all.view(p.offset(int(i)), spec.shape).clone();
+    }
+    ck.tensors.push_back(std::move(t));
+  }
+  ck.state.step = state_.step;
+  ck.state.tokens = state_.tokens;
+  ck.state.flops = state_.flops;
+  ck.state.loader_epoch = state_.loader.epoch;
+  ck.state.loader_consumed = state_.loader.consumed;
+  ck.state.rng = state_.rng;
+  ck.state.adam_steps = optim_->steps_taken();
+  ck.state.data_tokenizer_hash = loader_->tokenizer_hash();
+  ck.state.data_windows = loader_->windows_per_epoch();
+  ck.state.guard_loss_ema = guard_.history().loss_ema;
+  ck.state.guard_grad_ema = guard_.history().grad_ema;
+  ck.state.guard_steps = guard_.history().steps;
+  ck.meta.framework_version = MOR_VERSION;
+  ck.meta.dp_size = grid_->dp_size();
+  ck.meta.tp_size = grid_->tp_size();
+  ck.meta.created = ckpt::utc_now_iso8601();
+  ck.config_yaml = dump_config(cfg_.config);
+  last_ckpt_stall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ckpts_->save_async(std::move(ck));
+  last_saved_step_ = state_.step;
+}
+
+std::string Trainer::resume_hint() const {
+  return "mor train --config " + (fs::path(run_dir_) / "config.yaml").string() + " --run-dir " + run_dir_ + " --resume";
+}
+
+void Trainer::save_checkpoint() {
+  if (!all_finite(model_->params().values())) {
+    // Never snapshot a model that already holds NaN/Inf (the guard stops the run right after).
+    guard_blocked_save_ = true;
+    return;
+  }
+  snapshot_checkpoint();
+}
+
+std::string Trainer::latest_checkpoint() const { return ckpts_ ? ckpts_->latest() : ""; }
+
+bool Trainer::on_write_failure(const std::string& message) {
+  if (message.empty()) return false;
+  ++write_failures_;
+  const std::string prev = latest_checkpoint();
+  std::fprintf(stderr, "error: %s (%s)\n", message.c_str(),
+               prev.empty() ? "no earlier checkpoint" : ("previous checkpoint " + prev + " intact").c_str());
+  if (write_failures_ > cfg_.config.train.ckpt_retries) {
+    std::fprintf(stderr, "error: stopping: %lld checkpoint write(s) failed in a row (train.ckpt_retries=%lld). Hint: free space "
+                         "in %s, then %s\n",
+                 (long long)write_failures_, (long long)cfg_.config.train.ckpt_retries, run_dir_.c_str(),
+                 prev.empty() ? "run the same command again" : ("resume with: " + resume_hint()).c_str());
+    return true;
+  }
+  std::fprintf(stderr, "note: retrying the checkpoint at the next step boundary (%lld of %lld)\n", (long long)write_failures_,
+               (long long)cfg_.config.train.ckpt_retries);
+  retry_save_ = true;
+  return false;
+}
+
+void Trainer::judge_snapshot(const Judgement& j, const std::string& context) {
+  if (!ckpts_ || !ckpts_->has_snapshot()) return;
+  if (j.health == StepHealth::Healthy) {
+    ckpts_->approve();
+    return;
+  }
+  const std::string latest = latest_checkpoint();
+  std::fprintf(stderr, "warning: checkpoint of step %lld not published: %s %s. Latest checkpoint: %s.\n",
+               (long long)ckpts_->snapshot_step(), context.c_str(), j.what.c_str(), latest.empty() ? "none" : latest.c_str());
+  ckpts_->reject(j.what);
+}
+
+void Trainer::probe_snapshot() {
+  if (!ckpts_ || !ckpts_->has_snapshot()) return;
+  // The snapshot's weights are the current ones: one forward pass on this rank's next batch judges
+  // them (no gradient, routing randomness untouched).
+  ad::NoGradScope no_grad;
+  Rng rng(routing_rng_);
+  ForwardContext ctx;
+  ctx.loss_normalizer = double(cfg_.config.train.micro_batch * cfg_.config.train.seq_len);
+  ctx.step = state_.step;
+  ctx.rng = &rng;
+  ForwardResult f = model_->forward(loader_->next(), ctx);
+  judge_snapshot(guard_.judge(f.lm_loss, last_grad_norm_), "the next batch gives");
+}
+
+std::string Trainer::settle_checkpoint() {
+  // Collective: rank 0 judges and writes, then tells every rank whether to save again (0: done,
+  // 1: retry, 2: give up); a retry is collective under ZeRO (the moments are gathered).
+  for (;;) {
+    int64_t action = 0;
+    if (ckpts_) {
+      probe_snapshot();
+      const std::string err = ckpts_->finish();
+      if (err.empty()) write_failures_ = 0;
+      action = err.empty() ? 0 : on_write_failure(err) ? 2 : 1;
+    }
+    action = dp_->comm().all_reduce_value(action, dist::ReduceOp::Max);
+    if (action == 0) return "";
+    if (action == 2) return "checkpoint writes failed";
+    retry_save_ = false;
+    save_checkpoint();  // retry now: there is no next step boundary
+  }
+}
+
+}  // namespace mor
