@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Data parallelism across two "hosts" (network namespaces, tests/mpi/netns_hosts.sh; as root) over
-# a shaped link (tc netem on each host's interface, default "delay 1ms rate 1gbit"): one rank per
+# a shaped link (a tc qdisc on each host's interface; default "tbf rate 1gbit burst 64kb latency
+# 50ms", a 1 Gbit/s link; "netem delay 1ms rate 1gbit" adds latency where sch_netem exists): one rank per
 # host, 1 thread each, configs/tiny-mor.yaml on the default corpus; plain DP vs ZeRO-1,
 # interleaved. Reports the median step time and the median share of it spent in DP collectives
 # (comm_s in metrics.jsonl: the gradient reduction, the ZeRO all-gather and the statistics).
-#   bash launch/bench_dp_hosts.sh [ROUNDS] [STEPS] [NETEM...]
+#   bash launch/bench_dp_hosts.sh [ROUNDS] [STEPS] [QDISC ARGS...]
 # (TP is not implemented in this version, so there is no TP column.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${1:-2}"; STEPS="${2:-10}"
-NETEM=(delay 1ms rate 1gbit)
+NETEM=(tbf rate 1gbit burst 64kb latency 50ms)
 [ $# -gt 2 ] && NETEM=("${@:3}")
 MOR="$(pwd)/${MOR:-build/src/cli/mor}"
 bash launch/prepare_default_corpus.sh >/dev/null 2>&1 || { echo "prepare failed" >&2; exit 1; }
@@ -18,7 +19,7 @@ OUT="$(mktemp -d)"
 netns_trap
 trap 'netns_down; rm -rf "$OUT"' EXIT
 NETNS_SLOTS=1 netns_up 2 || { echo "cannot create network namespaces here" >&2; exit 1; }
-for i in 1 2; do netns_shape "$i" "${NETEM[@]}"; done
+for i in 1 2; do netns_shape "$i" "${NETEM[@]}" || { echo "tc qdisc ${NETEM[*]} is not available here" >&2; exit 1; }; done
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 common=(train --config configs/tiny-mor.yaml --quiet --fresh --set train.steps="$STEPS" --set train.eval=false
         --set data.path="$(pwd)/datasets/pydocs")
@@ -33,7 +34,7 @@ python3 - "$OUT" "$ROUNDS" "${NETEM[*]}" <<'PY'
 import json, statistics, sys
 d, rounds, netem = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")][0]
-print(f"2 hosts x 1 rank x 1 thread, link: netem {netem}; CPU {cpu}")
+print(f"2 hosts x 1 rank x 1 thread, link: tc qdisc {netem}; CPU {cpu}")
 for mode, label in (("dp", "plain DP"), ("zero", "ZeRO-1  ")):
     rows = [r for i in range(1, rounds + 1) for r in [json.loads(l) for l in open(f"{d}/{mode}{i}/metrics.jsonl")][2:]]
     step = statistics.median(r["step_s"] for r in rows)

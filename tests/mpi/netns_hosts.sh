@@ -21,7 +21,9 @@
 #   netns_exec I CMD    run CMD in host I's namespace
 #   netns_kill_all      SIGKILL every process running in the hosts (e.g. a job past its deadline)
 #   netns_link_down I   cut host I off the network (its interface goes down)
-#   netns_shape I ARGS  tc netem on host I's link, e.g. netns_shape 1 delay 1ms rate 1gbit
+#   netns_shape I QDISC ARGS  a tc qdisc on host I's link, e.g. netns_shape 1 tbf rate 1gbit burst 64kb
+#                       latency 50ms, or netns_shape 1 netem delay 1ms rate 1gbit (where the kernel
+#                       has sch_netem; this sandbox's has tbf and htb but not netem)
 #
 # After netns_up: NETNS_IPS (host addresses), NETNS_HOSTNAMES, NETNS_SUBNET, NETNS_HOSTFILE,
 # NETNS_AGENT, NETNS_DIR. Names carry this shell's PID, so concurrent runs cannot collide (one
@@ -181,5 +183,5 @@ netns_link_down() { netns_exec "$1" ip link set "${NETNS_TAG}v$1" down; }
 
 netns_shape() {
   local i="$1"; shift
-  netns_exec "$i" tc qdisc add dev "${NETNS_TAG}v$i" root netem "$@"
+  netns_exec "$i" tc qdisc add dev "${NETNS_TAG}v$i" root "$@"
 }
