@@ -11,6 +11,7 @@
 #include "data/prepare.h"
 #include "src/core/blas_kernels.h"
 #include "src/core/error.h"
+#include "src/core/storage.h"
 #include "src/train/bench.h"
 
 namespace {
@@ -175,6 +176,12 @@ int main(int argc, char** argv) {
     // Creating or renaming an output path failed: almost always a bad path given on the command line.
     std::fprintf(stderr, "error: %s. Hint: check that the output path is a writable directory (not a file).\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    // Out of memory outside the tensor allocator (which reports its own): name the estimate.
+    const std::string note = mor::out_of_memory_note();
+    std::fprintf(stderr, "error: out of memory (std::bad_alloc)%s%s. %s\n", note.empty() ? "" : "; ", note.c_str(),
+                 mor::out_of_memory_hint().c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -84,6 +84,7 @@ struct TrainConfig {
   int64_t keep_last = 2;
   int64_t threads = 0;          // 0 = OpenMP default
   std::string device = "cpu";
+  bool memory_check = true;     // refuse to start when the estimated peak memory does not fit
 };
 
 struct DataConfig {

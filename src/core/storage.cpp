@@ -39,10 +39,22 @@ Pool& pool_for(Device d) {
   return d.is_cpu() ? *cpu_pool : *cuda_pool;
 }
 
+std::mutex g_note_mu;
+std::string& note_storage() {
+  static std::string* note = new std::string();  // leaked like the pools
+  return *note;
+}
+
 void* raw_alloc(size_t bytes, Device d) {
   if (d.is_cpu()) {
     void* p = std::aligned_alloc(64, bytes);
-    if (!p) fail_internal("out of host memory allocating ", bytes, " bytes. Hint: reduce batch size.");
+    if (!p) {
+      const MemoryStats st = memory_stats(d);
+      const std::string note = out_of_memory_note();
+      fail_internal("out of host memory allocating ", bytes, " bytes (tensors in use ", st.in_use_bytes,
+                    " bytes, cached ", st.cached_bytes, ")", note.empty() ? "" : "; " + note, ". ",
+                    out_of_memory_hint());
+    }
     return p;
   }
 #ifdef MOR_HAVE_CUDA
@@ -63,6 +75,24 @@ void raw_free(void* p, Device d) {
 }
 
 }  // namespace
+
+size_t storage_block_bytes(size_t bytes) { return size_class(bytes); }
+
+void set_out_of_memory_note(const std::string& note) {
+  std::lock_guard<std::mutex> lock(g_note_mu);
+  note_storage() = note;
+}
+
+std::string out_of_memory_note() {
+  std::lock_guard<std::mutex> lock(g_note_mu);
+  return note_storage();
+}
+
+std::string out_of_memory_hint() {
+  return "Hint: another process may have taken the memory, or a limit (ulimit -v, cgroup) is lower than the "
+         "estimate assumed; lower train.micro_batch (raise train.grad_accum to keep the global batch), "
+         "train.seq_len or the model size.";
+}
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   auto s = std::shared_ptr<Storage>(new Storage());

@@ -9,6 +9,7 @@
 
 #include "evaluate.h"
 #include "format.h"
+#include "memory_check.h"
 #include "metrics.h"
 #include "peak.h"
 #include "signals.h"
@@ -81,6 +82,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   lo.expect_vocab = c.model.vocab_size;
   loader_ = std::make_unique<data::BatchLoader>(lo);
 
+  check_training_memory(c, cfg_.source);  // prints the estimate; refuses before allocating if it cannot fit
   model_ = std::make_unique<Model>(c.model);
   model_->initialize(uint64_t(c.train.seed));
   optim_ = std::make_unique<AdamW>(model_->params(), c.train);
