@@ -22,21 +22,29 @@ std::string advice(const Config& c, const MemoryCheck& m, int dp, int tp, int ze
   if (m.largest_micro_batch <= 0) {
     Config one = c;
     one.train.micro_batch = 1;
-    const int64_t need1 = estimate_training_memory(one, dp, tp, zero_stage).total();
-    return "even train.micro_batch 1 needs " + format_bytes(need1) +
+    const MemoryEstimate e1 = estimate_training_memory(one, dp, tp, zero_stage);
+    return "even train.micro_batch 1 needs " + format_bytes(e1.total()) + ", " +
+           format_bytes(e1.parameters + e1.gradients + e1.optimizer + e1.checkpoint) +
+           " of it for the parameters, gradients, AdamW state and checkpoint snapshot" +
            ". Hint: use a smaller model (model.d_model, model.n_layers, model.d_ff, model.vocab_size) or a shorter "
            "train.seq_len";
   }
   const int64_t b = m.largest_micro_batch, global = t.micro_batch * t.grad_accum;
-  const int64_t ga = (global + b - 1) / b;
-  std::string keep = b * ga == global ? "keeps the global batch of " + std::to_string(global) + " sequences"
-                                      : "gives " + std::to_string(b * ga) + " sequences per step (now " +
-                                            std::to_string(global) + ")";
   Config fit = c;
   fit.train.micro_batch = b;
-  return "the largest train.micro_batch that fits is " + std::to_string(b) + " (estimated " +
-         format_bytes(estimate_training_memory(fit, dp, tp, zero_stage).total()) + "). Hint: set train.micro_batch: " + std::to_string(b) +
-         " and train.grad_accum: " + std::to_string(ga) + " (" + keep + ")";
+  std::string out = "the largest train.micro_batch that fits is " + std::to_string(b) + " (estimated " +
+                    format_bytes(estimate_training_memory(fit, dp, tp, zero_stage).total()) + "). Hint: ";
+  // Keep the global batch (micro_batch x grad_accum) exactly: the largest divisor of it that fits.
+  int64_t keep = b;
+  while (global % keep != 0) --keep;
+  out += "set train.micro_batch: " + std::to_string(keep) + " and train.grad_accum: " + std::to_string(global / keep) +
+         " to keep the global batch of " + std::to_string(global) + " sequences per optimizer step";
+  if (keep != b) {
+    const int64_t ga = (global + b - 1) / b;
+    out += " (micro_batch " + std::to_string(b) + " with grad_accum " + std::to_string(ga) + " gives " +
+           std::to_string(b * ga) + ")";
+  }
+  return out;
 }
 
 }  // namespace
