@@ -26,6 +26,12 @@ size_t size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+// A request may take a cached block up to this much larger than its size class. Exact reuse alone
+// let the cache grow without bound when tensor sizes vary from step to step (token-choice routing,
+// threshold selection: a new class per step, every old block kept): a tiny token-choice run's peak
+// RSS grew by 20 MB per step.
+constexpr double kReuseSlack = 2.0;
+
 struct Pool {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;  // size class -> block
@@ -101,8 +107,10 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   void* p = nullptr;
   {
     std::lock_guard<std::mutex> lock(pool.mu);
-    auto it = pool.free_blocks.find(cls);
-    if (it != pool.free_blocks.end()) {
+    // The smallest cached block of this size class or a little larger (see kReuseSlack).
+    auto it = pool.free_blocks.lower_bound(cls);
+    if (it != pool.free_blocks.end() && double(it->first) <= kReuseSlack * double(cls)) {
+      cls = it->first;
       p = it->second;
       pool.free_blocks.erase(it);
       pool.stats.cached_bytes -= int64_t(cls);

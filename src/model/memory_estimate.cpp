@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <thread>
 
 #include "activation_memory.h"
 #include "flops.h"
 #include "sharing.h"
 #include "src/core/storage.h"
+#include "src/core/threads.h"
 
 namespace mor {
 namespace {
@@ -36,10 +36,8 @@ constexpr int64_t kAttentionBlockQ = 64;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int64_t thread_count(const TrainConfig& t) {
-  if (t.threads > 0) return t.threads;
-  return std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
-}
+// train.threads, or the OpenMP default the run would get (0: OMP_NUM_THREADS or all cores).
+int64_t thread_count(const TrainConfig& t) { return t.threads > 0 ? t.threads : std::max(1, num_threads()); }
 
 // Parameters with a tensor-parallel split axis: embedding, lm_head and the layer matrices.
 int64_t sharded_params(const ModelConfig& m) {
@@ -104,7 +102,7 @@ MemoryEstimate estimate_generation_memory(const ModelConfig& m, int64_t batch, i
   // One token: residual, norms, q|k|v, attention, gate|up, swiglu (a few blocks each) and the logits.
   const int64_t d = m.d_model, f = m.d_ff, qkv = (m.n_heads + 2 * m.kv_heads()) * m.hdim();
   e.activations = batch * (8 * block(4 * d) + 2 * block(4 * qkv) + block(8 * f) + block(4 * f) + block(4 * m.vocab_size));
-  e.overhead = kBaseBytes + kBlasPerThread * std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
+  e.overhead = kBaseBytes + kBlasPerThread * std::max(1, num_threads());
   return e;
 }
 
