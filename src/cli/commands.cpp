@@ -22,6 +22,7 @@
 #include "src/train/evaluate.h"
 #include "src/train/model_io.h"
 #include "src/train/format.h"
+#include "src/train/memory_check.h"
 #include "src/train/metrics.h"
 #include "src/train/schedule.h"
 
@@ -91,6 +92,15 @@ int run_flops(const FlopsArgs& a) {
   r.integers["unique_params"] = unique_params(c.model, true);
   r.integers["unique_params_non_embedding"] = unique_params(c.model, false);
   r.lists["capacities"] = step_capacities(c.model);
+  const MemoryCheck mem = assess_training_memory(c);
+  const MemoryEstimate& e = mem.estimate;
+  const std::pair<const char*, int64_t> parts[] = {
+      {"total", e.total()},        {"parameters", e.parameters}, {"gradients", e.gradients},
+      {"optimizer", e.optimizer},  {"activations", e.activations}, {"logits", e.logits},
+      {"checkpoint", e.checkpoint}, {"overhead", e.overhead},     {"available", mem.available.bytes}};
+  for (const auto& [name, bytes] : parts) r.integers[std::string("memory_") + name + "_bytes"] = bytes;
+  r.integers["memory_fits"] = mem.fits ? 1 : 0;
+  if (!mem.fits) r.integers["memory_largest_micro_batch"] = mem.largest_micro_batch;
   if (a.json) {
     std::printf("%s\n", r.to_json().c_str());
     return 0;
@@ -108,6 +118,12 @@ int run_flops(const FlopsArgs& a) {
                 tokens, tokens * fpt);
   std::printf("  schedule %s: warm-up %lld, decay %lld\n", t.schedule.c_str(), (long long)sched.warmup_steps,
               (long long)sched.decay_steps);
+  std::printf("  %s\n", mem.line.c_str());
+  if (!mem.fits)
+    std::printf("  does not fit here: %s\n", mem.largest_micro_batch > 0
+                                                  ? ("largest train.micro_batch that fits: " +
+                                                     std::to_string(mem.largest_micro_batch)).c_str()
+                                                  : "not even train.micro_batch 1 fits");
   return 0;
 }
 
@@ -209,6 +225,7 @@ int run_generate(const GenerateArgs& a) {
   std::vector<int32_t> prompt = tok.encode(a.prompt);
   if (prompt.empty()) prompt.push_back(tok.eos_id());  // an empty prompt starts after an end of text
   check_context_length(int64_t(prompt.size()), a.max_new_tokens, lm.config.train.seq_len);
+  const MemoryEstimate mem = check_generation_memory(lm.config.model, lm.source, int64_t(prompt.size()) + a.max_new_tokens);
   Decoder dec(*lm.model, a.selection);
   SampleOptions o;
   o.max_new_tokens = a.max_new_tokens;
@@ -242,6 +259,7 @@ int run_generate(const GenerateArgs& a) {
     r.int_lists["tokens"] = std::vector<int64_t>(out.begin(), out.end());
     r.int_lists["recursion_tokens"] = st.tokens_per_step;
     r.integers["prompt_tokens"] = int64_t(prompt.size());
+    r.integers["kv_cache_bytes_estimate"] = mem.kv_cache;
     r.numbers["tokens_per_s"] = double(st.tokens) / s;
     std::printf("%s\n", r.to_json().c_str());
     return 0;

@@ -16,6 +16,7 @@
 #include "dist/runtime.h"
 #include "src/core/blas_kernels.h"
 #include "src/core/error.h"
+#include "src/core/storage.h"
 #include "src/train/bench.h"
 
 namespace {
@@ -232,6 +233,11 @@ int main(int argc, char** argv) {
     // Creating or renaming an output path failed: almost always a bad path given on the command line.
     return fail_exit(2, std::string("error: ") + e.what() +
                             ". Hint: check that the output path is a writable directory (not a file).");
+  } catch (const std::bad_alloc&) {
+    // Out of memory outside the tensor allocator (which reports its own): name the estimate.
+    const std::string note = mor::out_of_memory_note();
+    return fail_exit(1, std::string("error: out of memory (std::bad_alloc)") + (note.empty() ? "" : "; ") + note + ". " +
+                            mor::out_of_memory_hint());
   } catch (const std::exception& e) {
     return fail_exit(1, std::string("error: ") + e.what());
   }

@@ -95,6 +95,7 @@ struct TrainConfig {
   GuardConfig guard;
   int64_t threads = 0;          // 0 = OpenMP default
   std::string device = "cpu";
+  bool memory_check = true;     // refuse to start when the estimated peak memory does not fit
 };
 
 struct DataConfig {

@@ -26,6 +26,12 @@ size_t size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+// A request may take a cached block up to this much larger than its size class. Exact reuse alone
+// let the cache grow without bound when tensor sizes vary from step to step (token-choice routing,
+// threshold selection: a new class per step, every old block kept): a tiny token-choice run's peak
+// RSS grew by 20 MB per step.
+constexpr double kReuseSlack = 2.0;
+
 struct Pool {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;  // size class -> block
@@ -39,10 +45,22 @@ Pool& pool_for(Device d) {
   return d.is_cpu() ? *cpu_pool : *cuda_pool;
 }
 
+std::mutex g_note_mu;
+std::string& note_storage() {
+  static std::string* note = new std::string();  // leaked like the pools
+  return *note;
+}
+
 void* raw_alloc(size_t bytes, Device d) {
   if (d.is_cpu()) {
     void* p = std::aligned_alloc(64, bytes);
-    if (!p) fail_internal("out of host memory allocating ", bytes, " bytes. Hint: reduce batch size.");
+    if (!p) {
+      const MemoryStats st = memory_stats(d);
+      const std::string note = out_of_memory_note();
+      fail_internal("out of host memory allocating ", bytes, " bytes (tensors in use ", st.in_use_bytes,
+                    " bytes, cached ", st.cached_bytes, ")", note.empty() ? "" : "; " + note, ". ",
+                    out_of_memory_hint());
+    }
     return p;
   }
 #ifdef MOR_HAVE_CUDA
@@ -64,6 +82,24 @@ void raw_free(void* p, Device d) {
 
 }  // namespace
 
+size_t storage_block_bytes(size_t bytes) { return size_class(bytes); }
+
+void set_out_of_memory_note(const std::string& note) {
+  std::lock_guard<std::mutex> lock(g_note_mu);
+  note_storage() = note;
+}
+
+std::string out_of_memory_note() {
+  std::lock_guard<std::mutex> lock(g_note_mu);
+  return note_storage();
+}
+
+std::string out_of_memory_hint() {
+  return "Hint: another process may have taken the memory, or a limit (ulimit -v, cgroup) is lower than the "
+         "estimate assumed; lower train.micro_batch (raise train.grad_accum to keep the global batch), "
+         "train.seq_len or the model size.";
+}
+
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   auto s = std::shared_ptr<Storage>(new Storage());
   size_t cls = size_class(bytes);
@@ -71,8 +107,10 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   void* p = nullptr;
   {
     std::lock_guard<std::mutex> lock(pool.mu);
-    auto it = pool.free_blocks.find(cls);
-    if (it != pool.free_blocks.end()) {
+    // The smallest cached block of this size class or a little larger (see kReuseSlack).
+    auto it = pool.free_blocks.lower_bound(cls);
+    if (it != pool.free_blocks.end() && double(it->first) <= kReuseSlack * double(cls)) {
+      cls = it->first;
       p = it->second;
       pool.free_blocks.erase(it);
       pool.stats.cached_bytes -= int64_t(cls);

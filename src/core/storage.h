@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "device.h"
 
@@ -43,5 +44,16 @@ MemoryStats memory_stats(Device device = Device::cpu());
 void memory_reset_peak(Device device = Device::cpu());
 // Returns all cached free blocks to the system.
 void memory_release_cached(Device device = Device::cpu());
+
+// Bytes the caching allocator reserves for a request of `bytes` (its size class): the memory
+// estimate (src/model/memory_estimate.h) sums these, one per tensor.
+size_t storage_block_bytes(size_t bytes);
+
+// A sentence added to out-of-memory errors, e.g. the start-up memory estimate (set by the
+// trainer's memory check); empty by default.
+void set_out_of_memory_note(const std::string& note);
+std::string out_of_memory_note();
+// The hint that ends every out-of-memory error.
+std::string out_of_memory_hint();
 
 }  // namespace mor

@@ -2,6 +2,7 @@
 #include "param_table.h"
 
 #include "src/core/rng.h"
+#include "src/core/storage.h"
 
 namespace mor {
 
@@ -39,6 +40,9 @@ void ParamTable::initialize(uint64_t seed) {
     }
     vars_[i]->value.copy_from(Tensor::from_vector(v, specs_[i].shape).to_dtype(values_.dtype()));
   }
+  // The f64 and f32 staging tensors above (one pair per parameter shape, the embedding's among
+  // them) would otherwise stay cached for the whole run without ever being reused.
+  memory_release_cached(values_.device());
 }
 
 int ParamTable::index(const std::string& name) const {

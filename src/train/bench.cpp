@@ -18,6 +18,7 @@
 #include "src/core/storage.h"
 #include "src/core/threads.h"
 #include "src/model/flops.h"
+#include "src/model/memory_estimate.h"
 #include "src/model/model.h"
 
 namespace mor {
@@ -93,6 +94,11 @@ int run_bench_train(const BenchTrainOptions& o) {
   r.numbers["mfu"] = mfu;
   r.numbers["peak_rss_mb"] = peak_rss_mb();
   r.numbers["peak_tensor_mb"] = double(memory_stats().peak_in_use_bytes) / 1e6;
+  // Blocks the caching allocator holds (in use + cached free ones), and the start-up estimate of
+  // the same run (src/model/memory_estimate.h) less the checkpoint snapshot a benchmark never takes.
+  r.numbers["allocator_reserved_mb"] = double(memory_stats().in_use_bytes + memory_stats().cached_bytes) / 1e6;
+  const MemoryEstimate est = estimate_training_memory(c);
+  r.numbers["estimated_peak_mb"] = double(est.total() - est.checkpoint) / 1e6;
   r.lists["step_s"] = wall;
   if (o.json) {
     std::printf("%s\n", r.to_json().c_str());
@@ -103,7 +109,9 @@ int run_bench_train(const BenchTrainOptions& o) {
     std::printf("  %s tokens/s | %.1f GFLOP/s (6N+12LTd = %s FLOP/token) | MFU %.1f%% of sgemm %.1f GFLOP/s (%dx%dx%d, same run)\n",
                 format_si(tps).c_str(), gflops, format_si(fpt, 2).c_str(), 100 * mfu, peak.gflops, peak.size, peak.size,
                 peak.size);
-    std::printf("  peak RSS %.0f MB | peak tensors %.0f MB\n", r.numbers["peak_rss_mb"], r.numbers["peak_tensor_mb"]);
+    std::printf("  peak RSS %.0f MB | peak tensors %.0f MB | allocator reserved %.0f MB | estimated peak %.0f MB\n",
+                r.numbers["peak_rss_mb"], r.numbers["peak_tensor_mb"], r.numbers["allocator_reserved_mb"],
+                r.numbers["estimated_peak_mb"]);
   }
   if (ad::profiling_enabled()) std::fprintf(stderr, "%s", ad::profile_report().c_str());
   return 0;

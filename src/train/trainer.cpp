@@ -11,6 +11,7 @@
 
 #include "evaluate.h"
 #include "format.h"
+#include "memory_check.h"
 #include "metrics.h"
 #include "peak.h"
 #include "signals.h"
@@ -81,6 +82,8 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   loader_ = std::make_unique<data::BatchLoader>(lo);
   check_val_split();
 
+  // Prints the per-rank estimate; refuses before allocating if it cannot fit.
+  check_training_memory(c, cfg_.source, grid_->dp_size(), grid_->tp_size(), int(c.dist.zero));
   model_ = std::make_unique<Model>(c.model);
   model_->initialize(uint64_t(c.train.seed));
   dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero));
