@@ -7,9 +7,10 @@
 //   parameters  = 4 P_tp                 fp32 master weights (the parameter arena)        / dp if ZeRO-3
 //   gradients   = 4 P_tp                 fp32 gradient arena                              / dp if ZeRO >= 2
 //   optimizer   = 8 P_tp                 AdamW m and v (fp32)                             / dp if ZeRO >= 1
-//   activations = 1.1 (tape + backward)  one micro-batch of train.micro_batch x train.seq_len, layer
+//   activations = tape + backward        one micro-batch of train.micro_batch x train.seq_len, layer
 //                                        by layer and recursion by recursion (activation_memory.h);
-//                                        +10% for allocator blocks of size classes backward cannot reuse
+//                                        token-choice +35%: its shapes change every step and the
+//                                        allocator keeps blocks of earlier shapes cached
 //   logits      = loss buffers           fused lm_head + cross-entropy: logits chunk, dh, dW
 //   checkpoint  = 4 P_tp + 8 P_tp,opt    the snapshot a checkpoint copies (values, m, v) while the
 //                                        freed activation blocks stay cached by the allocator; the

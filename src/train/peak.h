@@ -12,7 +12,8 @@ struct SgemmPeak {
 // Times an n^3 sgemm (n = 1024 by default) for about `seconds`; uses the current thread count.
 SgemmPeak measure_sgemm_peak(double seconds = 0.3, int n = 1024);
 
-// Peak resident set size of this process in MB (VmHWM), 0 if unknown.
+// Peak resident set size of this process in MB (10^6 bytes, like every MB figure of `mor bench`;
+// VmHWM), 0 if unknown.
 double peak_rss_mb();
 // Process CPU time in seconds (user + system, all threads).
 double process_cpu_seconds();
