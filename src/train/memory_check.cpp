@@ -49,10 +49,14 @@ std::string advice(const Config& c, const MemoryCheck& m, int dp, int tp, int ze
 
 }  // namespace
 
-MemoryCheck assess_training_memory(const Config& c, int dp, int tp, int zero_stage) {
+MemoryCheck assess_training_memory(const Config& c, int dp, int tp, int zero_stage, int ranks_on_node) {
   MemoryCheck m;
   m.estimate = estimate_training_memory(c, dp, tp, zero_stage);
   m.available = available_memory();
+  if (ranks_on_node > 1 && m.available.known()) {  // the ranks of one node share its memory
+    m.available.bytes /= ranks_on_node;
+    m.available.limited_by += ", shared by " + std::to_string(ranks_on_node) + " ranks on this node";
+  }
   m.fits = !m.available.known() || m.estimate.total() <= budget_of(m.available);
   if (!m.fits) m.largest_micro_batch = largest_micro_batch_that_fits(c, budget_of(m.available), dp, tp, zero_stage);
   const bool ranks = dp > 1 || tp > 1;
@@ -61,8 +65,9 @@ MemoryCheck assess_training_memory(const Config& c, int dp, int tp, int zero_sta
   return m;
 }
 
-MemoryCheck check_training_memory(const Config& c, const std::string& source, int dp, int tp, int zero_stage) {
-  MemoryCheck m = assess_training_memory(c, dp, tp, zero_stage);
+MemoryCheck check_training_memory(const Config& c, const std::string& source, int dp, int tp, int zero_stage,
+                                  int ranks_on_node) {
+  MemoryCheck m = assess_training_memory(c, dp, tp, zero_stage, ranks_on_node);
   std::printf("%s\n", m.line.c_str());
   std::fflush(stdout);
   set_out_of_memory_note("the start-up estimate was " + format_bytes(m.estimate.total()) + " of " +

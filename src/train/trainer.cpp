@@ -83,7 +83,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   check_val_split();
 
   // Prints the per-rank estimate; refuses before allocating if it cannot fit.
-  check_training_memory(c, cfg_.source, grid_->dp_size(), grid_->tp_size(), int(c.dist.zero));
+  check_training_memory(c, cfg_.source, grid_->dp_size(), grid_->tp_size(), int(c.dist.zero), dist::rank_info().local_size);
   model_ = std::make_unique<Model>(c.model);
   model_->initialize(uint64_t(c.train.seed));
   dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero));
