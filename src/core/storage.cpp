@@ -1,6 +1,7 @@
 // Caching allocator: free blocks are kept in per-size-class lists and reused.
-// Size classes: 4 KiB granularity below 1 MiB, then 8 classes per power of two, so a block is
-// at most 12.5% larger than asked for. One mutex; allocation is not on any inner loop.
+// Size classes: 4 KiB granularity below 1 MiB, then 8 classes per power of two, so a new block is
+// at most 12.5% larger than asked for; a request takes the smallest cached block of its class or
+// up to twice it. One mutex; allocation is not on any inner loop.
 #include "storage.h"
 
 #include <cstdlib>
@@ -107,7 +108,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   void* p = nullptr;
   {
     std::lock_guard<std::mutex> lock(pool.mu);
-    // The smallest cached block of this size class or a little larger (see kReuseSlack).
+    // The smallest cached block of at least this size class and at most kReuseSlack times it.
     auto it = pool.free_blocks.lower_bound(cls);
     if (it != pool.free_blocks.end() && double(it->first) <= kReuseSlack * double(cls)) {
       cls = it->first;
