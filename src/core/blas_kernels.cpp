@@ -1,6 +1,8 @@
 // OpenBLAS kernel selection; see blas_kernels.h.
 #include "blas_kernels.h"
 
+#include "cpu_features.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,12 +22,6 @@ constexpr const char* kDetectedVar = "MOR_BLAS_DETECTED";  // set for the re-exe
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   return s;
-}
-
-bool cpu_has_avx512() {
-  // OpenBLAS's SkylakeX kernels use AVX-512 F, CD, BW, DQ and VL.
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 }
 
 }  // namespace
@@ -48,8 +44,8 @@ void ensure_fast_blas_kernels(char** argv) {
   if ((user && *user) || std::getenv(kDetectedVar)) return;  // the user's choice, or already re-executed
   const char* name = openblas_get_corename();
   const std::string detected = name ? name : "unknown";
-  const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const std::string better = better_blas_core(detected, avx2_fma, cpu_has_avx512());
+  const CpuFeatures& cpu = cpu_features();
+  const std::string better = better_blas_core(detected, cpu.avx2_fma, cpu.avx512);
   if (better.empty()) return;
   setenv("OPENBLAS_CORETYPE", better.c_str(), 1);
   setenv(kDetectedVar, detected.c_str(), 1);

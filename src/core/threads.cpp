@@ -2,6 +2,7 @@
 #include "threads.h"
 
 #include "blas_kernels.h"
+#include "cpu_features.h"
 
 #include <omp.h>
 
@@ -31,7 +32,7 @@ std::string blas_description() {
   os << "OpenBLAS " << (blas_is_openmp() ? "openmp" : "NOT-openmp(slow: two thread pools)") << " "
      << openblas_get_corename();
   if (const std::string note = blas_kernel_note(); !note.empty()) os << " (" << note << ")";
-  os << ", " << num_threads() << " thread(s)";
+  os << ", " << num_threads() << " thread(s), " << cpu_kernels_description();
   return os.str();
 }
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runtime ISA dispatch: the same `mor` binary loads the kernel build that glibc's loader judges
+# best for the CPU. Masking CPU features (GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,...) stands in
+# for running on an older CPU: every level this CPU can run is loaded in turn, the run header
+# names it, and every level trains the same tiny model to the same losses (within float noise).
+source "$(dirname "$0")/common.sh"
+LDSO=/lib64/ld-linux-x86-64.so.2
+[ -x "$LDSO" ] || { echo "SKIP: no $LDSO (not x86-64 glibc)"; exit 0; }
+level_of() { GLIBC_TUNABLES="$1" "$MOR" bench sgemm --seconds 0.02 | grep -o 'kernels [^ ]*' | cut -d' ' -f2; }
+[ "$(level_of "")" != "native" ] || { echo "SKIP: built with -DMOR_CPU_DISPATCH=OFF"; exit 0; }
+# The loader's own answer: the first "supported, searched" glibc-hwcaps level, else the baseline.
+expected_level() {
+  GLIBC_TUNABLES="$1" "$LDSO" --help | sed -n 's/^ *\(x86-64-v[234]\) (supported, searched)$/\1/p' | head -1 |
+    grep . || echo x86-64
+}
+small_dataset
+tiny_config
+seen=()
+for mask in "" "glibc.cpu.hwcaps=-AVX512F" "glibc.cpu.hwcaps=-AVX512F,-AVX2" "glibc.cpu.hwcaps=-AVX512F,-AVX2,-SSE4_2"; do
+  want=$(expected_level "$mask")
+  got=$(level_of "$mask")
+  [ "$got" = "$want" ] || fail "with GLIBC_TUNABLES='$mask' the loader supports $want but mor loaded kernels $got"
+  case " ${seen[*]-} " in *" $got "*) continue ;; esac  # this CPU cannot go lower by that mask
+  seen+=("$got")
+  GLIBC_TUNABLES="$mask" "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/run-$got" --set train.steps=3 \
+    --set train.eval=false --quiet >"$WORK/log-$got" 2>&1 || { cat "$WORK/log-$got" >&2; fail "training with kernels $got failed"; }
+  grep -q "kernels $got" "$WORK/log-$got" || fail "run header does not name kernels $got"
+done
+[ "${#seen[@]}" -ge 2 ] || fail "only one kernel level was loadable (${seen[*]}): is glibc-hwcaps dispatch built?"
+python3 - "$WORK" "${seen[@]}" <<'PY'
+import json, sys
+work, levels = sys.argv[1], sys.argv[2:]
+loss = {l: [json.loads(x)["loss"] for x in open(f"{work}/run-{l}/metrics.jsonl")] for l in levels}
+ref = loss[levels[0]]
+for l in levels[1:]:
+    diff = max(abs(a - b) for a, b in zip(ref, loss[l]))
+    assert len(loss[l]) == len(ref) == 3 and diff < 1e-3, (l, loss[l], levels[0], ref)
+print("ok: levels", " ".join(levels), "losses", ref)
+PY
