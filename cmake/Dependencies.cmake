@@ -7,6 +7,8 @@ find_package(GTest REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3.11 REQUIRED)
 find_package(PkgConfig REQUIRED)
+# oneDNN (libdnnl-dev): bf16 GEMMs for train.precision: bf16 on CPUs with bf16 dot products.
+find_package(dnnl CONFIG QUIET)
 
 # OpenBLAS, OpenMP flavour: it shares libgomp's thread pool with our kernels, and calls made
 # from inside an OpenMP parallel region run single-threaded (no oversubscription, no two pools

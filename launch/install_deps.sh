@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config
       libopenblas-openmp-dev libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libyaml-cpp-dev
       googletest libgtest-dev libcli11-dev nlohmann-json3-dev
-      libsentencepiece-dev sentencepiece python3.11-doc
+      libsentencepiece-dev sentencepiece python3.11-doc libdnnl-dev
       iproute2 util-linux)   # ip netns / tc for the several-hosts tests; setpriv, flock, unshare
 missing=()
 for p in "${PKGS[@]}"; do

@@ -95,6 +95,7 @@ struct TrainConfig {
   GuardConfig guard;
   int64_t threads = 0;          // 0 = OpenMP default
   std::string device = "cpu";
+  std::string precision = "fp32";  // GEMMs: fp32 or bf16 (mixed precision; src/train/precision.h)
   bool memory_check = true;     // refuse to start when the estimated peak memory does not fit
 };
 

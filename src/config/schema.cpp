@@ -111,6 +111,8 @@ void visit_train(TrainConfig& c, V& v) {
   });
   v.field("threads", c.threads, "CPU threads (0: OpenMP default)");
   v.field("device", c.device, "cpu, cuda or cuda:N (training runs on cpu in this version)");
+  v.choice("precision", c.precision, {"fp32", "bf16"},
+           "GEMM precision: fp32, or bf16 (bf16 inputs, f32 accumulation, f32 master weights; CPUs with AVX512_BF16 or AMX)");
   v.field("memory_check", c.memory_check,
           "refuse to start when the estimated peak memory exceeds 90% of the available memory (false: warn and start)");
 }

@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "optimizer.h"
 #include "peak.h"
+#include "precision.h"
 #include "schedule.h"
 #include "src/autodiff/profiler.h"
 #include "src/core/rng.h"
@@ -36,6 +37,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   LoadedConfig lc = load_config(o.config, overrides);
   const Config& c = lc.config;
   set_num_threads(o.threads);
+  apply_train_precision(lc.source, c.train);
   const int64_t B = c.train.micro_batch, T = c.train.seq_len, GA = c.train.grad_accum;
   Model model(c.model);
   model.initialize(uint64_t(c.train.seed));
@@ -80,6 +82,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   MetricRecord r;
   r.strings["config"] = o.config;
   r.strings["blas"] = blas_description();
+  r.strings["precision"] = c.train.precision;
   r.integers["threads"] = num_threads();
   r.integers["steps"] = o.steps;
   r.integers["tokens_per_step"] = int64_t(tokens_per_step);
@@ -103,7 +106,8 @@ int run_bench_train(const BenchTrainOptions& o) {
   if (o.json) {
     std::printf("%s\n", r.to_json().c_str());
   } else {
-    std::printf("bench train %s | %s\n", o.config.c_str(), blas_description().c_str());
+    std::printf("bench train %s | %s | precision %s\n", o.config.c_str(), blas_description().c_str(),
+                train_precision_description().c_str());
     std::printf("  %lld tokens/step | step %.3fs median (min %.3f, max %.3f) | cpu %.3fs/step\n",
                 (long long)tokens_per_step, step_s, r.numbers["step_s_min"], r.numbers["step_s_max"], median(cpu));
     std::printf("  %s tokens/s | %.1f GFLOP/s (6N+12LTd = %s FLOP/token) | MFU %.1f%% of sgemm %.1f GFLOP/s (%dx%dx%d, same run)\n",

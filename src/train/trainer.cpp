@@ -12,6 +12,7 @@
 #include "evaluate.h"
 #include "format.h"
 #include "memory_check.h"
+#include "precision.h"
 #include "metrics.h"
 #include "peak.h"
 #include "signals.h"
@@ -60,6 +61,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   if (!parse_device(c.train.device).is_cpu())
     fail_input(cfg_.source, ": train.device '", c.train.device,
                "': training on CUDA is not wired up yet. Hint: use device: cpu.");
+  apply_train_precision(cfg_.source, c.train);
   run_dir_ = opts.run_dir.empty() ? "runs/" + c.name : opts.run_dir;
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
     fail_input(run_dir_, ": the run directory exists and is not a directory. Hint: pass --run-dir a new or existing directory.");
@@ -171,8 +173,8 @@ void Trainer::print_header() {
   std::printf("flops: %s/token (budget formula, MOR.md 6) | %s/token trained (6N+12LTd) | budget %s\n",
               format_si(budget_flops_per_token_, 2).c_str(), format_si(train_flops_per_token_, 2).c_str(),
               c.train.budget_flops > 0 ? format_si(c.train.budget_flops, 2).c_str() : "none (train.steps)");
-  std::printf("compute: %s | sgemm peak %.1f GFLOP/s (MFU denominator, measured now)\n", blas_description().c_str(),
-              peak_gflops_);
+  std::printf("compute: %s | precision %s | gemm peak %.1f GFLOP/s (MFU denominator, measured now)\n",
+              blas_description().c_str(), train_precision_description().c_str(), peak_gflops_);
   const dist::RankInfo& ri = dist::rank_info();
   if (ri.size > 1 || ri.mpi)
     std::printf("parallel: %s | %d rank(s) on %d node(s) (%s) | %d thread(s) per rank (%s)%s\n", grid_->describe().c_str(),

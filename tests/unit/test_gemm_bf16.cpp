@@ -1,0 +1,91 @@
+// bf16 GEMMs (train.precision: bf16): gemm<float> under GemmPrecision::BF16 must equal the exact
+// product of the bf16-rounded operands (f32 accumulation error only) for every transposition,
+// strided operands, alpha and beta; GEMMs below the size threshold stay f32. Skipped, with the
+// reason, where the CPU or the build has no bf16 matmul.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_bf16.h"
+#include "src/core/bf16.h"
+#include "src/core/rng.h"
+
+namespace mor {
+namespace {
+
+struct PrecisionScope {  // restores f32 GEMMs when a test ends
+  explicit PrecisionScope(kernels::GemmPrecision p) { kernels::set_gemm_precision(p); }
+  ~PrecisionScope() { kernels::set_gemm_precision(kernels::GemmPrecision::F32); }
+};
+
+std::vector<float> random_matrix(int64_t n, uint64_t seed) {
+  Rng rng(seed, "gemm-bf16");
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = float(rng.uniform() * 2 - 1);
+  return v;
+}
+
+float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+// C = alpha * op(A) op(B) + beta * C0 in double; `rounded` rounds A and B to bf16 first.
+std::vector<double> reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const std::vector<float>& A,
+                              int64_t lda, const std::vector<float>& B, int64_t ldb, double beta,
+                              const std::vector<float>& C0, int64_t ldc, bool rounded) {
+  auto r = [&](float x) { return double(rounded ? round_bf16(x) : x); };
+  std::vector<double> C(C0.begin(), C0.end());
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += r(ta ? A[k * lda + i] : A[i * lda + k]) * r(tb ? B[j * ldb + k] : B[k * ldb + j]);
+      C[i * ldc + j] = alpha * s + beta * C0[i * ldc + j];
+    }
+  return C;
+}
+
+}  // namespace
+
+TEST(GemmBf16, EqualsTheProductOfRoundedOperands) {
+  const std::string why = kernels::bf16_gemm_unavailable_reason();
+  if (!why.empty()) GTEST_SKIP() << "no bf16 GEMM here: " << why;
+  PrecisionScope bf16(kernels::GemmPrecision::BF16);
+  const int64_t M = 96, N = 80, K = 160, pad = 7;  // 2*M*N*K above kBf16MinFlops
+  ASSERT_GE(2.0 * M * N * K, kernels::kBf16MinFlops);
+  uint64_t seed = 1;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}, {2.0f, -0.75f}}) {
+        const int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+        const std::vector<float> A = random_matrix((ta ? K : M) * lda, seed++), B = random_matrix((tb ? N : K) * ldb, seed++);
+        std::vector<float> C = random_matrix(M * ldc, seed++);
+        const std::vector<float> C0 = C;
+        kernels::gemm<float>(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+        const auto exact = reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, true);
+        const auto unrounded = reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, false);
+        double worst = 0, rounding = 0;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            worst = std::max(worst, std::abs(C[i * ldc + j] - exact[i * ldc + j]));
+            rounding = std::max(rounding, std::abs(exact[i * ldc + j] - unrounded[i * ldc + j]));
+          }
+        // f32 accumulation of K products of size <= 1: a few 1e-6; bf16 rounding of the inputs
+        // (what this test must see, proving bf16 ran) is orders larger.
+        EXPECT_LT(worst, 2e-4) << "ta=" << ta << " tb=" << tb << " alpha=" << alpha << " beta=" << beta;
+        EXPECT_GT(rounding, 1e-3) << "the inputs' bf16 rounding should be visible";
+        for (int64_t j = N; j < ldc; ++j) EXPECT_EQ(C[j], C0[j]) << "padding of row 0 was written";
+      }
+}
+
+TEST(GemmBf16, SmallGemmsStayF32) {
+  PrecisionScope bf16(kernels::GemmPrecision::BF16);
+  const int64_t M = 8, N = 8, K = 64;
+  ASSERT_LT(2.0 * M * N * K, kernels::kBf16MinFlops);
+  const std::vector<float> A = random_matrix(M * K, 11), B = random_matrix(K * N, 12);
+  std::vector<float> C(size_t(M * N), 0.0f);
+  kernels::gemm<float>(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+  const auto exact = reference(false, false, M, N, K, 1.0, A, K, B, N, 0.0, std::vector<float>(C.size(), 0.0f), N, false);
+  for (size_t i = 0; i < C.size(); ++i) EXPECT_NEAR(C[i], exact[i], 1e-5);
+}
+
+}  // namespace mor
