@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Several hosts (network namespaces, netns_hosts.sh), real training over TCP:
 # (1) 4 data-parallel ranks on 2 hosts (2 each) x micro_batch 2 train 12 steps, and every step's
-#     loss and the final parameters equal one process with micro_batch 8 (within 1e-4);
+#     loss and the final parameters equal one process with micro_batch 8 (within 1e-4); the same
+#     for DP2 x TP2 x micro_batch 4 (TP groups within a host, DP across the hosts);
 # (2) the link of host 2 is cut in the middle of a longer run: the job must end within a bounded
 #     time with the collective watchdog's message naming a rank, and the checkpoint written before
 #     the cut must still be valid (resumable). Exit 77 (skipped) where namespaces cannot be made.
@@ -44,6 +45,24 @@ PY
 d=$(python3 "$HERE/compare_safetensors.py" "$WORK/ea/model.safetensors" "$WORK/eb/model.safetensors")
 echo "final parameters max |diff| $d"
 python3 -c "import sys; sys.exit(0 if float('${d%% *}') < 1e-4 else 1)" || fail "parameters differ: $d"
+
+# (1b) DP2 x TP2 across the hosts, with the selection check on
+netns_bounded 120 hosts_tp netns_mpirun -np 4 -x OMP_NUM_THREADS -x MOR_COLLECTIVE_TIMEOUT=60 "$MOR" "${common[@]}" \
+  --run-dir "$WORK/hosts_tp" --set train.steps=12 --set train.micro_batch=4 --set dist.tp=2 --set dist.check_tp_selection=true
+[ "$rc" -eq 0 ] || { cat "$OUT/hosts_tp.err" >&2; fail "DP2 x TP2 over 2 hosts: exit $rc"; }
+grep -q "parallel: dp 2 x tp 2 (4 ranks) | 4 rank(s) on 2 node(s)" "$OUT/hosts_tp.out" || fail "not DP2 x TP2 on 2 nodes: $(grep parallel "$OUT/hosts_tp.out")"
+python3 - "$WORK/one/metrics.jsonl" "$WORK/hosts_tp/metrics.jsonl" <<'PY' || fail "DP2 x TP2 losses differ across hosts"
+import json, sys
+a = [json.loads(l)["loss"] for l in open(sys.argv[1])]
+b = [json.loads(l)["loss"] for l in open(sys.argv[2])]
+d = max(abs(x - y) for x, y in zip(a, b))
+print("2 hosts, DP2 x TP2 x 4 vs 1 x 8: %d steps, max |loss diff| %.2e" % (len(b), d))
+assert len(a) == len(b) == 12 and d < 1e-4
+PY
+"$MOR" export --checkpoint "$WORK/hosts_tp" --out "$WORK/ec" >/dev/null 2>&1
+d=$(python3 "$HERE/compare_safetensors.py" "$WORK/ea/model.safetensors" "$WORK/ec/model.safetensors")
+echo "DP2 x TP2 final parameters max |diff| $d"
+python3 -c "import sys; sys.exit(0 if float('${d%% *}') < 1e-4 else 1)" || fail "DP2 x TP2 parameters differ: $d"
 
 # (2) cut host 2 off in the middle of a run that checkpoints every 5 steps
 t0=$(now_ms)
