@@ -38,7 +38,8 @@ void CommTpGroup::check_identical(const Tensor& t, const std::string& what) {
   if (!check_ || comm_.size() == 1) return;
   CommTimer timer(comm_s_);
   const int n = comm_.size();
-  std::vector<int64_t> mine{int64_t(tensor_hash(t)), t.numel()}, all(size_t(2 * n));
+  const Tensor host = t.device().is_cpu() ? t : t.to(Device::cpu());
+  std::vector<int64_t> mine{int64_t(tensor_hash(host)), t.numel()}, all(size_t(2 * n));
   comm_.all_gather(mine.data(), all.data(), 2, DType::I64);
   bool same = true;
   for (int r = 1; r < n; ++r) same = same && all[size_t(2 * r)] == all[0] && all[size_t(2 * r + 1)] == all[1];

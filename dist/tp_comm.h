@@ -6,6 +6,9 @@
 // check_identical (dist.check_tp_selection): every member hashes the tensor (FNV-1a over its
 // bytes, plus its element count), the pairs are all-gathered (16 bytes per member), and any
 // difference fails on every member with one message naming `what` and each member's count.
+// The hash pairs and the trainer's gradient-norm scalar are host buffers: over an NCCL
+// communicator (device buffers only) they would need an MPI group beside it (not built yet:
+// training on CUDA is not wired up).
 #pragma once
 #include "communicator.h"
 #include "src/autodiff/tp_group.h"

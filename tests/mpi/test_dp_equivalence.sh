@@ -6,10 +6,7 @@
 # Then resume across layouts: DP2+ZeRO-1 for 10 steps, resumed on 1 rank, then on 4 ranks,
 # continues the straight single-rank run. Usage: test_dp_equivalence.sh MOR_BINARY
 source "$(dirname "$0")/../cli/common.sh"
-export OMP_NUM_THREADS=1
-small_dataset
-TOL=1e-4
-source "$(dirname "$0")/train_compare.sh"
+source "$(dirname "$0")/train_compare.sh"  # 1 thread per rank, the dataset, TOL=1e-4, helpers
 for variant in vanilla expert token; do
   tiny_config
   case $variant in

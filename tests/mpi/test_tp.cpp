@@ -16,6 +16,7 @@
 #include "dist/tp_comm.h"
 #include "src/core/rng.h"
 #include "src/model/model.h"
+#include "tests/unit/random_tokens.h"
 
 namespace mor::dist {
 namespace {
@@ -151,12 +152,7 @@ ModelConfig tp_model(const std::string& type) {
   return m;
 }
 
-Tensor tokens(int64_t B, int64_t T, int64_t V, uint64_t seed) {
-  Tensor t = Tensor::empty({B, T + 1}, DType::I32);
-  Rng rng(seed);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<int32_t>()[i] = int32_t(rng.below(uint64_t(V)));
-  return t;
-}
+using mor::testing::random_tokens;
 
 struct Run {
   ForwardResult f;
@@ -183,7 +179,7 @@ void expect_tp_equals_whole(const std::string& type, DType dtype, double tol) {
   Model whole(cfg, dtype), split(cfg, dtype, &tp);
   whole.initialize(7);
   split.initialize(7);
-  const Tensor tok = tokens(3, 12, cfg.vocab_size, 11);
+  const Tensor tok = random_tokens(3, 12, cfg.vocab_size, 11);
   const Run a = forward_backward(whole, tok), b = forward_backward(split, tok);
   EXPECT_NEAR(a.f.loss->value.item(), b.f.loss->value.item(), tol);
   EXPECT_NEAR(a.f.lm_loss, b.f.lm_loss, tol);
@@ -232,7 +228,7 @@ TEST(TensorParallel, SelectionCheckNamesStepAndRecursion) {
   ForwardContext ctx;
   ctx.step = 4;
   try {
-    split.forward(tokens(2, 12, cfg.vocab_size, 5), ctx);
+    split.forward(random_tokens(2, 12, cfg.vocab_size, 5), ctx);
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("training step 5, recursion 2: expert-choice selected rows"), std::string::npos)

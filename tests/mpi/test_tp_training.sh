@@ -8,10 +8,7 @@
 # the straight run; `mor eval` of a TP checkpoint equals the one-process run's; layouts that do
 # not fit are refused. Usage: test_tp_training.sh MOR_BINARY
 source "$(dirname "$0")/../cli/common.sh"
-export OMP_NUM_THREADS=1
-small_dataset
-TOL=1e-4
-source "$(dirname "$0")/train_compare.sh"
+source "$(dirname "$0")/train_compare.sh"  # 1 thread per rank, the dataset, TOL=1e-4, helpers
 for variant in vanilla expert token; do
   tiny_config
   # 4 KV heads (MHA) so that TP4 fits; grouped-query heads under TP are covered by mpi_tests.

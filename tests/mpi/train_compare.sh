@@ -1,7 +1,11 @@
-# Helpers shared by the multi-rank training tests (source after tests/cli/common.sh; TOL set):
+# Helpers shared by the multi-rank training tests (source after tests/cli/common.sh): one thread
+# per rank, the small dataset prepared, tolerance TOL (default 1e-4), and
 #   mpi N ARGS...               mor under mpirun on N local ranks
 #   close A.jsonl B.jsonl WHAT  same steps, every step's loss and the final val loss within TOL
 #   same_params RUN_A RUN_B WHAT  the final parameters (exported) within TOL
+export OMP_NUM_THREADS=1
+TOL="${TOL:-1e-4}"
+small_dataset
 mpi() { local n="$1"; shift; mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader -np "$n" "$MOR" "$@"; }
 close() {
   python3 - "$1" "$2" "$TOL" "$3" <<'PY' || fail "$3"

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "src/autodiff/tp_group.h"
-#include "src/core/rng.h"
 #include "src/model/model.h"
+#include "tests/unit/random_tokens.h"
 
 namespace mor {
 namespace {
@@ -68,9 +68,7 @@ TEST(TpShards, ModelOverGroupOfOneEqualsWholeModel) {
   Model whole(cfg, DType::F64), split(cfg, DType::F64, &solo);
   whole.initialize(5);
   split.initialize(5);
-  Tensor tok = Tensor::empty({2, 9}, DType::I32);
-  Rng rng(2);
-  for (int64_t i = 0; i < tok.numel(); ++i) tok.data<int32_t>()[i] = int32_t(rng.below(16));
+  const Tensor tok = testing::random_tokens(2, 8, 16, 2);
   double loss[2];
   Model* ms[2] = {&whole, &split};
   for (int i = 0; i < 2; ++i) {
