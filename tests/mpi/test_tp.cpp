@@ -2,7 +2,8 @@
 //   - the conjugate primitives in closed form from rank numbers, and a collective finite-difference
 //     gradient check of a column-parallel -> row-parallel composite and of the vocab-parallel
 //     embedding and cross-entropy;
-//   - TP == one process for vanilla, expert-choice and token-choice (loss-free bias) MoR, in f64:
+//   - TP == one process for vanilla (tied and untied head), expert-choice (also with KV sharing and
+//     an auxiliary router) and token-choice (loss-free bias; balancing loss) MoR, in f64:
 //     loss, auxiliary losses, selections, logits and every parameter's gradient (shard of the whole
 //     model's), with the selection check on; replicated gradients bit-identical across TP ranks;
 //   - the selection check fails, naming the step and recursion, when ranks disagree.
@@ -133,7 +134,9 @@ TEST(TensorParallel, VocabParallelEmbeddingAndLossGradcheck) {
   }, {false});
 }
 
-ModelConfig tp_model(const std::string& type) {
+// type: none | expert | token (loss-free bias); option: "" | "untied" (own lm_head) | "kv_share"
+// (expert, KV sharing, aux router) | "balance_loss" (token, balancing loss + z-loss).
+ModelConfig tp_model(const std::string& type, const std::string& option = "") {
   ModelConfig m;
   m.vocab_size = 64;
   m.d_model = 32;
@@ -149,6 +152,9 @@ ModelConfig tp_model(const std::string& type) {
     if (type == "token") m.mor.balancing = "loss_free";
     if (type == "expert") m.mor.z_coeff = 1e-3;
   }
+  if (option == "untied") m.tie_embeddings = false;
+  if (option == "kv_share") m.kv_mode = "share", m.mor.sampling = "aux_router";
+  if (option == "balance_loss") m.mor.balancing = "loss", m.mor.z_coeff = 1e-3;
   return m;
 }
 
@@ -171,11 +177,11 @@ Run forward_backward(Model& m, const Tensor& tok) {
   return out;
 }
 
-void expect_tp_equals_whole(const std::string& type, DType dtype, double tol) {
-  SCOPED_TRACE(type + (dtype == DType::F64 ? " f64" : " f32"));
+void expect_tp_equals_whole(const std::string& type, DType dtype, double tol, const std::string& option = "") {
+  SCOPED_TRACE(type + " " + option + (dtype == DType::F64 ? " f64" : " f32"));
   ProcessGrid g(world(), world().size());
   CommTpGroup tp(g.tp(), /*check_selection=*/true);
-  const ModelConfig cfg = tp_model(type);
+  const ModelConfig cfg = tp_model(type, option);
   Model whole(cfg, dtype), split(cfg, dtype, &tp);
   whole.initialize(7);
   split.initialize(7);
@@ -210,6 +216,9 @@ TEST(TensorParallel, VanillaEqualsOneProcess) { expect_tp_equals_whole("none", D
 TEST(TensorParallel, ExpertChoiceEqualsOneProcess) { expect_tp_equals_whole("expert", DType::F64, 1e-10); }
 TEST(TensorParallel, TokenChoiceEqualsOneProcess) { expect_tp_equals_whole("token", DType::F64, 1e-10); }
 TEST(TensorParallel, ExpertChoiceEqualsOneProcessInF32) { expect_tp_equals_whole("expert", DType::F32, 2e-5); }
+TEST(TensorParallel, UntiedHeadEqualsOneProcess) { expect_tp_equals_whole("none", DType::F64, 1e-10, "untied"); }
+TEST(TensorParallel, ExpertKvShareAuxRouterEqualsOneProcess) { expect_tp_equals_whole("expert", DType::F64, 1e-10, "kv_share"); }
+TEST(TensorParallel, TokenBalancingLossEqualsOneProcess) { expect_tp_equals_whole("token", DType::F64, 1e-10, "balance_loss"); }
 
 TEST(TensorParallel, SelectionCheckNamesStepAndRecursion) {
   ProcessGrid g(world(), world().size());
