@@ -5,7 +5,7 @@
 # per-step losses, final validation loss and final parameters within 1e-4, with the selection
 # check on (dist.check_tp_selection: routers select identically, replicated gradients identical).
 # Then resume across layouts: DP2xTP2+ZeRO-1 (8 steps) -> TP4 (4) -> DP1 (4) -> DP4 (4) continues
-# the straight run; `mor eval` of a TP checkpoint equals the one-process run's; layouts that do
+# the straight run; `mor eval` and `mor generate` of a TP checkpoint equal the one-process run's; layouts that do
 # not fit are refused. Usage: test_tp_training.sh MOR_BINARY
 source "$(dirname "$0")/../cli/common.sh"
 source "$(dirname "$0")/train_compare.sh"  # 1 thread per rank, the dataset, TOL=1e-4, helpers
@@ -50,6 +50,14 @@ a=$("$MOR" eval --checkpoint "$WORK/token-1" --data "$WORK/ds" --max-windows 8 |
 b=$("$MOR" eval --checkpoint "$WORK/token-dp2tp2" --data "$WORK/ds" --max-windows 8 | grep -o "loss [0-9.]*")
 echo "mor eval: 1 rank $a, DP2xTP2 $b"
 [ -n "$a" ] && [ "$a" = "$b" ] || fail "mor eval differs: '$a' vs '$b'"
+
+# `mor generate` (one process) from a DP2 x TP2 checkpoint: the same sampled tokens (seeded) as
+# from the 1-rank run's.
+gen() { "$MOR" generate --checkpoint "$1" --prompt "The license" --max-new-tokens 16 --temperature 1 --top-k 0 \
+          --seed 3 --tokenizer "$WORK/ds/tokenizer.model" --json 2>/dev/null | grep -o '"tokens":\[[0-9,]*\]'; }
+a=$(gen "$WORK/token-1"); b=$(gen "$WORK/token-dp2tp2")
+echo "mor generate: 1 rank '$a' | DP2xTP2 '$b'"
+[ -n "$a" ] && [ "$a" = "$b" ] || fail "mor generate differs: '$a' vs '$b'"
 
 # Layouts that do not fit: TP over more ranks than launched; TP not dividing the heads.
 expect_exit 2 mpi 2 train --config "$WORK/tiny.yaml" --run-dir "$WORK/bad" --set dist.tp=4
