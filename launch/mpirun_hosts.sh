@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel training across several machines over TCP, from an OpenMPI hostfile.
+# Data- or tensor-parallel training (dist.tp) across several machines over TCP, from an OpenMPI hostfile.
 #   launch/mpirun_hosts.sh HOSTFILE N_RANKS IFACE_OR_SUBNET [mor train arguments...]
 #   e.g. launch/mpirun_hosts.sh hosts 8 10.0.0.0/24 --config configs/paper/360m-mor3.yaml --run-dir /shared/runs/mor3
 # HOSTFILE: one line per machine, "hostname slots=K" (K ranks there). IFACE_OR_SUBNET: the network
@@ -17,6 +17,8 @@ extra=()
 [ "$(id -u)" -eq 0 ] && extra+=(--allow-run-as-root)
 [ -n "${MOR_RSH_AGENT:-}" ] && extra+=(--mca plm_rsh_agent "$MOR_RSH_AGENT")
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+# A spinning OpenMP pool delays the peers of every collective (tensor parallelism has many).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 # shellcheck disable=SC2086
 exec mpirun "${extra[@]}" --hostfile "$HOSTS" -np "$N" --bind-to none --map-by slot \
   --mca btl tcp,self,vader --mca btl_tcp_if_include "$NET" --mca oob_tcp_if_include "$NET" \

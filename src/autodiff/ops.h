@@ -8,6 +8,7 @@
 #include "tape.h"
 
 namespace mor::ad {
+class TpGroup;  // tp_group.h
 
 // ---- rows ----
 // table [V, d], ids [n] -> [n, d]
@@ -74,6 +75,30 @@ Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, 
                              int64_t chunk_rows = 0);
 // mean_i BCEWithLogits(x_i, t_i) over all n elements (targets are float 0/1 or soft).
 Var bce_with_logits(const Var& x, const Tensor& targets, double normalizer = 0);
+
+// ---- tensor parallelism (Megatron's conjugate f / g; every call is collective over `g`) ----
+// Identity forward; backward sums the gradient over the group. Placed where a replicated tensor
+// enters a sharded computation (before column-parallel linears, the vocab-parallel loss).
+Var copy_to_tp_region(const Var& x, TpGroup& g);
+// Sums over the group forward; identity backward. Placed where partial sums leave a sharded
+// computation (after row-parallel linears, the vocab-parallel embedding).
+Var reduce_from_tp_region(const Var& x, TpGroup& g);
+// The vocabulary rows [first_id, first_id + V_local) of an embedding: table [V_local, d], ids [n]
+// in [0, vocab) -> [n, d], rows of ids outside the shard are zero (sum the shards with
+// reduce_from_tp_region for the full lookup).
+Var embedding_shard(const Var& table, const Tensor& ids, int64_t first_id, int64_t vocab);
+// classifier_cross_entropy over a vocabulary split across `group`: w holds the rows
+// [first_id, first_id + V_local) of the full [vocab, d] head and h [n, d] is replicated. Each
+// row's max and sum of exponentials and its target logit (from the owning member) are combined
+// across the group, so full logits never exist anywhere. The loss is the same on every member; the
+// gradient of h is this member's partial sum (feed h through copy_to_tp_region), w's is complete.
+struct VocabShard {
+  TpGroup* group = nullptr;
+  int64_t first_id = 0;
+  int64_t vocab = 0;  // the full vocabulary
+};
+Var classifier_cross_entropy_vocab_parallel(const Var& h, const Var& w, const Tensor& targets, const VocabShard& shard,
+                                            double normalizer = 0, int64_t chunk_rows = 0);
 
 // ---- selection (no gradient) ----
 // scores [rows] packed by `layout`; k[s] per sequence -> i32 global row indices, ascending per

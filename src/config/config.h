@@ -109,6 +109,7 @@ struct DataConfig {
 struct DistConfig {
   int64_t tp = 1;                      // tensor-parallel ranks (DP = world / tp)
   int64_t zero = 0;                    // 1: shard AdamW state over DP ranks (ZeRO-1)
+  bool check_tp_selection = false;     // debug: TP ranks compare routing selections and replicated gradients
   double collective_timeout_s = 300;   // a collective that takes longer ends the job
 };
 

@@ -128,8 +128,10 @@ void visit_config(Config& c, V& v) {
     v.field("prefetch", c.data.prefetch, "batches prepared ahead by the loader thread");
   });
   v.section("dist", "parallel layout under mpirun", [&] {
-    v.field("tp", c.dist.tp, "tensor-parallel ranks; data-parallel ranks = world size / tp (this version: 1)");
+    v.field("tp", c.dist.tp, "tensor-parallel ranks (heads, d_ff and vocabulary split over them); data-parallel ranks = world size / tp");
     v.field("zero", c.dist.zero, "1: shard the AdamW moments over data-parallel ranks (ZeRO-1); 0: replicate them");
+    v.field("check_tp_selection", c.dist.check_tp_selection,
+            "debug: every step, TP ranks check they routed the same rows and hold the same replicated gradients");
     v.field("collective_timeout_s", c.dist.collective_timeout_s,
             "a collective not finished after this many seconds ends the job with a message naming the rank");
   });
@@ -456,9 +458,17 @@ struct Validator {
       if (v != 0 && !(v > 1)) bad(key, std::string("'") + key + "' must be 0 (off) or > 1 (a factor over the recent mean).");
     if (t.guard.warmup < 0) bad("train.guard.warmup", "train.guard.warmup must be >= 0.");
     if (c.dist.tp < 1) bad("dist.tp", "dist.tp must be >= 1.");
-    if (c.dist.tp > 1)
-      bad("dist.tp", "dist.tp=" + std::to_string(c.dist.tp) + ": tensor parallelism is not implemented in this version. "
-                     "Hint: use dist.tp: 1 (every rank is a data-parallel rank).");
+    if (c.dist.tp > 1) {
+      const ModelConfig& m = c.model;
+      std::string bad_sizes;
+      for (auto [name, v] : {std::pair{"model.n_heads", m.n_heads}, {"model.n_kv_heads", m.kv_heads()}, {"model.d_ff", m.d_ff},
+                             {"model.vocab_size", m.vocab_size}})
+        if (v % c.dist.tp != 0) bad_sizes += std::string(bad_sizes.empty() ? "" : ", ") + name + "=" + std::to_string(v);
+      if (!bad_sizes.empty())
+        bad("dist.tp", "dist.tp=" + std::to_string(c.dist.tp) + " does not divide " + bad_sizes +
+                           " (tensor parallelism splits the heads, the FFN and the vocabulary evenly). Hint: choose dist.tp "
+                           "from the common divisors of those sizes, or 1.");
+    }
     if (c.dist.zero != 0 && c.dist.zero != 1) bad("dist.zero", "dist.zero must be 0 or 1 (ZeRO-1).");
     if (!(c.dist.collective_timeout_s > 0)) bad("dist.collective_timeout_s", "dist.collective_timeout_s must be > 0.");
     if (t.threads < 0)

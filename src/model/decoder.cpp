@@ -11,6 +11,8 @@ namespace mor {
 
 Decoder::Decoder(const Model& model, std::string selection)
     : model_(model), selection_(std::move(selection)), caches_(size_t(model.plan().effective_layers())) {
+  if (model.tp_group())  // the decoder's layers are unsharded: generation runs in one process
+    fail_internal("Decoder needs a whole model (load the checkpoint without tensor parallelism).");
   if (selection_ != "threshold" && selection_ != "all")
     fail_input("decoder selection '", selection_, "': use threshold or all.");
   stats_.tokens_per_step.assign(size_t(model.plan().num_recursions()), 0);

@@ -2,8 +2,12 @@
 //   a = x + o( attn( rope(qkv(rmsnorm1(x))) ) )      causal GQA by explicit positions
 //   y = a + down( silu(gate(rmsnorm2(a))) * up(rmsnorm2(a)) )
 // q|k|v and gate|up are fused matrices (views over back-to-back parameters).
+// Tensor parallelism (LayerShape::tp set): the weights are this shard's slices (q, k, v, gate, up
+// column-parallel; o, down row-parallel), the head counts are the local ones, and the replicated
+// rows enter each half through copy_to_tp_region and leave through reduce_from_tp_region.
 #pragma once
 #include "src/autodiff/ops.h"
+#include "src/autodiff/tp_group.h"
 #include "src/config/config.h"
 
 namespace mor {
@@ -19,11 +23,14 @@ struct LayerWeights {
 };
 
 struct LayerShape {
-  int64_t d_model, n_heads, n_kv_heads, head_dim;
+  int64_t d_model, n_heads, n_kv_heads, head_dim;  // heads: this shard's (all of them without TP)
   double rope_theta, norm_eps;
+  ad::TpGroup* tp = nullptr;  // the tensor-parallel group the weights are split over (none: whole)
   static LayerShape from(const ModelConfig& c) {
     return {c.d_model, c.n_heads, c.kv_heads(), c.hdim(), c.rope_theta, c.norm_eps};
   }
+  // The same layer split over `group` (heads divided by its size).
+  LayerShape split(ad::TpGroup* group) const;
 };
 
 // K/V of one layer, kept so that later recursions can attend to them (KV sharing).

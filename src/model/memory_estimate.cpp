@@ -79,7 +79,8 @@ MemoryEstimate estimate_training_memory(const Config& c, int dp, int tp, int zer
   const double slack = c.model.mor.type == "token" ? kVariableShapeSlack : 0.0;
   e.activations = int64_t(double(a.tape + a.backward) * (1.0 + slack));
   e.logits = a.loss;
-  e.checkpoint = e.parameters + e.optimizer;
+  // The snapshot; under TP rank 0 assembles every full tensor (values, m, v) from the shards.
+  e.checkpoint = tp > 1 ? 3 * block(4 * unique_params(c.model, true)) : e.parameters + e.optimizer;
   const int64_t threads = thread_count(t);
   const int64_t attention_scratch = 3 * kAttentionBlockQ * t.seq_len * 4;
   const int64_t loader = (c.data.prefetch + 2) * t.micro_batch * (t.seq_len + 1) * 4;

@@ -14,7 +14,8 @@
 //   logits      = loss buffers           fused lm_head + cross-entropy: logits chunk, dh, dW
 //   checkpoint  = 4 P_tp + 8 P_tp,opt    the snapshot a checkpoint copies (values, m, v) while the
 //                                        freed activation blocks stay cached by the allocator; the
-//                                        same amount is read back when resuming
+//                                        same amount is read back when resuming; under TP (tp > 1)
+//                                        12 P: rank 0 assembles the full tensors from the shards
 //   overhead    = process baseline (binary, libraries) + per thread (OpenBLAS packing buffers,
 //                 attention scratch 3 x 64 x T floats) + the loader's prefetched batches + the part of
 //                 the 12.6 MB sgemm probe (MFU line) that the activations do not cover

@@ -18,19 +18,22 @@ void split_tokens(const Tensor& tokens, Tensor& inputs, Tensor& targets) {
   }
 }
 
-Model::Model(const ModelConfig& cfg, DType dtype)
+Model::Model(const ModelConfig& cfg, DType dtype, ad::TpGroup* tp)
     : cfg_(cfg),
+      tp_(tp),
       plan_(cfg.recursion.sharing, cfg.n_layers, cfg.recursion.num_recursions),
-      shape_(LayerShape::from(cfg)) {
+      shape_(LayerShape::from(cfg).split(tp)) {
   declare_parameters();
   declare_routers();
+  if (tp_) params_.set_tp_shard({tp_->shard_index(), tp_->size()});
   params_.finalize(Device::cpu(), dtype);
   build_layer_weights();
 }
 
 void Model::declare_parameters() {
+  // Global shapes; the table derives each shard's local ones.
   const int64_t d = cfg_.d_model, V = cfg_.vocab_size, f = cfg_.d_ff, D = shape_.head_dim;
-  const int64_t q_rows = shape_.n_heads * D, kv_rows = shape_.n_kv_heads * D;
+  const int64_t q_rows = cfg_.n_heads * D, kv_rows = cfg_.kv_heads() * D;
   const double std = cfg_.init_std;
   auto matrix = [&](const std::string& name, Shape s, int tp_axis, int layer) {
     return params_.add({name, std::move(s), ParamInit::Normal, std, true, tp_axis, layer});
@@ -142,7 +145,10 @@ ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
   res.tokens = B * T;
   std::vector<AuxTerm> aux;
 
-  ad::Var x = ad::embedding(params_.var(embed_), inputs);  // [B*T, d]
+  // [B*T, d]; vocab-parallel: each member looks up its rows of the vocabulary, the sum is the lookup.
+  ad::Var x = tp_ ? ad::reduce_from_tp_region(
+                        ad::embedding_shard(params_.var(embed_), inputs, params_.shard_begin(embed_), cfg_.vocab_size), *tp_)
+                  : ad::embedding(params_.var(embed_), inputs);
   if (plan_.has_middle()) x = layer_forward(x, layout, layer_w_.front(), shape_);
   if (cfg_.mor.type == "expert") {
     x = expert_forward(x, layout, T, ctx, res, aux);
@@ -156,8 +162,12 @@ ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
   x = ad::rmsnorm(x, params_.var(norm_), cfg_.norm_eps);
   if (ctx.return_hidden) res.hidden = x->value;
 
-  const ad::Var& head = params_.var(head_ >= 0 ? head_ : embed_);
-  res.loss = ad::classifier_cross_entropy(x, head, targets, ctx.loss_normalizer);
+  const int head_id = head_ >= 0 ? head_ : embed_;
+  const ad::Var& head = params_.var(head_id);
+  res.loss = tp_ ? ad::classifier_cross_entropy_vocab_parallel(ad::copy_to_tp_region(x, *tp_), head, targets,
+                                                               {tp_, params_.shard_begin(head_id), cfg_.vocab_size},
+                                                               ctx.loss_normalizer)
+                 : ad::classifier_cross_entropy(x, head, targets, ctx.loss_normalizer);
   const double norm = ctx.loss_normalizer > 0 ? ctx.loss_normalizer : double(res.tokens);
   res.lm_loss = res.loss->value.item() * norm / double(res.tokens);
   for (const AuxTerm& a : aux) {
@@ -170,7 +180,19 @@ ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
 
 Tensor Model::logits(const Tensor& hidden) const {
   ad::NoGradScope no_grad;
-  return ad::linear(ad::make_var(hidden), params_.var(head_ >= 0 ? head_ : embed_))->value;
+  const Tensor local = ad::linear(ad::make_var(hidden), params_.var(head_ >= 0 ? head_ : embed_))->value;  // [n, V/tp]
+  if (!tp_) return local;
+  const int t = tp_->size();
+  const int64_t n = local.dim(0), vl = local.dim(1);
+  Tensor parts = Tensor::empty({t, n, vl}, local.dtype());
+  tp_->all_gather(local, parts);
+  Tensor out = Tensor::empty({n, vl * t}, local.dtype());  // member k's columns are [k*vl, (k+1)*vl)
+  const size_t es = dtype_size(local.dtype()), row = size_t(vl) * es;
+  for (int k = 0; k < t; ++k)
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(static_cast<char*>(out.raw()) + (size_t(i) * size_t(t) + size_t(k)) * row,
+                  static_cast<const char*>(parts.raw()) + (size_t(k) * size_t(n) + size_t(i)) * row, row);
+  return out;
 }
 
 }  // namespace mor

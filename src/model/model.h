@@ -1,6 +1,12 @@
 // The language model: embedding -> [first layer] -> N_r recursion steps of the shared block
 // (routed or not) -> [last layer] -> final RMSNorm -> tied lm_head with a fused cross-entropy.
 // Vanilla (sharing none), Recursive (sharing, no routing) and MoR models are this one class.
+// Tensor parallelism: given a TpGroup (src/autodiff/tp_group.h) the model holds its shard of
+// every split parameter (the table decides which), runs attention over its local heads and the
+// FFN over its d_ff slice, looks up and scores the vocabulary in parallel (vocab-parallel
+// embedding and cross-entropy; full logits never exist), and keeps routers and norms replicated:
+// routers read the replicated hidden state, so every member selects the same rows (checked by
+// TpGroup::check_identical when enabled). The model never sees a rank.
 #pragma once
 #include <map>
 #include <memory>
@@ -54,8 +60,10 @@ struct ForwardResult {
 
 class Model {
  public:
-  // dtype: f32 for training; f64 for whole-model gradient checks.
-  explicit Model(const ModelConfig& cfg, DType dtype = DType::F32);
+  // dtype: f32 for training; f64 for whole-model gradient checks. tp: the tensor-parallel group
+  // to split over (nullptr: the whole model here); it must outlive the model.
+  explicit Model(const ModelConfig& cfg, DType dtype = DType::F32, ad::TpGroup* tp = nullptr);
+  ad::TpGroup* tp_group() const { return tp_; }
   const ModelConfig& config() const { return cfg_; }
   const SharingPlan& plan() const { return plan_; }
   ParamTable& params() { return params_; }
@@ -67,7 +75,8 @@ class Model {
   // tokens: i32 [B, T+1]; inputs are columns [0, T), targets [1, T].
   ForwardResult forward(const Tensor& tokens, const ForwardContext& ctx);
 
-  // Final hidden states -> logits for the given rows: [n, d] -> [n, V] (inference helper).
+  // Final hidden states -> logits for the given rows: [n, d] -> [n, V] (inference helper; under
+  // TP every member's vocabulary slice is gathered).
   Tensor logits(const Tensor& hidden) const;
 
   // Read access for inference code (decoding with KV caches).
@@ -109,6 +118,7 @@ class Model {
                         ForwardResult& res, std::vector<AuxTerm>& aux);
 
   ModelConfig cfg_;
+  ad::TpGroup* tp_ = nullptr;
   SharingPlan plan_;
   LayerShape shape_;
   ParamTable params_;

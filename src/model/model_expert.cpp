@@ -101,6 +101,7 @@ ad::Var Model::expert_forward(ad::Var h, const ad::SeqLayout& full, int64_t T, c
       sel_local = ad::topk_per_sequence(gate->value, cand_layout, counts);
     }
     const Tensor sel = r == 0 ? sel_local : take_i32(cand, sel_local);  // global rows
+    if (tp_) tp_->check_identical(sel, routing_context(ctx, r) + ": expert-choice selected rows");
     const ad::SeqLayout sel_layout = subset_layout(sel, counts, full);
 
     // Statistics.

@@ -66,6 +66,7 @@ ad::Var Model::token_forward(const ad::Var& h1, const ad::SeqLayout& full, const
     st.mean_score.push_back(active.empty() ? 0.0 : score / double(active.size()));
     if (active.empty()) break;
     const Tensor active_rows = to_i32(active);
+    if (tp_) tp_->check_identical(active_rows, routing_context(ctx, r) + ": token-choice active rows");
     ad::Var f = run_step(r, x, active_layout, first_kv);  // [|A_r|, d]
     // Split the active rows into exits (depth == r) and continuers (depth > r).
     std::vector<int32_t> exit_local, exit_rows, cont_local, cont_rows;

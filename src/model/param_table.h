@@ -3,6 +3,14 @@
 // values and one for gradients, in declaration order; initialisation, the optimizer state,
 // gradient norms and all-reduces, checkpoints and export all walk this table by name.
 // Parameters declared back to back can be used as one fused matrix (view_rows), e.g. q|k|v.
+//
+// Tensor parallelism: specs keep GLOBAL shapes; with a TP shard set (set_tp_shard, before
+// finalize) each split parameter (tp_axis 0: rows, 1: columns) holds only its shard-th slice of
+// `count` equal slices, and the arenas hold those LOCAL shards, still back to back in declaration
+// order. So a fused view stays valid on each shard: wqkv's local rows are [its q heads | its k
+// heads | its v heads], gate|up's are [its gate rows | its up rows]. offset/numel/local_shape are
+// local; initialisation draws the global tensor and keeps the shard, so every layout starts from
+// the same weights. Checkpoints convert with local_slice / from_shards.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -27,10 +35,19 @@ struct ParamSpec {
   std::string group = "main";  // optimizer group ("main", "aux_router")
 };
 
+// Which of `count` equal slices of each split parameter this table holds.
+struct TpShard {
+  int index = 0;
+  int count = 1;
+};
+
 class ParamTable {
  public:
   // Declares a parameter; returns its index. Names must be unique.
   int add(ParamSpec spec);
+  // Shards the split parameters (before finalize). Each split dimension must divide by count.
+  void set_tp_shard(TpShard shard);
+  const TpShard& tp_shard() const { return tp_; }
   // Allocates the value and gradient arenas (zeroed) and creates the parameter Vars. Training
   // uses f32 master weights; f64 tables serve finite-difference gradient checks of whole models.
   void finalize(Device device = Device::cpu(), DType dtype = DType::F32);
@@ -42,8 +59,18 @@ class ParamTable {
   const ParamSpec& spec(int i) const { return specs_[size_t(i)]; }
   int index(const std::string& name) const;  // -1 if absent
   int64_t offset(int i) const { return offsets_[size_t(i)]; }  // in elements, within the arenas
-  int64_t numel(int i) const { return shape_numel(specs_[size_t(i)].shape); }
-  int64_t total_numel() const { return total_; }
+  int64_t numel(int i) const { return shape_numel(local_shapes_[size_t(i)]); }  // local
+  const Shape& local_shape(int i) const { return local_shapes_[size_t(i)]; }
+  int64_t total_numel() const { return total_; }  // local
+  // True when parameter i is split over more than one shard (each shard holds a different part).
+  bool sharded(int i) const { return tp_.count > 1 && specs_[size_t(i)].tp_axis >= 0; }
+  // Index along tp_axis where this shard's slice starts in the global tensor (0 if not split).
+  int64_t shard_begin(int i) const;
+  // This shard's slice (a copy, local shape) of a global tensor of parameter i's dtype.
+  Tensor local_slice(int i, const Tensor& global) const;
+  // The global tensor from every shard's slice: `gathered` holds the `count` flat local slices
+  // in shard order (an all-gather of the local values).
+  Tensor from_shards(int i, const Tensor& gathered) const;
 
   const ad::Var& var(int i) const { return vars_[size_t(i)]; }
   const ad::Var& var(const std::string& name) const;
@@ -60,6 +87,8 @@ class ParamTable {
  private:
   std::vector<ParamSpec> specs_;
   std::vector<int64_t> offsets_;
+  std::vector<Shape> local_shapes_;
+  TpShard tp_;
   std::map<std::string, int> by_name_;
   std::vector<ad::Var> vars_;
   Tensor values_, grads_;

@@ -1,6 +1,8 @@
 // Row-subset helpers; see routing_util.h.
 #include "routing_util.h"
 
+#include "model.h"
+
 namespace mor {
 
 ad::SeqLayout subset_layout(const Tensor& rows, const std::vector<int64_t>& counts, const ad::SeqLayout& full) {
@@ -32,5 +34,10 @@ Tensor take_i32(const Tensor& table, const Tensor& idx) {
 }
 
 Tensor to_i32(const std::vector<int32_t>& v) { return Tensor::from_vector(v, {int64_t(v.size())}); }
+
+std::string routing_context(const ForwardContext& ctx, int64_t r) {
+  return (ctx.training ? "training step " + std::to_string(ctx.step + 1) : std::string("evaluation")) + ", recursion " +
+         std::to_string(r + 1);
+}
 
 }  // namespace mor

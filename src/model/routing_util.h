@@ -4,9 +4,12 @@
 #include <cstdint>
 #include <vector>
 
+#include <string>
+
 #include "src/autodiff/ops.h"
 
 namespace mor {
+struct ForwardContext;  // model.h
 
 // Layout of the rows `rows` (global row numbers into `full`, sorted within each sequence, grouped
 // by sequence with counts[s] rows for sequence s): positions are the rows' original positions.
@@ -17,6 +20,10 @@ std::vector<int64_t> layout_counts(const ad::SeqLayout& l);
 
 // out[i] = table[idx[i]] for i32 tensors.
 Tensor take_i32(const Tensor& table, const Tensor& idx);
+
+// "training step 12, recursion 2" (step = ctx_step + 1 while training; "evaluation" otherwise):
+// names a routing decision in the tensor-parallel selection check.
+std::string routing_context(const ForwardContext& ctx, int64_t r);
 
 // i32 tensor from a vector.
 Tensor to_i32(const std::vector<int32_t>& v);

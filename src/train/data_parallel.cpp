@@ -2,21 +2,13 @@
 #include "data_parallel.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
+#include "dist/comm_timer.h"
 #include "src/autodiff/profiler.h"
 
 namespace mor {
-namespace {
-// Adds the scope's wall time to a counter.
-struct CommTimer {
-  double& total;
-  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  explicit CommTimer(double& t) : total(t) {}
-  ~CommTimer() { total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
-};
-}  // namespace
+using dist::CommTimer;
 
 DataParallel::DataParallel(dist::Communicator& dp, ParamTable& params, int zero_stage)
     : comm_(dp), params_(params), zero_(zero_stage), n_(params.total_numel()) {

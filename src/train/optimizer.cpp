@@ -17,12 +17,13 @@ AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, int64_t shard_begin, in
   v_ = Tensor::zeros({hi_ - lo_}, DType::F32);
 }
 
-double AdamW::shard_grad_sum_squares(const std::string& group) const {
+double AdamW::shard_grad_sum_squares(const std::string& group, Part part) const {
   double ss = 0;
   const float* g = params_.grads().data<float>();
   for (size_t i = 0; i < params_.size(); ++i) {
     const ParamSpec& s = params_.spec(int(i));
     if (!s.trainable || (!group.empty() && s.group != group)) continue;
+    if (part != Part::All && params_.sharded(int(i)) != (part == Part::Split)) continue;
     const int64_t a = std::max(lo_, params_.offset(int(i))), b = std::min(hi_, params_.offset(int(i)) + params_.numel(int(i)));
     if (a < b) ss += kernels::sum_squares(b - a, g + a);
   }

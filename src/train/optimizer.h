@@ -20,7 +20,10 @@ class AdamW {
   // Global L2 norm of the gradients of `group` ("" = all trainable parameters).
   double grad_norm(const std::string& group = "") const;
   // Sum of squared gradients of `group` over this shard's elements (ZeRO: reduced over ranks).
-  double shard_grad_sum_squares(const std::string& group = "") const;
+  // part: which parameters count (tensor parallelism: split ones are summed over TP ranks,
+  // replicated ones counted once).
+  enum class Part { All, Split, Replicated };
+  double shard_grad_sum_squares(const std::string& group = "", Part part = Part::All) const;
   // One update of `group` ("" = all) over this shard's elements: clip to `clip` (<= 0: none) using
   // `norm`, then AdamW with lr = lr * lr_mult(group). Returns the clip coefficient applied.
   double step(double lr, double norm, double clip, const std::string& group = "");

@@ -50,10 +50,13 @@ int64_t resolve_total_steps(const Config& c) {
 Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts), guard_(cfg.config.train.guard) {
   const Config& c = cfg_.config;
   install_stop_handlers();  // from here on, SIGINT/SIGTERM ask for a clean stop
-  // The parallel layout: every rank is a data-parallel rank (dist.tp = 1 in this version).
+  // The parallel layout: DP x TP, TP innermost (dist/process_grid.h).
   if (!dist::runtime_initialized()) dist::runtime_init(nullptr, nullptr);  // used as a library
   if (!std::getenv("MOR_COLLECTIVE_TIMEOUT")) dist::watchdog_set_timeout(c.dist.collective_timeout_s);
+  dist::validate_layout(dist::world().size(), int(c.dist.tp), c.model.n_heads, c.model.kv_heads(), c.model.d_ff,
+                        c.model.vocab_size);
   grid_ = std::make_unique<dist::ProcessGrid>(dist::world(), int(c.dist.tp));
+  tp_ = std::make_unique<TensorParallel>(*grid_, c.dist.check_tp_selection);
   root_ = dist::world().rank() == 0;
   if (!root_ && !std::freopen("/dev/null", "w", stdout)) {
   }  // rank 0 prints the step lines; every rank's errors go to stderr
@@ -86,7 +89,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
 
   // Prints the per-rank estimate; refuses before allocating if it cannot fit.
   check_training_memory(c, cfg_.source, grid_->dp_size(), grid_->tp_size(), int(c.dist.zero), dist::rank_info().local_size);
-  model_ = std::make_unique<Model>(c.model);
+  model_ = std::make_unique<Model>(c.model, DType::F32, tp_->group());  // this rank's TP shard
   model_->initialize(uint64_t(c.train.seed));
   dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero));
   optim_ = std::make_unique<AdamW>(model_->params(), c.train, dp_->shard_begin(), dp_->shard_end());
@@ -212,6 +215,7 @@ void Trainer::compute_gradients(StepOutcome& o) {
     last_forward_ = std::move(f);
   }
   last_forward_.loss.reset();
+  if (cfg_.config.dist.check_tp_selection) tp_->check_replicated_gradients(model_->params(), state_.step + 1);
   dp_->reduce_gradients();
   reduce_step_statistics(o.loss, aux, step_tokens);
   last_forward_.aux = aux;
@@ -225,8 +229,16 @@ void Trainer::compute_gradients(StepOutcome& o) {
 }
 
 double Trainer::grad_norm(const std::string& group) const {
-  if (!dp_->zero()) return optim_->grad_norm(group);  // the whole reduced gradient is here
-  return std::sqrt(dp_->global_sum_squares(optim_->shard_grad_sum_squares(group)));
+  if (tp_->size() == 1) {
+    if (!dp_->zero()) return optim_->grad_norm(group);  // the whole reduced gradient is here
+    return std::sqrt(dp_->global_sum_squares(optim_->shard_grad_sum_squares(group)));
+  }
+  // TP: split parameters' squares summed over the TP ranks, replicated ones counted once; then
+  // over the ZeRO shards. Every rank ends with the same bits (the clip must be identical).
+  using Part = AdamW::Part;
+  const double local = tp_->combine_sum_squares(optim_->shard_grad_sum_squares(group, Part::Split),
+                                                optim_->shard_grad_sum_squares(group, Part::Replicated));
+  return std::sqrt(dp_->global_sum_squares(local));
 }
 
 void Trainer::reduce_step_statistics(double& loss, std::map<std::string, double>& aux, int64_t& tokens) {
@@ -290,7 +302,12 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   r.numbers["mfu"] = mfu;
   r.numbers["step_s"] = step_seconds;
   r.numbers["cpu_s"] = cpu_seconds;
-  if (dp_->size() > 1) r.numbers["comm_s"] = dp_->take_comm_seconds();  // gradient + statistics collectives
+  if (grid_->world().size() > 1) {
+    // DP: gradient + statistics collectives; TP: the layers' all-reduces, the loss's combines.
+    const double tp_s = tp_->take_comm_seconds();
+    r.numbers["comm_s"] = dp_->take_comm_seconds() + tp_s;
+    if (tp_->size() > 1) r.numbers["tp_comm_s"] = tp_s;
+  }
   r.numbers["elapsed_s"] = elapsed_;
   for (const auto& [k, v] : last_forward_.aux) r.numbers["aux_" + k] = v;
   // Divergence monitor: this step against the recent healthy mean (absent until there is history).
@@ -369,9 +386,10 @@ int Trainer::run() {
     return train_loop();
   } catch (...) {
     // A late failure (evaluation, metrics, ...) must not lose the steps since the last checkpoint.
-    // Rank 0 alone can save a replicated model; under ZeRO the moments live on every rank, and a
-    // failure on one rank ends the job (dist::abort_job), so only a one-rank ZeRO run saves here.
-    const bool can_save = ckpts_ && (dp_->size() == 1 || !dp_->zero());
+    // Rank 0 alone can save a replicated model; under ZeRO the moments and under TP the weights
+    // live on every rank, and a failure on one rank ends the job (dist::abort_job), so only runs
+    // whose rank 0 holds everything save here.
+    const bool can_save = ckpts_ && tp_->size() == 1 && (dp_->size() == 1 || !dp_->zero());
     if (can_save && state_.step > session_start_step_ && state_.step != last_saved_step_ && !guard_stopped_) {
       try {
         ckpts_->finish();
@@ -398,7 +416,7 @@ int Trainer::train_loop() {
     // checkpoint-write trouble, so all ranks take the same branch (one tiny all-reduce per step).
     const bool give_up = ckpts_ && on_write_failure(ckpts_->poll());
     std::vector<int64_t> flags{stop_requested() ? 1 : 0, give_up ? 1 : 0, retry_save_ ? 1 : 0};
-    if (dp_->size() > 1) dp_->comm().all_reduce(flags.data(), 3, DType::I64, dist::ReduceOp::Max);
+    if (grid_->world().size() > 1) grid_->world().all_reduce(flags.data(), 3, DType::I64, dist::ReduceOp::Max);
     if (flags[1]) return 1;
     retry_save_ = flags[2] != 0;
     if ((stop = flags[0] != 0)) break;

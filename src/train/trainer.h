@@ -14,6 +14,7 @@
 #include "divergence_guard.h"
 #include "optimizer.h"
 #include "schedule.h"
+#include "tensor_parallel.h"
 #include "src/config/config.h"
 #include "src/core/path_lock.h"
 #include "src/core/rng.h"
@@ -83,7 +84,7 @@ class Trainer {
   bool on_write_failure(const std::string& message);
   void compute_gradients(StepOutcome& o);  // forward + backward over the step's micro-batches
   void apply_update(const StepOutcome& o);  // clip + AdamW (+ ZeRO gather) + router bias
-  double grad_norm(const std::string& group) const;  // of the reduced gradient (all ranks agree)
+  double grad_norm(const std::string& group) const;  // of the reduced gradient (all ranks agree bitwise)
   // Means (loss, aux, scores) and sums (token counts) of this step's statistics over DP ranks.
   void reduce_step_statistics(double& loss, std::map<std::string, double>& aux, int64_t& tokens);
   void log_step(const StepOutcome& o, double step_seconds, double cpu_seconds);
@@ -97,6 +98,7 @@ class Trainer {
   LoadedConfig cfg_;
   TrainOptions opts_;
   std::unique_ptr<dist::ProcessGrid> grid_;
+  std::unique_ptr<TensorParallel> tp_;  // the model's TP group (outlives the model)
   std::unique_ptr<DataParallel> dp_;
   bool root_ = true;            // world rank 0: prints, writes metrics and checkpoints
   std::string threads_reason_;  // why this many threads per rank

@@ -70,15 +70,17 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
     if (t.value.shape() != spec.shape)
       fail_input(path, ": parameter '", spec.name, "' has shape ", shape_str(t.value.shape()), " but the model expects ",
                  shape_str(spec.shape), ".");
-    p.var(int(i))->value.copy_from(t.value);
+    // Full tensors in the file: this rank keeps its TP slice (all of it without TP).
+    p.var(int(i))->value.copy_from(p.local_slice(int(i), t.value));
     if (spec.trainable) {
       if (!t.m.defined()) fail_input(path, ": no optimizer moments for '", spec.name, "' (corrupt checkpoint).");
+      const Tensor m = p.local_slice(int(i), t.m), v = p.local_slice(int(i), t.v);
       // This rank's optimizer shard of the parameter (all of it without ZeRO).
       const int64_t off = p.offset(int(i)), lo = optim_->shard_begin();
-      const int64_t a = std::max(lo, off), b = std::min(optim_->shard_end(), off + t.m.numel());
+      const int64_t a = std::max(lo, off), b = std::min(optim_->shard_end(), off + m.numel());
       if (a < b) {
-        std::copy_n(t.m.data<float>() + (a - off), b - a, optim_->exp_avg().data<float>() + (a - lo));
-        std::copy_n(t.v.data<float>() + (a - off), b - a, optim_->exp_avg_sq().data<float>() + (a - lo));
+        std::copy_n(m.data<float>() + (a - off), b - a, optim_->exp_avg().data<float>() + (a - lo));
+        std::copy_n(v.data<float>() + (a - off), b - a, optim_->exp_avg_sq().data<float>() + (a - lo));
       }
     }
     by_name.erase(it);
@@ -110,23 +112,24 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
 void Trainer::snapshot_checkpoint() {
   const auto t0 = std::chrono::steady_clock::now();
   const ParamTable& p = model_->params();
-  // ZeRO: every rank contributes its moment shard (collective); rank 0 writes the whole.
+  // ZeRO: every rank contributes its moment shard (collective over DP); TP: every rank its slice
+  // of each split tensor (collective over TP). Rank 0 writes the full tensors by global name.
   const Tensor m_all = dp_->gather_shards(optim_->exp_avg()), v_all = dp_->gather_shards(optim_->exp_avg_sq());
-  if (!root_) {
-    last_saved_step_ = state_.step;
-    return;
-  }
   ckpt::Checkpoint ck;
   for (size_t i = 0; i < p.size(); ++i) {
     const ParamSpec& spec = p.spec(int(i));
     ckpt::NamedTensor t;
     t.name = spec.name;
-    t.value = p.var(int(i))->value.clone();
+    t.value = tp_->gather_full(p, p.values(), int(i));
     if (spec.trainable) {
-      t.m = m_all.view(p.offset(int(i)), spec.shape).clone();
-      t.v = v_all.view(p.offset(int(i)), spec.shape).clone();
+      t.m = tp_->gather_full(p, m_all, int(i));
+      t.v = tp_->gather_full(p, v_all, int(i));
     }
-    ck.tensors.push_back(std::move(t));
+    if (root_) ck.tensors.push_back(std::move(t));
+  }
+  if (!root_) {
+    last_saved_step_ = state_.step;
+    return;
   }
   ck.state.step = state_.step;
   ck.state.tokens = state_.tokens;
@@ -197,7 +200,10 @@ void Trainer::judge_snapshot(const Judgement& j, const std::string& context) {
 }
 
 void Trainer::probe_snapshot() {
-  if (!ckpts_ || !ckpts_->has_snapshot()) return;
+  // Rank 0 judges; under TP its whole TP group runs the forward with it (collective over TP).
+  int64_t has = ckpts_ && ckpts_->has_snapshot() ? 1 : 0;
+  if (tp_->size() > 1) has = grid_->tp().all_reduce_value(has, dist::ReduceOp::Max);
+  if (!has) return;
   // The snapshot's weights are the current ones: one forward pass on this rank's next batch judges
   // them (no gradient, routing randomness untouched).
   ad::NoGradScope no_grad;
@@ -207,21 +213,21 @@ void Trainer::probe_snapshot() {
   ctx.step = state_.step;
   ctx.rng = &rng;
   ForwardResult f = model_->forward(loader_->next(), ctx);
-  judge_snapshot(guard_.judge(f.lm_loss, last_grad_norm_), "the next batch gives");
+  if (root_) judge_snapshot(guard_.judge(f.lm_loss, last_grad_norm_), "the next batch gives");
 }
 
 std::string Trainer::settle_checkpoint() {
   // Collective: rank 0 judges and writes, then tells every rank whether to save again (0: done,
-  // 1: retry, 2: give up); a retry is collective under ZeRO (the moments are gathered).
+  // 1: retry, 2: give up); a retry is collective under ZeRO and TP (shards are gathered).
   for (;;) {
     int64_t action = 0;
+    probe_snapshot();  // collective over TP
     if (ckpts_) {
-      probe_snapshot();
       const std::string err = ckpts_->finish();
       if (err.empty()) write_failures_ = 0;
       action = err.empty() ? 0 : on_write_failure(err) ? 2 : 1;
     }
-    action = dp_->comm().all_reduce_value(action, dist::ReduceOp::Max);
+    action = grid_->world().all_reduce_value(action, dist::ReduceOp::Max);
     if (action == 0) return "";
     if (action == 2) return "checkpoint writes failed";
     retry_save_ = false;

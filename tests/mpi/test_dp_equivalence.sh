@@ -6,30 +6,7 @@
 # Then resume across layouts: DP2+ZeRO-1 for 10 steps, resumed on 1 rank, then on 4 ranks,
 # continues the straight single-rank run. Usage: test_dp_equivalence.sh MOR_BINARY
 source "$(dirname "$0")/../cli/common.sh"
-export OMP_NUM_THREADS=1
-small_dataset
-TOL=1e-4
-mpi() { local n="$1"; shift; mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader -np "$n" "$MOR" "$@"; }
-losses() { python3 -c 'import json,sys; print(" ".join(repr(json.loads(l)["loss"]) for l in open(sys.argv[1])))' "$1"; }
-# close A_METRICS B_METRICS WHAT: every step's loss within TOL
-close() {
-  python3 - "$1" "$2" "$TOL" "$3" <<'PY' || fail "$3"
-import json, sys
-a = [json.loads(l) for l in open(sys.argv[1])]
-b = [json.loads(l) for l in open(sys.argv[2])]
-assert [r["step"] for r in a] == [r["step"] for r in b], "steps differ: %s vs %s" % ([r["step"] for r in a], [r["step"] for r in b])
-d = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
-print("%s: %d steps, max |loss diff| %.2e" % (sys.argv[4], len(a), d))
-assert d < float(sys.argv[3]), "loss differs by %g" % d
-PY
-}
-same_params() {  # RUN_A RUN_B WHAT
-  "$MOR" export --checkpoint "$1" --out "$WORK/exp-a" --overwrite >/dev/null 2>&1
-  "$MOR" export --checkpoint "$2" --out "$WORK/exp-b" --overwrite >/dev/null 2>&1
-  d=$(python3 "$(dirname "$0")/compare_safetensors.py" "$WORK/exp-a/model.safetensors" "$WORK/exp-b/model.safetensors")
-  echo "$3: final parameters max |diff| $d"
-  python3 -c "import sys; sys.exit(0 if float('${d%% *}') < $TOL else 1)" || fail "$3: parameters differ by $d"
-}
+source "$(dirname "$0")/train_compare.sh"  # 1 thread per rank, the dataset, TOL=1e-4, helpers
 for variant in vanilla expert token; do
   tiny_config
   case $variant in
@@ -58,6 +35,6 @@ close "$WORK/token-1x8/metrics.jsonl" "$WORK/xl/metrics.jsonl" "DP2+ZeRO (8 step
 same_params "$WORK/token-1x8" "$WORK/xl" "resumed across layouts"
 
 # A layout that does not fit the model is refused by every rank with one clear message.
-expect_exit 2 mpi 2 train --config "$WORK/tiny.yaml" --run-dir "$WORK/tp" --set dist.tp=2
-grep -q "dist.tp" "$WORK/err" || fail "dist.tp=2: $(cat "$WORK/err")"
+expect_exit 2 mpi 2 train --config "$WORK/tiny.yaml" --run-dir "$WORK/tp" --set dist.tp=4
+grep -q "dist.tp" "$WORK/err" || fail "dist.tp=4: $(cat "$WORK/err")"
 echo ok

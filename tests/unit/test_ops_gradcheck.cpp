@@ -6,6 +6,7 @@
 
 #include "gradcheck.h"
 #include "src/autodiff/op_registry.h"
+#include "src/autodiff/tp_group.h"
 
 namespace mor::testing {
 namespace {
@@ -101,6 +102,19 @@ std::vector<GradCase> all_cases() {
                 [](const std::vector<Var>& v) {
                   auto L = ad::SeqLayout::dense(1, 70);
                   return ad::attention({v[0], 0, 1}, {v[0], 1, 1}, {v[0], 2, 1}, L, L);
+                }});
+  // Tensor-parallel ops over a group of one member (the multi-rank checks are in tests/mpi/test_tp.cpp).
+  static ad::LocalTpGroup solo;
+  cs.push_back({"copy_to_tp_region", "group of one, feeding a linear", {randn64({4, 3}, 47), randn64({2, 3}, 48)}, {},
+                [](const std::vector<Var>& v) { return ad::linear(ad::copy_to_tp_region(v[0], solo), v[1]); }});
+  cs.push_back({"reduce_from_tp_region", "group of one, after a linear", {randn64({4, 3}, 49), randn64({2, 3}, 50)}, {},
+                [](const std::vector<Var>& v) { return ad::reduce_from_tp_region(ad::linear(v[0], v[1]), solo); }});
+  cs.push_back({"embedding_shard", "rows 2..4 of a vocabulary of 7, ids in and out of the shard", {randn64({3, 5}, 51)}, {},
+                [](const std::vector<Var>& v) { return ad::embedding_shard(v[0], i32({3, 0, 2, 6, 4, 3}), 2, 7); }});
+  cs.push_back({"classifier_cross_entropy_vocab_parallel", "group of one, chunks of 2 rows, an ignored row",
+                {randn64({5, 4}, 52), randn64({7, 4}, 53)}, {},
+                [](const std::vector<Var>& v) {
+                  return ad::classifier_cross_entropy_vocab_parallel(v[0], v[1], i32({3, 0, -1, 6, 2}), {&solo, 0, 7}, 0, 2);
                 }});
   return cs;
 }

@@ -1,4 +1,6 @@
-// Row ops: embedding, gather_rows, scatter_add_rows.
+// Row ops: embedding (whole, or one vocabulary shard), gather_rows, scatter_add_rows, scatter_rows.
+#include <vector>
+
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/rows.h"
 #include "src/autodiff/dispatch.h"
@@ -7,6 +9,7 @@
 #include "src/autodiff/ops.h"
 
 MOR_REGISTER_OP(embedding)
+MOR_REGISTER_OP(embedding_shard)
 MOR_REGISTER_OP(gather_rows)
 MOR_REGISTER_OP(scatter_add_rows)
 MOR_REGISTER_OP(scatter_rows)
@@ -37,6 +40,40 @@ Var embedding(const Var& table, const Tensor& ids) {
     GradTarget g = grad_target_zeroed(table);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
                        kernels::scatter_add_rows<T>(n, d, dy.data<T>(), ids.data<int32_t>(), g.buf.data<T>()));
+  });
+  return out;
+}
+
+Var embedding_shard(const Var& table, const Tensor& ids, int64_t first_id, int64_t vocab) {
+  MOR_PROFILE_FORWARD("embedding_shard");
+  const Tensor& W = table->value;
+  require_cpu("embedding_shard", W);
+  MOR_CHECK(W.ndim() == 2 && first_id >= 0 && first_id + W.dim(0) <= vocab, "embedding_shard: rows [", first_id, ", ",
+            first_id + W.dim(0), ") of a vocabulary of ", vocab);
+  check_ids("embedding_shard", ids, vocab);
+  const int64_t n = ids.numel(), d = W.dim(1), rows = W.dim(0);
+  // The positions whose id lies in this shard, and the id's row in the shard.
+  std::vector<int32_t> pos, local;
+  const int32_t* id = ids.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i)
+    if (id[i] >= first_id && id[i] < first_id + rows) pos.push_back(int32_t(i)), local.push_back(int32_t(id[i] - first_id));
+  const int64_t m = int64_t(pos.size());
+  Tensor rows_pos = Tensor::from_vector(pos, {m}), rows_local = Tensor::from_vector(local, {m});
+  Tensor y = Tensor::zeros({n, d}, W.dtype());
+  MOR_DISPATCH_FLOAT(W.dtype(), T, {
+    Tensor picked = Tensor::empty({m, d}, W.dtype());
+    kernels::gather_rows<T>(m, d, W.data<T>(), rows_local.data<int32_t>(), picked.data<T>());
+    kernels::scatter_rows<T>(m, d, picked.data<T>(), rows_pos.data<int32_t>(), y.data<T>());
+  });
+  Var out = make_output(y, {&table});
+  record(out, [table, rows_pos, rows_local, m, d](const Tensor& dy) {
+    MOR_PROFILE_BACKWARD("embedding_shard");
+    GradTarget g = grad_target_zeroed(table);
+    MOR_DISPATCH_FLOAT(dy.dtype(), T, {
+      Tensor picked = Tensor::empty({m, d}, dy.dtype());
+      kernels::gather_rows<T>(m, d, dy.data<T>(), rows_pos.data<int32_t>(), picked.data<T>());
+      kernels::scatter_add_rows<T>(m, d, picked.data<T>(), rows_local.data<int32_t>(), g.buf.data<T>());
+    });
   });
   return out;
 }
