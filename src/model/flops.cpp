@@ -3,19 +3,13 @@
 
 #include <cmath>
 
+#include "routing_resolved.h"
 #include "sharing.h"
 #include "src/core/error.h"
 
 namespace mor {
 
-std::vector<double> step_capacities(const ModelConfig& m) {
-  const int64_t nr = m.recursion.num_recursions;
-  std::vector<double> c(size_t(nr), 1.0);
-  if (m.mor.type == "none") return c;
-  if (m.mor.type == "expert" && !m.mor.capacity.empty()) return m.mor.capacity;
-  for (int64_t r = 0; r < nr; ++r) c[size_t(r)] = double(nr - r) / double(nr);
-  return c;
-}
+std::vector<double> step_capacities(const ModelConfig& m) { return resolve_routing(m).capacity; }
 
 double budget_flops_per_token(const ModelConfig& m, int64_t T) {
   const double d = double(m.d_model), f = double(m.d_ff);

@@ -20,6 +20,7 @@
 #include "dist/watchdog.h"
 #include "src/core/threads.h"
 #include "src/model/flops.h"
+#include "src/model/routing_resolved.h"
 
 namespace mor {
 namespace fs = std::filesystem;
@@ -150,6 +151,20 @@ void Trainer::check_val_split() {
 
 Trainer::~Trainer() = default;
 
+namespace {
+
+// Settings that train but are known to collapse (README, "Models and FLOPs").
+void warn_known_collapses(const ModelConfig& m) {
+  const ResolvedRouting rr = resolve_routing(m);
+  if (rr.type == "token" && rr.router_func == "sigmoid" && m.mor.balancing == "loss" && m.mor.bal_coeff > 0)
+    std::fprintf(stderr, "warning: model.mor.type token with router_func sigmoid and balancing loss collapses: the "
+                 "balancing loss sum_j f_j P_j is minimised by pushing every sigmoid output towards 0, so the depth is "
+                 "decided by the rounding of near-zero scores (as upstream, whose released token config uses softmax). "
+                 "Hint: use router_func softmax, or balancing loss_free.\n");
+}
+
+}  // namespace
+
 void Trainer::print_header() {
   const Config& c = cfg_.config;
   if (!resumed_from_.empty())
@@ -158,6 +173,7 @@ void Trainer::print_header() {
   if (!opts_.quiet) std::printf("# resolved config (%s)\n%s", cfg_.source.c_str(), dump_config(c).c_str());
   std::fflush(stdout);  // shown before the sgemm measurement below
   if (!root_) return;
+  warn_known_collapses(c.model);
   peak_gflops_ = measure_sgemm_peak().gflops;
   const int64_t tokens_per_step = c.train.micro_batch * c.train.grad_accum * c.train.seq_len * dp_->size();
   std::printf("model: %s | unique params %s (non-embedding %s) | effective layers %lld | %s\n", c.name.c_str(),
@@ -200,6 +216,8 @@ void Trainer::compute_gradients(StepOutcome& o) {
     ctx.loss_normalizer = normalizer;
     ctx.micro_batches = t.grad_accum * dp;  // auxiliary losses: a mean over the global micro-batches
     ctx.step = state_.step;
+    ctx.forward_call = state_.step * t.grad_accum + m + 1;  // capacity warm-up counts forward calls from 1
+    ctx.calls_per_step = t.grad_accum;
     ctx.rng = &routing_rng_;
     ForwardResult f = model_->forward(tokens, ctx);
     tape.backward(f.loss);
