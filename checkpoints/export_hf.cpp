@@ -158,6 +158,7 @@ ImportedModel import_hf(const std::string& dir) {
     int64_t base_depth = -1;
     if (j.contains("mor")) base_depth = apply_mor_block(j["mor"], top_kv, c.model, where);
     else if (!top_kv.is_null()) fail_input(where, ": \"kv_sharing\" without a \"mor\" block (which says the sharing and recursions).");
+    c.train.steps = 1;  // no training history; a run continuing from the import sets its own
     // The config layer validates the combination (and names the key that does not fit).
     im.config = load_config_text(dump_config(c), where + " (read as a MoR-Train config)").config;
     const int64_t have = resolve_routing(im.config.model).base_depth;

@@ -1,10 +1,9 @@
 // GGUF v3 writer; see gguf.h.
 #include "gguf.h"
 
-#include <cerrno>
+#include "atomic_write.h"
+
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
 #include "src/core/error.h"
 #include "src/model/sharing.h"
@@ -149,25 +148,14 @@ void export_gguf(const Config& cfg, const std::map<std::string, Tensor>& params,
   }
   head.b.append((kAlign - head.b.size() % kAlign) % kAlign, '\0');
 
-  const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) fail_input(path, ": cannot write. Hint: check the directory exists and is writable.");
-  out.write(head.b.data(), std::streamsize(head.b.size()));
   const std::string pad(kAlign, '\0');
-  for (const Entry& e : ts) {
-    out.write(static_cast<const char*>(e.t.raw()), std::streamsize(e.t.nbytes()));
-    out.write(pad.data(), std::streamsize((kAlign - e.t.nbytes() % kAlign) % kAlign));
-  }
-  out.flush();
-  if (!out) {
-    const int err = errno;
-    out.close();
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    fail_internal(tmp, ": write failed (", err ? std::strerror(err) : "disk full?", ")");
-  }
-  out.close();
-  std::filesystem::rename(tmp, path);
+  write_atomically(path, [&](std::ostream& out) {
+    out.write(head.b.data(), std::streamsize(head.b.size()));
+    for (const Entry& e : ts) {
+      out.write(static_cast<const char*>(e.t.raw()), std::streamsize(e.t.nbytes()));
+      out.write(pad.data(), std::streamsize((kAlign - e.t.nbytes() % kAlign) % kAlign));
+    }
+  });
 }
 
 }  // namespace mor::ckpt

@@ -1,6 +1,8 @@
 // safetensors reader/writer; see safetensors.h. The only nlohmann/json unit of mor_ckpt.
 #include "safetensors.h"
 
+#include "atomic_write.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -111,10 +113,7 @@ void write_safetensors(const std::string& path, const SafetensorsFile& f) {
   if (!f.metadata.empty()) h["__metadata__"] = f.metadata;
   std::string header = h.dump();
   header.append((8 - header.size() % 8) % 8, ' ');
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail_input(path, ": cannot write. Hint: check the directory exists and is writable.");
+  write_atomically(path, [&](std::ostream& out) {
     uint64_t hlen = header.size();
     out.write(reinterpret_cast<const char*>(&hlen), 8);
     out.write(header.data(), std::streamsize(header.size()));
@@ -122,16 +121,7 @@ void write_safetensors(const std::string& path, const SafetensorsFile& f) {
       Tensor c = t.device().is_cpu() ? t : t.to(Device::cpu());
       out.write(static_cast<const char*>(c.raw()), std::streamsize(c.nbytes()));
     }
-    out.flush();
-    if (!out) {
-      const int err = errno;
-      out.close();
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      fail_internal(tmp, ": write failed (", err ? std::strerror(err) : "disk full?", ")");
-    }
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 }  // namespace mor::ckpt
