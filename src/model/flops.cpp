@@ -52,6 +52,28 @@ double train_flops_per_token(const ModelConfig& m, int64_t T) {
   return 6.0 * executed_matmul_params(m) + 12.0 * attn_layers * double(T) * double(m.d_model);
 }
 
+double executed_flops_per_token(const ModelConfig& m, int64_t T) {
+  SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
+  const ResolvedRouting rr = resolve_routing(m);
+  const double d = double(m.d_model), hq = double(m.n_heads * m.hdim());
+  double attn = plan.has_middle() ? 2.0 : 0.0;  // layer-equivalents of causal attention
+  for (int64_t r = 0; r < plan.num_recursions(); ++r) {
+    const double c = rr.capacity[size_t(r)];
+    attn += double(plan.base_depth()) * (m.kv_mode == "share" && r > 0 ? c : c * c);
+  }
+  // Routers: a linear d -> out or an MLP d -> 2d -> out on each candidate row.
+  auto router = [&](double out) { return m.mor.router_type == "linear" ? d * out : 2 * d * d + 2 * d * out; };
+  double routed = 0;
+  if (rr.type == "expert" && !m.mor.rand_router) {
+    const double copies = m.mor.sampling == "aux_router" ? 2.0 : 1.0;
+    for (int64_t r = 0; r < plan.num_recursions(); ++r)
+      routed += copies * (r == 0 ? 1.0 : rr.capacity[size_t(r - 1)]) * router(1);
+  } else if (rr.type == "token") {
+    routed = router(double(plan.num_recursions()));
+  }
+  return 3.0 * (2.0 * executed_matmul_params(m) + attn * 2.0 * hq * double(T) + 2.0 * routed);
+}
+
 int64_t unique_params(const ModelConfig& m, bool include_embedding) {
   const int64_t d = m.d_model, f = m.d_ff, hq = m.n_heads * m.hdim(), hkv = m.kv_heads() * m.hdim();
   SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
