@@ -2,21 +2,27 @@
 #include "export_hf.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
+#include "hf_config.h"
 #include "hf_names.h"
+#include "mor_block.h"
 #include "safetensors.h"
 #include "src/core/error.h"
+#include "src/model/routing_resolved.h"
 
 namespace mor::ckpt {
 namespace fs = std::filesystem;
+using json = nlohmann::json;
 
 void export_hf(const Config& cfg, const std::map<std::string, Tensor>& params, const std::string& out_dir,
-               const std::string& tokenizer_model) {
+               const std::string& tokenizer_model, bool unrolled) {
   const ModelConfig& m = cfg.model;
   fs::create_directories(out_dir);
   SafetensorsFile st;
@@ -28,51 +34,11 @@ void export_hf(const Config& cfg, const std::map<std::string, Tensor>& params, c
   st.metadata["format"] = "pt";
   write_safetensors((fs::path(out_dir) / "model.safetensors").string(), st);
 
-  const bool vanilla = m.mor.type == "none" && m.recursion.sharing == "none";
-  nlohmann::ordered_json j;
-  j["architectures"] = {vanilla ? "LlamaForCausalLM" : "MoRLlamaForCausalLM"};
-  j["model_type"] = "llama";
-  j["vocab_size"] = m.vocab_size;
-  j["hidden_size"] = m.d_model;
-  j["intermediate_size"] = m.d_ff;
-  j["num_hidden_layers"] = m.n_layers;
-  j["num_attention_heads"] = m.n_heads;
-  j["num_key_value_heads"] = m.kv_heads();
-  j["head_dim"] = m.hdim();
-  j["hidden_act"] = "silu";
-  j["max_position_embeddings"] = std::max<int64_t>(2048, cfg.train.seq_len);
-  j["rms_norm_eps"] = m.norm_eps;
-  j["rope_theta"] = m.rope_theta;
-  j["rope_scaling"] = nullptr;
-  j["attention_bias"] = false;
-  j["attention_dropout"] = 0.0;
-  j["mlp_bias"] = false;
-  j["initializer_range"] = m.init_std;
-  j["tie_word_embeddings"] = m.tie_embeddings;
-  j["use_cache"] = true;
-  j["pretraining_tp"] = 1;
-  j["torch_dtype"] = "float32";
-  j["bos_token_id"] = 1;
-  j["eos_token_id"] = 2;
-  if (!vanilla) {
-    const MoRConfig& r = m.mor;
-    nlohmann::ordered_json b;
-    b["type"] = r.type;
-    b["num_recursion"] = m.recursion.num_recursions;
-    b["sharing"] = m.recursion.sharing;
-    b["ln_share"] = m.recursion.ln_share;
-    b["kv_mode"] = m.kv_mode;
-    b["capacity"] = r.capacity;
-    b["router_type"] = r.router_type;
-    b["router_func"] = r.router_func;
-    b["alpha"] = r.alpha;
-    b["temp"] = r.temp;
-    b["gating"] = r.gating;
-    b["sampling"] = r.sampling;
-    b["balancing"] = r.balancing;
-    b["gate_every_step"] = r.gate_every_step;
-    b["eval_selection"] = r.eval_selection;
-    j["mor"] = b;
+  const bool llama = unrolled || (m.mor.type == "none" && m.recursion.sharing == "none");
+  nlohmann::ordered_json j = llama_config_json(cfg, llama);
+  if (!llama) {
+    j["mor"] = mor_block(cfg);
+    if (m.kv_mode == "share") j["kv_sharing"] = j["mor"]["kv_sharing"];  // where upstream serialises it
   }
   j["mor_train_config"] = dump_config(cfg);  // exact round trip of every setting
   {
@@ -101,37 +67,141 @@ bool looks_like_export(const std::string& dir) {
   }
   if (ec || !config || !weights) return false;
   std::ifstream f(fs::path(dir) / "config.json");
-  const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+  const json j = json::parse(f, nullptr, false);
   return j.is_object() && j.contains("mor_train_config");
 }
 
-ImportedModel import_hf(const std::string& dir) {
-  const fs::path cfg_path = fs::path(dir) / "config.json";
-  std::ifstream f(cfg_path);
-  if (!f) fail_input(cfg_path.string(), ": missing. Hint: point at a directory written by `mor export --format hf`.");
+namespace {
+
+json read_json(const fs::path& p, const std::string& hint) {
+  std::ifstream f(p);
+  if (!f) fail_input(p.string(), ": missing. Hint: ", hint);
   std::stringstream ss;
   ss << f.rdbuf();
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(ss.str());
+    return json::parse(ss.str());
   } catch (const std::exception& e) {
-    fail_input(cfg_path.string(), ": not valid JSON (", e.what(), ").");
+    fail_input(p.string(), ": not valid JSON (", e.what(), ").");
   }
-  if (!j.contains("mor_train_config"))
-    fail_input(cfg_path.string(), ": no \"mor_train_config\" entry. Hint: only exports written by `mor export` can be imported.");
+}
+
+// Every tensor of the directory's weights: model.safetensors, or the shards an index names.
+// A tensor a shard holds but the index does not name (or names elsewhere) is an error.
+std::map<std::string, Tensor> read_weights(const fs::path& dir) {
+  const fs::path single = dir / "model.safetensors", index = dir / "model.safetensors.index.json";
+  const bool has_single = fs::exists(single), has_index = fs::exists(index);
+  if (has_single && has_index)
+    fail_input(dir.string(), ": holds both model.safetensors and model.safetensors.index.json. Hint: keep one of them.");
+  if (!has_single && !has_index)
+    fail_input(dir.string(), ": no model.safetensors (nor a sharded model.safetensors.index.json). Hint: only "
+               "safetensors weights import; save with safe_serialization=True (the transformers default).");
+  if (has_single) return read_safetensors(single.string()).tensors;
+  const json idx = read_json(index, "");
+  if (!idx.contains("weight_map") || !idx["weight_map"].is_object())
+    fail_input(index.string(), ": no \"weight_map\" object.");
+  std::map<std::string, std::string> where;  // key -> shard file
+  std::set<std::string> files;
+  for (auto it = idx["weight_map"].begin(); it != idx["weight_map"].end(); ++it) {
+    const std::string file = it->get<std::string>();
+    if (file.find('/') != std::string::npos || file.find("..") != std::string::npos)
+      fail_input(index.string(), ": shard name \"", file, "\" must be a file beside the index.");
+    where[it.key()] = file;
+    files.insert(file);
+  }
+  std::map<std::string, Tensor> out;
+  for (const std::string& file : files) {
+    SafetensorsFile f = read_safetensors((dir / file).string());
+    for (auto& [key, t] : f.tensors) {
+      auto w = where.find(key);
+      if (w == where.end() || w->second != file)
+        fail_input((dir / file).string(), ": holds tensor '", key, "' that ", index.filename().string(),
+                   w == where.end() ? " does not list." : (" places in " + w->second + ".").c_str());
+      out[key] = t;
+    }
+  }
+  for (const auto& [key, file] : where)
+    if (!out.count(key)) fail_input(index.string(), ": lists '", key, "' in ", file, ", which does not hold it.");
+  return out;
+}
+
+std::string list_keys(const std::vector<std::string>& keys) {
+  std::string s;
+  for (size_t i = 0; i < keys.size() && i < 12; ++i) s += (i ? ", " : "") + keys[i];
+  if (keys.size() > 12) s += ", ... (" + std::to_string(keys.size()) + " in all)";
+  return s;
+}
+
+// A rotary inv_freq buffer (older transformers saved them) must hold theta^(-2i/D).
+bool is_valid_inv_freq(const Tensor& t, const ModelConfig& m) {
+  const int64_t D = m.hdim();
+  if (t.numel() != D / 2) return false;
+  const std::vector<double> v = t.to_dtype(DType::F64).to_vector<double>();
+  for (int64_t i = 0; i < D / 2; ++i) {
+    const double want = std::pow(m.rope_theta, -2.0 * double(i) / double(D));
+    if (std::fabs(v[size_t(i)] - want) > 1e-6 * want) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ImportedModel import_hf(const std::string& dir) {
+  const fs::path cfg_path = fs::path(dir) / "config.json";
+  const std::string where = cfg_path.string();
+  const json j = read_json(cfg_path, "point at a directory written by `mor export --format hf` or by transformers' save_pretrained.");
   ImportedModel im;
-  im.config = load_config_text(j["mor_train_config"].get<std::string>(), cfg_path.string()).config;
-  SafetensorsFile st = read_safetensors((fs::path(dir) / "model.safetensors").string());
-  for (const auto& [key, internal] : hf_key_map(im.config.model)) {
-    auto it = st.tensors.find(key);
-    if (it == st.tensors.end()) fail_input(dir, "/model.safetensors: key '", key, "' is missing.");
+  if (j.contains("mor_train_config")) {
+    im.config = load_config_text(j["mor_train_config"].get<std::string>(), where).config;
+  } else {
+    Config c = llama_config_from_json(j, where);
+    const json top_kv = j.contains("kv_sharing") ? j["kv_sharing"] : json();
+    int64_t base_depth = -1;
+    if (j.contains("mor")) base_depth = apply_mor_block(j["mor"], top_kv, c.model, where);
+    else if (!top_kv.is_null()) fail_input(where, ": \"kv_sharing\" without a \"mor\" block (which says the sharing and recursions).");
+    c.train.steps = 1;  // no training history; a run continuing from the import sets its own
+    // The config layer validates the combination (and names the key that does not fit).
+    im.config = load_config_text(dump_config(c), where + " (read as a MoR-Train config)").config;
+    const int64_t have = resolve_routing(im.config.model).base_depth;
+    if (base_depth >= 0 && base_depth != have)
+      fail_input(where, ": \"mor.base_depth\" ", base_depth, " does not fit num_hidden_layers ", im.config.model.n_layers,
+                 " with ", im.config.model.recursion.sharing, " sharing and ", im.config.model.recursion.num_recursions,
+                 " recursions (base depth ", have, "). Hint: num_hidden_layers is the effective (unrolled) depth.");
+  }
+  const ModelConfig& m = im.config.model;
+  std::map<std::string, Tensor> tensors = read_weights(fs::path(dir));
+  const auto key_map = hf_key_map(m);
+  std::set<std::string> expected;
+  for (const auto& [key, internal] : key_map) expected.insert(key);
+  std::vector<std::string> unknown, missing, non_float;
+  for (const auto& [key, t] : tensors) {
+    if (key.size() > 20 && key.compare(key.size() - 20, 20, "rotary_emb.inv_freq") == 0 && is_valid_inv_freq(t, m)) continue;
+    if (!expected.count(key)) unknown.push_back(key);
+    else if (t.dtype() == DType::I32 || t.dtype() == DType::I64) non_float.push_back(key);
+  }
+  for (const auto& [key, internal] : key_map)
+    if (!tensors.count(key) && !(key == "lm_head.weight" && m.tie_embeddings)) missing.push_back(key);  // tied: may be dropped
+  const std::string weights = dir + "/" + (fs::exists(fs::path(dir) / "model.safetensors") ? "model.safetensors" : "model.safetensors.index.json");
+  if (!non_float.empty())
+    fail_input(weights, ": weight keys hold integer tensors: ", list_keys(non_float), ". Hint: weights are f32, f64, bf16 or f16.");
+  if (!unknown.empty() || !missing.empty())
+    fail_input(weights, ": the tensor keys do not match the model of ", where, ":",
+               missing.empty() ? "" : " missing " + list_keys(missing) + ";",
+               unknown.empty() ? "" : " unknown " + list_keys(unknown) + ";",
+               " Hint: the keys follow MOR.md section 10 for the config's sharing and routing (and HF Llama names for a "
+               "vanilla model); a misnamed key or a config.json of another model gives this.");
+  std::map<std::string, std::string> first_key;  // internal -> the key it was read from
+  for (const auto& [key, internal] : key_map) {
+    auto it = tensors.find(key);
+    if (it == tensors.end()) continue;  // a dropped tied lm_head: the embedding stands for it
     Tensor t = it->second.dtype() == DType::F32 ? it->second : it->second.to_dtype(DType::F32);
     auto have = im.params.find(internal);
     if (have == im.params.end()) {
       im.params[internal] = t;
-    } else if (have->second.to_vector<float>() != t.to_vector<float>()) {
-      fail_input(dir, "/model.safetensors: key '", key, "' should equal the other keys of shared weight '", internal,
-                 "' but differs. Hint: shared weights must be identical under every key.");
+      first_key[internal] = key;
+    } else if (have->second.shape() != t.shape() || have->second.to_vector<float>() != t.to_vector<float>()) {
+      fail_input(weights, ": key '", key, "' should equal '", first_key[internal], "' (both hold ",
+                 internal == "embed_tokens" ? "the tied embedding" : ("shared weight '" + internal + "'").c_str(),
+                 ") but differs. Hint: shared and tied weights must be identical under every key.");
     }
   }
   return im;

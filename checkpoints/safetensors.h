@@ -10,7 +10,7 @@
 namespace mor::ckpt {
 
 struct SafetensorsFile {
-  std::map<std::string, Tensor> tensors;         // f32 / f64 / i32 / i64 / bf16 (CPU)
+  std::map<std::string, Tensor> tensors;         // f32 / f64 / i32 / i64 / bf16 (CPU); f16 is read as f32
   std::map<std::string, std::string> metadata;
 };
 

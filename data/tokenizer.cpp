@@ -191,6 +191,19 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
 
 int64_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
 int32_t Tokenizer::eos_id() const { return sp_->eos_id(); }
+int32_t Tokenizer::bos_id() const { return sp_->bos_id(); }
+int32_t Tokenizer::unk_id() const { return sp_->unk_id(); }
+
+std::vector<VocabEntry> Tokenizer::vocabulary() const {
+  std::vector<VocabEntry> v(size_t(sp_->GetPieceSize()));
+  for (int id = 0; id < sp_->GetPieceSize(); ++id) {
+    VocabEntry& e = v[size_t(id)];
+    e.piece = sp_->IdToPiece(id);
+    e.score = sp_->GetScore(id);
+    e.type = sp_->IsUnknown(id) ? 2 : sp_->IsControl(id) ? 3 : sp_->IsUnused(id) ? 5 : sp_->IsByte(id) ? 6 : 1;
+  }
+  return v;
+}
 
 int Tokenizer::byte_value(int32_t id) const {
   if (id < 0 || id >= sp_->GetPieceSize() || !sp_->IsByte(id)) return -1;

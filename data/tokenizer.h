@@ -25,6 +25,13 @@ struct TokenizerTrainOptions {
   int threads = 1;
 };
 
+// One vocabulary entry as GGUF's tokenizer.ggml.* arrays describe it.
+struct VocabEntry {
+  std::string piece;  // SentencePiece text ("▁" for a space, "<0x0A>" for a byte)
+  float score = 0;    // the model's score (BPE merge order)
+  int type = 1;       // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+};
+
 class Tokenizer {
  public:
   // Loads a SentencePiece .model file (BadInput error naming it otherwise).
@@ -44,6 +51,9 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& ids) const;
   int64_t vocab_size() const;
   int32_t eos_id() const;
+  int32_t bos_id() const;  // -1 when the model has none
+  int32_t unk_id() const;
+  std::vector<VocabEntry> vocabulary() const;  // every id in order
   // The byte a byte-fallback piece stands for ("<0xE2>" -> 0xE2), or -1 for any other piece.
   int byte_value(int32_t id) const;
   uint64_t hash() const { return hash_; }  // 64-bit hash of the model file bytes

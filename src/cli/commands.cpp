@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 
 #include <chrono>
 #include <cmath>
@@ -12,6 +14,7 @@
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/checkpoint_probe.h"
 #include "checkpoints/export_hf.h"
+#include "checkpoints/gguf.h"
 #include "data/stream_decoder.h"
 #include "data/tokenizer.h"
 #include "dist/runtime.h"
@@ -160,12 +163,68 @@ int run_eval(const EvalArgs& a) {
   return 0;
 }
 
+namespace {
+
+// True for a file that starts with the GGUF magic (what `--format gguf --overwrite` may replace).
+bool looks_like_gguf(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  char magic[4] = {};
+  return fs::is_regular_file(fs::symlink_status(p)) && f.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+// `mor export --format gguf --out FILE.gguf`: one file; the vocabulary when the tokenizer is found.
+int export_gguf_file(const ExportArgs& a, const LoadedModel& lm) {
+  const fs::path out = normal_output_path(a.out);
+  std::string tok = a.tokenizer.empty() ? (fs::path(lm.config.data.path) / "tokenizer.model").string() : a.tokenizer;
+  if (fs::exists(tok)) check_output_apart(a.out, "--out", {{"the tokenizer", tok}});
+  const PathLock lock = lock_output(a.out, "GGUF file " + a.out);
+  if (fs::exists(fs::symlink_status(out))) {
+    if (!a.overwrite) fail_input(a.out, ": already exists. Hint: pass --overwrite to replace it, or pick another --out.");
+    if (!looks_like_gguf(out))
+      fail_input(a.out, ": --overwrite refused: it is not a GGUF file but ", describe_existing(out),
+                 ". Hint: pick another --out; delete it yourself first if it really is meant to go.");
+  }
+  ckpt::GgufVocab vocab;
+  if (!fs::exists(tok)) {
+    if (!a.tokenizer.empty()) fail_input(tok, ": no such tokenizer. Hint: pass the dataset's tokenizer.model.");
+    std::fprintf(stderr, "warning: %s not found, so the GGUF file has no vocabulary (llama.cpp then runs on token ids "
+                 "only). Hint: pass --tokenizer DATASET/tokenizer.model.\n", tok.c_str());
+    tok.clear();
+  } else {
+    const data::Tokenizer t = data::Tokenizer::load(tok);
+    check_tokenizer_matches(lm, tok, t.vocab_size(), t.hash());
+    for (const data::VocabEntry& e : t.vocabulary()) {
+      vocab.tokens.push_back(e.piece);
+      vocab.scores.push_back(e.score);
+      vocab.types.push_back(e.type);
+    }
+    vocab.bos = t.bos_id();
+    vocab.eos = t.eos_id();
+    vocab.unk = t.unk_id();
+  }
+  ckpt::export_gguf(lm.config, model_params(*lm.model), vocab, out.string());
+  std::printf("exported %s -> %s (GGUF v3, f32, %lld layers%s)\n", a.checkpoint.c_str(), a.out.c_str(),
+              (long long)lm.config.model.n_layers, tok.empty() ? ", no vocabulary" : ", with the tokenizer's vocabulary");
+  return 0;
+}
+
+}  // namespace
+
 int run_export(const ExportArgs& a) {
-  if (a.format != "hf") fail_input("--format ", a.format, " is not supported. Hint: use --format hf.");
+  if (a.format != "hf" && a.format != "gguf")
+    fail_input("--format ", a.format, " is not supported. Hint: use --format hf or --format gguf.");
   const fs::path out = normal_output_path(a.out);
   check_parent_exists(a.out);
   check_output_apart(a.out, "--out", {{"--checkpoint", a.checkpoint}, {"--tokenizer", a.tokenizer}});
   LoadedModel lm = load_model(a.checkpoint);
+  const ModelConfig& mc = lm.config.model;
+  if ((a.unrolled || a.format == "gguf") && mc.mor.type != "none")
+    fail_input(a.checkpoint, ": a MoR model (", mc.mor.type, "-choice routing) cannot be ",
+               a.format == "gguf" ? "exported as GGUF" : "unrolled", ": which layers a token runs depends on its router. "
+               "Hint: export it with --format hf (MoR key names and the mor block); vanilla and Recursive models take ",
+               a.format == "gguf" ? "--format gguf." : "--unrolled.");
+  if (a.unrolled && a.format != "hf") fail_input("--unrolled: only with --format hf (GGUF is always unrolled).");
+  if (a.format == "gguf") return export_gguf_file(a, lm);
   // The tokenizer the model was trained with: --tokenizer, or the dataset's (data.path is relative to
   // where training ran). An export without one still loads, so a missing one is a warning.
   std::string tok = a.tokenizer.empty() ? (fs::path(lm.config.data.path) / "tokenizer.model").string() : a.tokenizer;
@@ -199,7 +258,7 @@ int run_export(const ExportArgs& a) {
       if (e.path().filename().string().rfind(stale_prefix, 0) == 0) fs::remove_all(e.path(), ec);
   }
   try {
-    ckpt::export_hf(lm.config, model_params(*lm.model), tmp.string(), tok);
+    ckpt::export_hf(lm.config, model_params(*lm.model), tmp.string(), tok, a.unrolled);
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);  // a failed export (e.g. disk full) leaves nothing behind

@@ -40,6 +40,7 @@ struct ExportArgs {
   std::string out;
   std::string tokenizer;   // SentencePiece model to ship (default: DATA_PATH/tokenizer.model of the config)
   bool overwrite = false;  // replace an existing --out
+  bool unrolled = false;   // hf: a Recursive model as a plain Llama of its effective layers
 };
 int run_export(const ExportArgs& a);
 

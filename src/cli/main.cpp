@@ -97,12 +97,14 @@ void add_eval(CLI::App& app, mor::cli::EvalArgs& a) {
 void add_export(CLI::App& app, mor::cli::ExportArgs& e, mor::cli::ImportArgs& i) {
   auto* c = app.add_subcommand("export", "Export a checkpoint for inference engines (safetensors + config.json)");
   c->add_option("--checkpoint", e.checkpoint, "Checkpoint (.h5) or run directory (its latest checkpoint)")->required();
-  c->add_option("--format", e.format, "Export format")->capture_default_str();
-  c->add_option("--out", e.out, "Output directory (built as OUT.tmp-PID, renamed when complete)")->required();
+  c->add_option("--format", e.format, "Export format: hf (safetensors + config.json) or gguf (llama.cpp; vanilla and Recursive models)")
+      ->capture_default_str();
+  c->add_option("--out", e.out, "Output directory (hf; built as OUT.tmp-PID, renamed when complete) or file (gguf)")->required();
+  c->add_flag("--unrolled", e.unrolled, "hf: write a Recursive model as a plain Llama of its effective layers (LlamaForCausalLM)");
   c->add_option("--tokenizer", e.tokenizer, "SentencePiece model to ship (default: the config's data.path/tokenizer.model)");
   c->add_flag("--overwrite", e.overwrite, "Replace an existing --out");
   auto* im = app.add_subcommand("import", "Turn an export directory back into a checkpoint");
-  im->add_option("--hf", i.dir, "Directory written by `mor export --format hf`")->required();
+  im->add_option("--hf", i.dir, "Directory written by `mor export --format hf`, or a Hugging Face Llama / MoR checkpoint")->required();
   im->add_option("--out", i.out, "Checkpoint file to write (.h5)")->required();
   im->add_flag("--overwrite", i.overwrite, "Replace an existing --out");
 }

@@ -36,7 +36,7 @@ void visit_mor(MoRConfig& c, V& v) {
   v.choice("router_type", c.router_type, {"linear", "mlp", "wide_mlp"}, "router network (linear, mlp, wide_mlp = mlp as upstream)");
   v.choice("router_func", c.router_func, {"", "sigmoid", "tanh", "none", "softmax"},
            "router activation ('' = sigmoid for expert, softmax for token)");
-  v.field("alpha", c.alpha, "gate scale alpha (< 0: 0.1 expert, 1.0 token-softmax, 0.1 token-sigmoid)");
+  v.field("alpha", c.alpha, "gate scale alpha (< 0: 0.1 expert, 1.0 token-softmax, 0.1 token-sigmoid; expert router_func none gates with the raw logit, no alpha, as upstream)");
   v.field("temp", c.temp, "router temperature: the router reads x / temp");
   v.choice("gating", c.gating, {"weighted", "additive", "none"},
            "weighted: x + g*f(x); additive: x + f(x); none: selected rows take f(x)");
@@ -45,7 +45,7 @@ void visit_mor(MoRConfig& c, V& v) {
   v.field("aux_router_lr_mult", c.aux_router_lr_mult, "aux_router: learning-rate multiplier of its optimizer");
   v.field("z_coeff", c.z_coeff, "router z-loss coefficient (0: off)");
   v.field("rand_router", c.rand_router, "expert: random router baseline (no aux loss)");
-  v.field("cap_warmup_steps", c.cap_warmup_steps, "expert: capacity warm-up length in optimizer steps (0: off)");
+  v.field("cap_warmup_steps", c.cap_warmup_steps, "expert: capacity warm-up length in optimizer steps (0: off); progress counts training forward calls from 1 (x grad_accum per step), as upstream");
   v.choice("balancing", c.balancing, {"loss", "loss_free"}, "token: balancing loss or loss-free bias");
   v.field("bal_coeff", c.bal_coeff, "token: balancing loss coefficient");
   v.field("bias_update_rate", c.bias_update_rate, "token loss_free: bias update step u");

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "routing_resolved.h"
 #include "routing_util.h"
 
 namespace mor {
@@ -71,18 +72,18 @@ Tensor Decoder::step(int32_t token) {
   };
   const MoRConfig& m = cfg.mor;
   if (m.type == "expert") {
-    const std::string func = m.router_func.empty() ? "sigmoid" : m.router_func;
-    const double alpha = m.alpha < 0 ? 0.1 : m.alpha;
+    const ResolvedRouting rr = resolve_routing(cfg);
+    const std::string& func = rr.router_func;
+    const double alpha = rr.alpha;  // 1.0 for router_func none (raw logit)
     for (int64_t r = 0; r < nr; ++r) {
       ad::Var xin = m.temp != 1.0 ? ad::scale(x, 1.0 / m.temp) : x;
       const double logit = router_logits(model_.params(), model_.router(r), xin)->value.item();
       const double score = func == "tanh" ? std::tanh(logit) : func == "none" ? logit : 1.0 / (1.0 + std::exp(-logit));
       bool go = true;
       if (selection_ == "threshold") {
-        const double cap = m.capacity.empty() ? double(nr - r) / double(nr) : m.capacity[size_t(r)];
-        if (cap < 1.0) {
+        if (rr.capacity[size_t(r)] < 1.0) {
           go = model_.has_aux_routers() ? router_logits(model_.params(), model_.aux_router(r), xin)->value.item() >= 0.0
-                                        : score >= (func == "sigmoid" ? 0.5 : 0.0);
+                                        : score >= rr.threshold;
         }
       }
       if (!go) break;
@@ -92,8 +93,9 @@ Tensor Decoder::step(int32_t token) {
       else x = f;
     }
   } else if (m.type == "token") {
-    const std::string func = m.router_func.empty() ? "softmax" : m.router_func;
-    const double alpha = m.alpha >= 0 ? m.alpha : (func == "softmax" ? 1.0 : 0.1);
+    const ResolvedRouting rr = resolve_routing(cfg);
+    const std::string& func = rr.router_func;
+    const double alpha = rr.alpha;
     ad::Var xin = m.temp != 1.0 ? ad::scale(x, 1.0 / m.temp) : x;
     ad::Var z = router_logits(model_.params(), model_.router(0), xin);
     std::vector<double> p = (func == "softmax" ? ad::softmax(z) : ad::sigmoid(z))->value.to_dtype(DType::F64).to_vector<double>();

@@ -3,19 +3,13 @@
 
 #include <cmath>
 
+#include "routing_resolved.h"
 #include "sharing.h"
 #include "src/core/error.h"
 
 namespace mor {
 
-std::vector<double> step_capacities(const ModelConfig& m) {
-  const int64_t nr = m.recursion.num_recursions;
-  std::vector<double> c(size_t(nr), 1.0);
-  if (m.mor.type == "none") return c;
-  if (m.mor.type == "expert" && !m.mor.capacity.empty()) return m.mor.capacity;
-  for (int64_t r = 0; r < nr; ++r) c[size_t(r)] = double(nr - r) / double(nr);
-  return c;
-}
+std::vector<double> step_capacities(const ModelConfig& m) { return resolve_routing(m).capacity; }
 
 double budget_flops_per_token(const ModelConfig& m, int64_t T) {
   const double d = double(m.d_model), f = double(m.d_ff);
@@ -56,6 +50,28 @@ double train_flops_per_token(const ModelConfig& m, int64_t T) {
     attn_layers += double(plan.base_depth()) * (share ? c[size_t(r)] : c[size_t(r)] * c[size_t(r)]);
   }
   return 6.0 * executed_matmul_params(m) + 12.0 * attn_layers * double(T) * double(m.d_model);
+}
+
+double executed_flops_per_token(const ModelConfig& m, int64_t T) {
+  SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
+  const ResolvedRouting rr = resolve_routing(m);
+  const double d = double(m.d_model), hq = double(m.n_heads * m.hdim());
+  double attn = plan.has_middle() ? 2.0 : 0.0;  // layer-equivalents of causal attention
+  for (int64_t r = 0; r < plan.num_recursions(); ++r) {
+    const double c = rr.capacity[size_t(r)];
+    attn += double(plan.base_depth()) * (m.kv_mode == "share" && r > 0 ? c : c * c);
+  }
+  // Routers: a linear d -> out or an MLP d -> 2d -> out on each candidate row.
+  auto router = [&](double out) { return m.mor.router_type == "linear" ? d * out : 2 * d * d + 2 * d * out; };
+  double routed = 0;
+  if (rr.type == "expert" && !m.mor.rand_router) {
+    const double copies = m.mor.sampling == "aux_router" ? 2.0 : 1.0;
+    for (int64_t r = 0; r < plan.num_recursions(); ++r)
+      routed += copies * (r == 0 ? 1.0 : rr.capacity[size_t(r - 1)]) * router(1);
+  } else if (rr.type == "token") {
+    routed = router(double(plan.num_recursions()));
+  }
+  return 3.0 * (2.0 * executed_matmul_params(m) + attn * 2.0 * hq * double(T) + 2.0 * routed);
 }
 
 int64_t unique_params(const ModelConfig& m, bool include_embedding) {

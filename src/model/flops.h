@@ -8,9 +8,15 @@
 //   Embedding, lm_head and routers are not counted. Token-choice assumes perfect balance.
 //   tokens = budget / F_token;  steps = round(tokens / tokens_per_step)  (nearest).
 //
-// Training FLOPs for MFU (what `mor bench` reports):  6 N + 12 L T d, with N the matmul
+// Training FLOPs, the conventional figure (`mor flops`):  6 N + 12 L T d, with N the matmul
 // parameters a token passes through (lm_head included; recursion steps weighted by c_r) and
-// 12 L T d weighted by c_r^2 for routed steps.
+// 12 L T d weighted by c_r^2 for routed steps (full T x T attention).
+//
+// Executed FLOPs (the MFU numerator): what a training step's GEMMs and attention actually compute
+// per token, = 3 x forward (backward = 2 x forward): section 6's routed rules (layer at c_r:
+// c_r linear, c_r^2 causal attention; KV sharing: no K/V projections at r >= 2 and c_r attention)
+// with the real head widths (GQA), plus the lm_head and the routers on their candidates:
+//   forward = 2 N + sum_layers 2 (H D) T (c^2 | c) + 2 R,   R = router weights a token passes through.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -27,6 +33,8 @@ double budget_flops_per_token(const ModelConfig& m, int64_t seq_len);
 
 // 6 N + 12 L T d with routing weights (see above).
 double train_flops_per_token(const ModelConfig& m, int64_t seq_len);
+// Executed training FLOPs per token (see above); the autodiff FLOP counter agrees (test_mor.cpp).
+double executed_flops_per_token(const ModelConfig& m, int64_t seq_len);
 
 // Parameters a token's matmuls touch (N above) and unique parameters of the model (routers included).
 double executed_matmul_params(const ModelConfig& m);

@@ -28,7 +28,12 @@ struct ForwardContext {
   double loss_normalizer = 0;
   // Micro-batches per optimizer step (auxiliary losses are averaged over them).
   int64_t micro_batches = 1;
-  int64_t step = 0;        // optimizer step (warm-ups)
+  int64_t step = 0;        // optimizer step (token-choice balancing warm-up)
+  // Expert capacity warm-up (MOR.md 3.2, counted as upstream): training forward calls so far,
+  // counting this one (1 on the very first), and forward calls per optimizer step (the local
+  // gradient-accumulation count), which turns model.mor.cap_warmup_steps into forward calls.
+  int64_t forward_call = 0;
+  int64_t calls_per_step = 1;
   bool training = true;
   bool return_hidden = false;  // keep the final normed hidden states in ForwardResult::hidden
   // Expert-choice selection: "" = top-k when training, model.mor.eval_selection otherwise;

@@ -6,16 +6,19 @@
 #include <set>
 
 #include "model.h"
+#include "routing_resolved.h"
 #include "routing_util.h"
 #include "src/autodiff/profiler.h"
 
 namespace mor {
 namespace {
 
-// c_r with the optional cosine capacity warm-up (MOR.md 3.2).
-double effective_capacity(double c, int64_t step, int64_t warmup) {
-  if (warmup <= 0) return c;
-  const double p = std::min(1.0, double(step) / double(warmup));
+// c_r with the optional cosine capacity warm-up (MOR.md 3.2), as upstream: training only, progress
+// = training forward calls so far counting this one (from 1) / warm-up length in forward calls.
+double effective_capacity(double c, const ForwardContext& ctx, int64_t warmup_steps) {
+  if (warmup_steps <= 0 || !ctx.training) return c;
+  const double calls = double(warmup_steps) * double(std::max<int64_t>(ctx.calls_per_step, 1));
+  const double p = std::min(1.0, double(ctx.forward_call) / calls);
   return c + (1 - c) * 0.5 * (1 + std::cos(M_PI * p));
 }
 
@@ -32,18 +35,14 @@ ad::Var Model::expert_forward(ad::Var h, const ad::SeqLayout& full, int64_t T, c
                               ForwardResult& res, std::vector<AuxTerm>& aux) {
   const MoRConfig& m = cfg_.mor;
   const int64_t nr = plan_.num_recursions(), S = full.n_seq();
-  const std::string func = m.router_func.empty() ? "sigmoid" : m.router_func;
-  const double alpha = m.alpha < 0 ? 0.1 : m.alpha;
-  const double threshold = func == "sigmoid" ? 0.5 : 0.0;
+  const ResolvedRouting rr = resolve_routing(cfg_);
+  const std::string& func = rr.router_func;
+  const double alpha = rr.alpha;  // 1.0 for router_func none: the raw logit is the gate
+  const double threshold = rr.threshold;
   const std::string mode = !ctx.selection.empty() ? ctx.selection : (ctx.training ? "topk" : m.eval_selection);
   const bool training_losses = ctx.training;  // auxiliary losses are part of the training objective
   const double micro = double(std::max<int64_t>(ctx.micro_batches, 1));
-  const auto caps = [&] {
-    std::vector<double> c = m.capacity;
-    if (c.empty())
-      for (int64_t r = 0; r < nr; ++r) c.push_back(double(nr - r) / double(nr));
-    return c;
-  }();
+  const std::vector<double>& caps = rr.capacity;
 
   Tensor cand;                  // global rows of the candidates (all rows at step 0)
   ad::SeqLayout cand_layout = full;
@@ -69,7 +68,7 @@ ad::Var Model::expert_forward(ad::Var h, const ad::SeqLayout& full, int64_t T, c
     } else {
       logits = ad::reshape(router_logits(params_, routers_[size_t(r)], xin), {mrows});
       score = activate(logits, func);
-      gate = ad::scale(score, alpha);
+      gate = alpha == 1.0 ? score : ad::scale(score, alpha);
     }
     // The score the causal (threshold) rule reads: the aux router's when there is one.
     ad::Var aux_logits;
@@ -81,7 +80,7 @@ ad::Var Model::expert_forward(ad::Var h, const ad::SeqLayout& full, int64_t T, c
     // Selection (no gradient): top-k per sequence, or threshold per token.
     Tensor sel_local;
     std::vector<int64_t> counts(static_cast<size_t>(S));
-    const double c_eff = effective_capacity(caps[size_t(r)], ctx.step, m.cap_warmup_steps);
+    const double c_eff = effective_capacity(caps[size_t(r)], ctx, m.cap_warmup_steps);
     if (mode == "threshold" && caps[size_t(r)] < 1.0) {
       const std::vector<double> sv = (aux_logits ? aux_logits->value : score->value).to_dtype(DType::F64).to_vector<double>();
       const double thr = aux_logits ? 0.0 : threshold;  // aux router: sigmoid(logit) >= 0.5

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "model.h"
+#include "routing_resolved.h"
 #include "routing_util.h"
 
 namespace mor {
@@ -14,8 +15,9 @@ ad::Var Model::token_forward(const ad::Var& h1, const ad::SeqLayout& full, const
                              ForwardResult& res, std::vector<AuxTerm>& aux) {
   const MoRConfig& m = cfg_.mor;
   const int64_t nr = plan_.num_recursions(), n = full.rows(), S = full.n_seq();
-  const std::string func = m.router_func.empty() ? "softmax" : m.router_func;
-  const double alpha = m.alpha >= 0 ? m.alpha : (func == "softmax" ? 1.0 : 0.1);
+  const ResolvedRouting rr = resolve_routing(cfg_);
+  const std::string& func = rr.router_func;
+  const double alpha = rr.alpha;
   const bool training_losses = ctx.training;  // auxiliary losses are part of the training objective
   const double micro = double(std::max<int64_t>(ctx.micro_batches, 1));
 

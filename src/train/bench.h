@@ -1,7 +1,8 @@
 // `mor bench`: speed measurements (never pass/fail tests).
-//   train  tokens/s, step time, achieved GFLOP/s and MFU (vs sgemm measured in the same run),
-//          peak RSS, on random tokens with the config's model and batch shape.
-//   sgemm  the BLAS throughput that MFU divides by.
+//   train  tokens/s, step time, executed GFLOP/s (flops.h), MFU against the FP32 FMA peak and
+//          sgemm_util against sgemm (both measured in the same run), peak RSS, on random tokens
+//          with the config's model and batch shape.
+//   sgemm  the BLAS throughput sgemm_util divides by, beside the FMA peak MFU divides by.
 #pragma once
 #include <string>
 #include <vector>

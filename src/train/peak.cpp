@@ -1,6 +1,7 @@
-// sgemm peak, RSS and CPU-time probes; see peak.h.
+// FMA and sgemm peaks, RSS and CPU-time probes; see peak.h.
 #include "peak.h"
 
+#include <omp.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -8,9 +9,24 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/fma_peak.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/isa_level.h"
 
 namespace mor {
+
+FmaPeak measure_fma_peak(double seconds) {
+  // One core's best (stable even when the other cores are busy), times the threads training uses.
+  // The loop is a kernel (kernels/cpu/fma_peak.h), so it runs at the vector width of the kernel
+  // build the loader picked for this CPU.
+  const kernels::FmaPeak core = kernels::measure_fma_peak(seconds, 1);
+  FmaPeak best;
+  best.threads = omp_get_max_threads();
+  best.core_gflops = core.gflops;
+  best.gflops = core.gflops * double(best.threads);
+  best.isa = std::string(kernels::isa_level()) + ", " + std::to_string(core.lanes) + " lanes";
+  return best;
+}
 
 SgemmPeak measure_sgemm_peak(double seconds, int n) {
   std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n, 0.0f);

@@ -21,6 +21,7 @@
 #include "dist/watchdog.h"
 #include "src/core/threads.h"
 #include "src/model/flops.h"
+#include "src/model/routing_resolved.h"
 
 namespace mor {
 namespace fs = std::filesystem;
@@ -96,7 +97,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   total_steps_ = resolve_total_steps(c);
   schedule_ = make_schedule(c, total_steps_);
   budget_flops_per_token_ = budget_flops_per_token(c.model, c.train.seq_len);
-  train_flops_per_token_ = train_flops_per_token(c.model, c.train.seq_len);
+  executed_flops_per_token_ = executed_flops_per_token(c.model, c.train.seq_len);
   routing_rng_ = Rng(uint64_t(c.train.seed), "routing");
   state_.rng = routing_rng_.state();
   optim_->set_lr_mult("aux_router", c.model.mor.aux_router_lr_mult);
@@ -155,6 +156,20 @@ void Trainer::check_val_split() {
 
 Trainer::~Trainer() = default;
 
+namespace {
+
+// Settings that train but are known to collapse (README, "Models and FLOPs").
+void warn_known_collapses(const ModelConfig& m) {
+  const ResolvedRouting rr = resolve_routing(m);
+  if (rr.type == "token" && rr.router_func == "sigmoid" && m.mor.balancing == "loss" && m.mor.bal_coeff > 0)
+    std::fprintf(stderr, "warning: model.mor.type token with router_func sigmoid and balancing loss collapses: the "
+                 "balancing loss sum_j f_j P_j is minimised by pushing every sigmoid output towards 0, so the depth is "
+                 "decided by the rounding of near-zero scores (as upstream, whose released token config uses softmax). "
+                 "Hint: use router_func softmax, or balancing loss_free.\n");
+}
+
+}  // namespace
+
 void Trainer::print_header() {
   const Config& c = cfg_.config;
   if (!resumed_from_.empty())
@@ -163,7 +178,10 @@ void Trainer::print_header() {
   if (!opts_.quiet) std::printf("# resolved config (%s)\n%s", cfg_.source.c_str(), dump_config(c).c_str());
   std::fflush(stdout);  // shown before the sgemm measurement below
   if (!root_) return;
-  peak_gflops_ = measure_sgemm_peak().gflops;
+  warn_known_collapses(c.model);
+  const FmaPeak fma = measure_fma_peak();
+  fma_gflops_ = fma.gflops;
+  sgemm_gflops_ = measure_sgemm_peak().gflops;
   const int64_t tokens_per_step = c.train.micro_batch * c.train.grad_accum * c.train.seq_len * dp_->size();
   std::printf("model: %s | unique params %s (non-embedding %s) | effective layers %lld | %s\n", c.name.c_str(),
               format_si(double(unique_params(c.model, true)), 2).c_str(),
@@ -173,11 +191,14 @@ void Trainer::print_header() {
   std::printf("data: %s | %llu windows/epoch | %s tokens/step | %lld steps\n", c.data.path.c_str(),
               (unsigned long long)loader_->windows_per_epoch(), format_si(double(tokens_per_step)).c_str(),
               (long long)total_steps_);
-  std::printf("flops: %s/token (budget formula, MOR.md 6) | %s/token trained (6N+12LTd) | budget %s\n",
-              format_si(budget_flops_per_token_, 2).c_str(), format_si(train_flops_per_token_, 2).c_str(),
+  std::printf("flops: %s/token (budget formula, MOR.md 6) | %s/token executed in training (routed, 3 x forward, "
+              "lm_head included) | budget %s\n",
+              format_si(budget_flops_per_token_, 2).c_str(), format_si(executed_flops_per_token_, 2).c_str(),
               c.train.budget_flops > 0 ? format_si(c.train.budget_flops, 2).c_str() : "none (train.steps)");
-  std::printf("compute: %s | precision %s | gemm peak %.1f GFLOP/s (MFU denominator, measured now)\n",
-              blas_description().c_str(), train_precision_description().c_str(), peak_gflops_);
+  std::printf("compute: %s | precision %s | FP32 peak %.1f GFLOP/s (FMA on registers, %d thread%s, %s; the MFU "
+              "denominator) | sgemm %.1f GFLOP/s (sgemm_util denominator), measured now\n",
+              blas_description().c_str(), train_precision_description().c_str(), fma_gflops_, fma.threads, fma.threads == 1 ? "" : "s", fma.isa.c_str(),
+              sgemm_gflops_);
   const dist::RankInfo& ri = dist::rank_info();
   if (ri.size > 1 || ri.mpi)
     std::printf("parallel: %s | %d rank(s) on %d node(s) (%s) | %d thread(s) per rank (%s)%s\n", grid_->describe().c_str(),
@@ -205,6 +226,8 @@ void Trainer::compute_gradients(StepOutcome& o) {
     ctx.loss_normalizer = normalizer;
     ctx.micro_batches = t.grad_accum * dp;  // auxiliary losses: a mean over the global micro-batches
     ctx.step = state_.step;
+    ctx.forward_call = state_.step * t.grad_accum + m + 1;  // capacity warm-up counts forward calls from 1
+    ctx.calls_per_step = t.grad_accum;
     ctx.rng = &routing_rng_;
     ForwardResult f = model_->forward(tokens, ctx);
     tape.backward(f.loss);
@@ -287,7 +310,9 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   const Config& c = cfg_.config;
   const double tokens = double(c.train.micro_batch * c.train.grad_accum * c.train.seq_len * dp_->size());
   const double tps = tokens / step_seconds;
-  const double mfu = peak_gflops_ > 0 ? train_flops_per_token_ * tps / (peak_gflops_ * 1e9) : 0;
+  // MFU against the hardware's peak; sgemm_util against what BLAS delivers here (both executed FLOPs).
+  const double achieved = executed_flops_per_token_ * tps / 1e9;
+  const double mfu = fma_gflops_ > 0 ? achieved / fma_gflops_ : 0;
   step_time_ema_ = step_time_ema_ == 0 ? step_seconds : 0.9 * step_time_ema_ + 0.1 * step_seconds;
   const double eta = step_time_ema_ * double(total_steps_ - state_.step);
   MetricRecord r;
@@ -300,6 +325,7 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
   r.numbers["flops"] = state_.flops;
   if (c.train.budget_flops > 0) r.numbers["flops_budget"] = c.train.budget_flops;
   r.numbers["mfu"] = mfu;
+  r.numbers["sgemm_util"] = sgemm_gflops_ > 0 ? achieved / sgemm_gflops_ : 0;
   r.numbers["step_s"] = step_seconds;
   r.numbers["cpu_s"] = cpu_seconds;
   if (grid_->world().size() > 1) {

@@ -121,7 +121,8 @@ class Trainer {
   LrSchedule schedule_;
   TrainState state_;
   int64_t total_steps_ = 0;
-  double budget_flops_per_token_ = 0, train_flops_per_token_ = 0, peak_gflops_ = 0;
+  double budget_flops_per_token_ = 0, executed_flops_per_token_ = 0;
+  double fma_gflops_ = 0, sgemm_gflops_ = 0;  // measured at start: the MFU and sgemm_util denominators
   double elapsed_ = 0, step_time_ema_ = 0;
   double last_val_loss_ = NAN;
   double last_ckpt_stall_ = 0;

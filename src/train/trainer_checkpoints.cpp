@@ -211,6 +211,8 @@ void Trainer::probe_snapshot() {
   ForwardContext ctx;
   ctx.loss_normalizer = double(cfg_.config.train.micro_batch * cfg_.config.train.seq_len);
   ctx.step = state_.step;
+  ctx.forward_call = state_.step * cfg_.config.train.grad_accum + 1;  // as the next step's first micro-batch
+  ctx.calls_per_step = cfg_.config.train.grad_accum;
   ctx.rng = &rng;
   ForwardResult f = model_->forward(loader_->next(), ctx);
   if (root_) judge_snapshot(guard_.judge(f.lm_loss, last_grad_norm_), "the next batch gives");

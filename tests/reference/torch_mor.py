@@ -1,10 +1,14 @@
 """From-scratch PyTorch Mixture-of-Recursions forwards (MOR.md sections 3 and 4, as the upstream
 code does them) on top of torch_llama.py, used to produce reference fixtures.
 
-Expert-choice: per step r its own linear router (sigmoid, alpha), top k_r = max(1, floor(c_r T))
-among the previous step's survivors, per sequence, sorted by position; the shared block runs on
-the selected tokens only (causal among them, RoPE at original positions); h_sel += g * f(h_sel);
-BCE auxiliary loss on the router logits, mean over candidates, summed over steps.
+Expert-choice: per step r its own linear router; gate g = alpha * sigmoid(logit) (router_func
+sigmoid, the default), alpha * tanh(logit) (tanh) or the raw logit with no alpha (None, as
+upstream); top k_r = max(1, floor(c_r T)) among the previous step's survivors, per sequence, sorted
+by position; c_r from `capacity` or (N_r - r + 1) / N_r, with upstream's cosine capacity warm-up
+when `cap_warmup_step` > 0 (progress = training_step / cap_warmup_step, both in forward calls,
+training_step counting this call from 1); the shared block runs on the selected tokens only (causal
+among them, RoPE at original positions); h_sel += g * f(h_sel); BCE auxiliary loss on the router
+logits, mean over candidates, summed over steps.
 Token-choice: one softmax router on H^1, depth = argmax, nested active sets, exit output
 H^1 + g F at the exit step; balancing loss sum_j f_j P_j; router z-loss mean(logsumexp(z)^2).
 """
@@ -37,8 +41,12 @@ def expert_forward(tokens, p, cfg, mor):
     smap = tl.sharing_map(cfg["sharing"], cfg["n_layers"], cfg["num_recursions"])
     step_layers, middle = steps(cfg)
     nr = cfg["num_recursions"]
-    caps = [(nr - r) / nr for r in range(nr)]
+    caps = mor.get("capacity") or [(nr - r) / nr for r in range(nr)]
+    if mor.get("cap_warmup_step", 0) > 0:  # upstream: training forward calls, counted from 1
+        decay = 0.5 * (1.0 + math.cos(math.pi * min(1.0, mor["training_step"] / mor["cap_warmup_step"])))
+        caps = [c + (1.0 - c) * decay for c in caps]
     alpha = mor["alpha"]
+    func = mor.get("router_func", "sigmoid")
     pos_all = torch.arange(T)
     outs, bce_terms, selections = [], [[] for _ in range(nr)], [[] for _ in range(nr)]
     for b in range(Bsz):
@@ -50,7 +58,12 @@ def expert_forward(tokens, p, cfg, mor):
             xc = h[cand]
             logit = (xc / mor["temp"]) @ p[f"routers.{r}.weight"].T  # [m, 1]
             logit = logit[:, 0]
-            g = alpha * torch.sigmoid(logit)
+            if func == "sigmoid":
+                g = alpha * torch.sigmoid(logit)
+            elif func == "tanh":
+                g = alpha * torch.tanh(logit)
+            else:  # None: the raw logit is the gate, alpha unused
+                g = logit
             k = max(1, int(math.floor(caps[r] * T)))
             top = torch.topk(g.detach(), k).indices.sort().values  # local indices, by position
             sel = cand[top]

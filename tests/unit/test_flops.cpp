@@ -6,6 +6,7 @@
 
 #include "src/config/config.h"
 #include "src/model/flops.h"
+#include "src/train/gpu_peaks.h"
 #include "src/train/schedule.h"
 #include "src/train/trainer.h"
 
@@ -83,3 +84,15 @@ TEST(Schedule, WarmupStableDecayShape) {
 
 }  // namespace
 }  // namespace mor
+
+// The GPU MFU denominators (src/train/gpu_peaks.h): the most specific H100 variant wins.
+TEST(GpuPeaks, PublishedDensePeaksByCudaDeviceName) {
+  const mor::GpuPeak* sxm = mor::published_gpu_peak("NVIDIA H100 80GB HBM3");
+  ASSERT_NE(sxm, nullptr);
+  EXPECT_DOUBLE_EQ(sxm->bf16_tflops, 989.4);
+  ASSERT_NE(mor::published_gpu_peak("NVIDIA H100 PCIe"), nullptr);
+  EXPECT_DOUBLE_EQ(mor::published_gpu_peak("NVIDIA H100 PCIe")->tf32_tflops, 378.0);
+  ASSERT_NE(mor::published_gpu_peak("NVIDIA H200"), nullptr);
+  EXPECT_DOUBLE_EQ(mor::published_gpu_peak("NVIDIA H200")->fp32_tflops, 66.9);
+  EXPECT_EQ(mor::published_gpu_peak("NVIDIA GeForce RTX 4090"), nullptr);
+}

@@ -187,6 +187,32 @@ TEST(MoRFlops, ExecutedMatmulFlopsMatchSection6) {
   EXPECT_NEAR(counted_over_formula(flops_config("expert", "share"), 2, 128), 1.0, 0.01);
 }
 
+// The MFU numerator: executed FLOPs per token against everything the FLOP counter saw (layers,
+// attention, routers, lm_head), with GQA and every routing / KV variant.
+TEST(MoRFlops, ExecutedFlopsMatchTheCounter) {
+  for (const auto& [type, kv] : std::vector<std::pair<std::string, std::string>>{
+           {"vanilla", "recursion"}, {"recursive", "recursion"}, {"expert", "recursion"}, {"expert", "share"}, {"token", "recursion"}}) {
+    ModelConfig m = flops_config(type, kv);
+    m.n_kv_heads = 2;
+    m.vocab_size = 500;
+    if (type == "token") m.mor.router_type = "mlp";
+    Model model(m);
+    model.initialize(1);
+    ad::flops_reset();
+    ad::Tape tape;
+    {
+      ad::GradScope scope(tape);
+      ForwardResult r = model.forward(random_tokens(2, 128, m.vocab_size, 2), ForwardContext{});
+      tape.backward(r.loss);
+    }
+    double counted = 0;
+    for (const auto& [label, f] : ad::flops_counted()) counted += f;
+    // Token-choice's depths depend on the router: the formula assumes perfect balance.
+    const double tolerance = type == "token" ? 0.15 : 0.01;
+    EXPECT_NEAR(counted / (executed_flops_per_token(m, 128) * 2 * 128), 1.0, tolerance) << type << " " << kv;
+  }
+}
+
 TEST(MoRExpert, KeepsFloorCapacityTimesLengthPerSequence) {
   ModelConfig c = tiny_mor("expert");
   Model model(c);

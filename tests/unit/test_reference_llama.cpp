@@ -16,6 +16,7 @@ namespace {
 struct Fixture {
   ckpt::SafetensorsFile file;
   ModelConfig cfg;
+  int64_t forward_call = 0, calls_per_step = 1;  // upstream's training_step and the accumulation count
   const Tensor& at(const std::string& k) const { return file.tensors.at(k); }
 };
 
@@ -41,6 +42,13 @@ Fixture load(const std::string& name) {
     if (m.contains("aux_coeff")) f.cfg.mor.aux_coeff = m["aux_coeff"];
     if (m.contains("bal_coeff")) f.cfg.mor.bal_coeff = m["bal_coeff"];
     if (m.contains("z_coeff")) f.cfg.mor.z_coeff = m["z_coeff"];
+    if (m.contains("router_func")) f.cfg.mor.router_func = m["router_func"];
+    if (m.contains("capacity")) f.cfg.mor.capacity = m["capacity"].get<std::vector<double>>();
+    if (m.contains("cap_warmup_step")) {  // upstream counts forward calls; ours is steps x grad_accum
+      f.calls_per_step = m["grad_accum"];
+      f.cfg.mor.cap_warmup_steps = int64_t(m["cap_warmup_step"]) / f.calls_per_step;
+      f.forward_call = m["training_step"];
+    }
   }
   return f;
 }
@@ -77,6 +85,8 @@ void check_against_reference(const std::string& name) {
     ad::GradScope scope(tape);
     ForwardContext ctx;
     ctx.return_hidden = true;
+    ctx.forward_call = f.forward_call;
+    ctx.calls_per_step = f.calls_per_step;
     r = model.forward(f.at("tokens"), ctx);
     tape.backward(r.loss);
   }
@@ -105,6 +115,12 @@ TEST(ReferenceLlama, VanillaMatchesPyTorch) { check_against_reference("llama_tin
 TEST(ReferenceLlama, MiddleCycleRecursiveMatchesPyTorch) { check_against_reference("recursive_tiny"); }
 TEST(ReferenceMoR, ExpertChoiceMatchesPyTorch) { check_against_reference("mor_expert_tiny"); }
 TEST(ReferenceMoR, TokenChoiceMatchesPyTorch) { check_against_reference("mor_token_tiny"); }
+// Fidelity to upstream (issue 14): router_func none gates with the raw logit (no alpha), and the
+// capacity warm-up counts training forward calls from 1 (call 2 of a 4-call warm-up: k = 7, 6 of
+// T = 9 where the neighbouring calls would give 8, 8 or 6, 3).
+TEST(ReferenceMoR, ExpertChoiceRawLogitGateMinimalCase) { check_against_reference("mor_expert_none_min"); }
+TEST(ReferenceMoR, ExpertChoiceRawLogitGateMatchesPyTorch) { check_against_reference("mor_expert_none_tiny"); }
+TEST(ReferenceMoR, ExpertChoiceCapacityWarmupMatchesPyTorch) { check_against_reference("mor_expert_warmup_tiny"); }
 
 }  // namespace
 }  // namespace mor

@@ -9,6 +9,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loss.h"
 #include "src/autodiff/dispatch.h"
+#include "src/autodiff/flop_counter.h"
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/profiler.h"
 #include "src/autodiff/ops.h"
@@ -69,6 +70,10 @@ Var classifier_loss(const char* op, const Var& h, const Var& w, const Tensor& ta
   Tensor dh = grad_h ? Tensor::empty(H.shape(), H.dtype()) : Tensor();
   Tensor dw = grad_w ? Tensor::empty(W.shape(), W.dtype()) : Tensor();
   Tensor Y = Tensor::empty({1}, H.dtype());
+  {  // executed GEMMs: the logits, and (computed here, in the forward pass) dh and dW; V is this rank's shard
+    FlopLabel label("lm_head");
+    flops_add(2.0 * double(n) * double(V) * double(d) * (1 + int(grad_h) + int(grad_w)));
+  }
   MOR_DISPATCH_FLOAT(H.dtype(), T, {
     const T* hp = H.data<T>();
     const T* wp = W.data<T>();
