@@ -5,7 +5,8 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libopenblas-openmp-dev libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libyaml-cpp-dev
       googletest libgtest-dev libcli11-dev nlohmann-json3-dev
       libsentencepiece-dev sentencepiece python3.11-doc libdnnl-dev
-      iproute2 util-linux)   # ip netns / tc for the several-hosts tests; setpriv, flock, unshare
+      iproute2 util-linux    # ip netns / tc for the several-hosts tests; setpriv, flock, unshare
+      python3-numpy python3-scipy python3-matplotlib)   # `mor sweep report` (launch/sweep_report.py)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

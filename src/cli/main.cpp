@@ -18,6 +18,7 @@
 #include "src/core/error.h"
 #include "src/core/storage.h"
 #include "src/train/bench.h"
+#include "src/sweep/sweep_run.h"
 
 namespace {
 
@@ -157,6 +158,32 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bm->add_flag("--json", m.json, "Print JSON (rank 0)");
 }
 
+void add_sweep(CLI::App& app, mor::sweep::PlanOptions& p, mor::sweep::RunOptions& r, mor::sweep::ReportOptions& rep) {
+  auto* s = app.add_subcommand("sweep", "Scaling-law sweeps: plan a grid from a sweep file, run it, report fits and plots");
+  s->require_subcommand(1);
+  auto* sp = s->add_subcommand("plan", "Resolve a sweep file into one run directory per point; print the table and time estimate");
+  sp->add_option("sweep", p.sweep_file, "Sweep file (configs/sweeps/ holds examples)")->required();
+  sp->add_option("--out,-o", p.out, "Sweep directory to create")->required();
+  sp->add_option("--set", p.set, "Override a config key of every point: --set data.path=DIR (repeatable)");
+  sp->add_option("--jobs,-j", p.jobs, "Points that will run at once (the estimate divides the cores between them)")
+      ->capture_default_str()->check(kPositiveInt);
+  sp->add_option("--bench-steps", p.bench_steps, "Timed `mor bench train` steps per shape (0: no estimate)")
+      ->capture_default_str()->check(kNonNegativeInt);
+  auto* sr = s->add_subcommand("run", "Run the unfinished points (resuming interrupted ones), or write an mpirun/Slurm script");
+  sr->add_option("dir", r.dir, "Sweep directory written by `mor sweep plan`")->required();
+  sr->add_option("--jobs,-j", r.jobs, "Points at once (local: cores divided between them; slurm: array throttle)")
+      ->capture_default_str()->check(kPositiveInt);
+  sr->add_option("--launcher", r.launcher, "local (child processes), mpirun (writes DIR/run_mpirun.sh) or slurm (DIR/sweep.slurm)")
+      ->capture_default_str();
+  sr->add_flag("--submit", r.submit, "mpirun/slurm: start the script (bash / sbatch) after writing it");
+  sr->add_option("--ranks", r.ranks, "mpirun/slurm: data-parallel ranks per point")->capture_default_str()->check(kPositiveInt);
+  sr->add_option("--cpus-per-task", r.cpus_per_task, "slurm: CPUs per rank (0: the plan's threads per point)")->check(kNonNegativeInt);
+  sr->add_option("--time", r.time_limit, "slurm: time limit per point (sbatch --time)");
+  auto* rp = s->add_subcommand("report", "Collect results, fit isoFLOP parabolas and power laws, plot, write report.md");
+  rp->add_option("dir", rep.dir, "Sweep directory")->required();
+  rp->add_option("--params", rep.params, "Parameter count of the fits: non_embedding or unique")->capture_default_str();
+}
+
 // Ends a failed command: under MPI the whole job is aborted with the rank-tagged message (so that
 // peers do not wait for this rank forever); otherwise the message is printed and `code` returned.
 int fail_exit(int code, const std::string& message) {
@@ -192,6 +219,10 @@ int main(int argc, char** argv) {
   add_export(app, export_args, import_args);
   mor::cli::GenerateArgs generate_args;
   add_generate(app, generate_args);
+  mor::sweep::PlanOptions sweep_plan;
+  mor::sweep::RunOptions sweep_run;
+  mor::sweep::ReportOptions sweep_report;
+  add_sweep(app, sweep_plan, sweep_run, sweep_report);
   auto* config = app.add_subcommand("config", "Describe the configuration keys");
   bool keys = false;
   config->add_flag("--keys", keys, "List every key with its default and meaning")->required();
@@ -221,6 +252,11 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("export")) return mor::cli::run_export(export_args);
     if (app.got_subcommand("import")) return mor::cli::run_import(import_args);
     if (app.got_subcommand("generate")) return mor::cli::run_generate(generate_args);
+    if (auto* s = app.get_subcommand("sweep"); s->parsed()) {
+      if (s->got_subcommand("plan")) return mor::sweep::run_sweep_plan(sweep_plan);
+      if (s->got_subcommand("run")) return mor::sweep::run_sweep_run(sweep_run);
+      return mor::sweep::run_sweep_report(sweep_report);
+    }
     if (auto* b = app.get_subcommand("bench"); b->parsed()) {
       if (b->got_subcommand("train")) return mor::run_bench_train(bench_train);
       if (b->got_subcommand("checkpoint")) return mor::run_bench_checkpoint(bench_ckpt);
