@@ -115,6 +115,10 @@ void Trainer::snapshot_checkpoint() {
   // ZeRO: every rank contributes its moment shard (collective over DP); TP: every rank its slice
   // of each split tensor (collective over TP). Rank 0 writes the full tensors by global name.
   const Tensor m_all = dp_->gather_shards(optim_->exp_avg()), v_all = dp_->gather_shards(optim_->exp_avg_sq());
+  if (!root_ && tp_->size() == 1) {  // nothing more to contribute
+    last_saved_step_ = state_.step;
+    return;
+  }
   ckpt::Checkpoint ck;
   for (size_t i = 0; i < p.size(); ++i) {
     const ParamSpec& spec = p.spec(int(i));
