@@ -85,6 +85,7 @@ int run_flops(const FlopsArgs& a) {
   r.strings["config"] = a.config;
   r.numbers["flops_per_token"] = fpt;
   r.numbers["train_flops_per_token"] = train_flops_per_token(c.model, t.seq_len);
+  r.numbers["executed_flops_per_token"] = executed_flops_per_token(c.model, t.seq_len);
   r.numbers["budget_flops"] = t.budget_flops;
   r.numbers["tokens"] = tokens;
   r.numbers["steps_exact"] = tokens / double(tokens_per_step);
@@ -110,7 +111,9 @@ int run_flops(const FlopsArgs& a) {
   }
   std::printf("%s (%s)\n", c.name.c_str(), a.config.c_str());
   std::printf("  forward FLOPs/token (MOR.md 6): %.4e  (%s)\n", fpt, format_si(fpt, 2).c_str());
-  std::printf("  training FLOPs/token (6N+12LTd): %s\n", format_si(r.numbers["train_flops_per_token"], 2).c_str());
+  std::printf("  training FLOPs/token (6N+12LTd): %s | executed (the MFU numerator): %s\n",
+              format_si(r.numbers["train_flops_per_token"], 2).c_str(),
+              format_si(r.numbers["executed_flops_per_token"], 2).c_str());
   std::printf("  unique params: %s (non-embedding %s)\n", format_si(double(r.integers["unique_params"]), 2).c_str(),
               format_si(double(r.integers["unique_params_non_embedding"]), 2).c_str());
   if (t.budget_flops > 0)

@@ -97,7 +97,7 @@ void add_eval(CLI::App& app, mor::cli::EvalArgs& a) {
 
 void add_export(CLI::App& app, mor::cli::ExportArgs& e, mor::cli::ImportArgs& i) {
   auto* c = app.add_subcommand("export", "Export a checkpoint for inference engines (safetensors + config.json)");
-  c->add_option("--checkpoint", e.checkpoint, "Checkpoint (.h5) or run directory (its latest checkpoint)")->required();
+  c->add_option("--checkpoint", e.checkpoint, "Checkpoint (.h5), run directory (its latest checkpoint) or export / HF directory")->required();
   c->add_option("--format", e.format, "Export format: hf (safetensors + config.json) or gguf (llama.cpp; vanilla and Recursive models)")
       ->capture_default_str();
   c->add_option("--out", e.out, "Output directory (hf; built as OUT.tmp-PID, renamed when complete) or file (gguf)")->required();

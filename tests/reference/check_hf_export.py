@@ -5,11 +5,13 @@
 `mor eval` on the same windows to 1e-4 (any difference in weights, names, RoPE convention or
 norms would show).
 
-Needs torch + transformers (not needed by CI). Example, from the repo root:
-  /usr/bin/python3 -m venv --system-site-packages /tmp/hf && /tmp/hf/bin/pip install transformers==4.36.2
+Needs torch + transformers: the reference environment of launch/install_reference_env.sh, under
+which tests/cli/test_reference_env.sh runs it in CI (vanilla and --unrolled Recursive exports; skipped
+without the environment). By hand, from the repo root:
+  bash launch/install_reference_env.sh
   build/src/cli/mor train --config configs/tiny-llama.yaml --set train.steps=20 --run-dir runs/hf-check
   build/src/cli/mor export --checkpoint runs/hf-check/ckpt-00000020.h5 --out runs/hf-check/hf
-  /tmp/hf/bin/python tests/reference/check_hf_export.py --export runs/hf-check/hf --data datasets/pydocs --mor build/src/cli/mor
+  .venv-ref/bin/python tests/reference/check_hf_export.py --export runs/hf-check/hf --data datasets/pydocs --mor build/src/cli/mor
 """
 import argparse
 import json
