@@ -40,7 +40,7 @@ const char* kRecursive = "  recursion:\n    sharing: middle_cycle\n    num_recur
 int64_t block(int64_t bytes) { return int64_t(storage_block_bytes(size_t(bytes))); }
 
 TEST(MemoryEstimate, ParametersAreTheParameterTable) {
-  for (const std::string extra :
+  for (const std::string& extra :
        {std::string(), std::string(kExpert), std::string(kToken), std::string("  tie_embeddings: false\n"),
         std::string(kExpert) + "    router_type: mlp\n    sampling: aux_router\n",
         std::string(kToken) + "    balancing: loss_free\n",
@@ -140,7 +140,7 @@ double measured_over_estimated(const Config& c) {
 }
 
 TEST(MemoryEstimate, ActivationWalkMatchesAllocatorPeak) {
-  for (const std::string extra : {std::string(), std::string(kRecursive), std::string(kExpert), std::string(kToken),
+  for (const std::string& extra : {std::string(), std::string(kRecursive), std::string(kExpert), std::string(kToken),
                                   std::string(kExpert) + "  kv_mode: share\n",
                                   std::string(kExpert) + "    router_type: mlp\n    z_coeff: 0.001\n"}) {
     const double r = measured_over_estimated(make(extra, 4, 64));
