@@ -4,7 +4,8 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config
       libopenblas-openmp-dev libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libyaml-cpp-dev
       googletest libgtest-dev libcli11-dev nlohmann-json3-dev
-      libsentencepiece-dev sentencepiece python3.11-doc libdnnl-dev
+      libsentencepiece-dev sentencepiece python3.11-doc
+      libdnnl-dev ocl-icd-opencl-dev   # dnnl-config.cmake finds OpenCL (a Recommends, skipped by --no-install-recommends)
       iproute2 util-linux    # ip netns / tc for the several-hosts tests; setpriv, flock, unshare
       python3-numpy python3-scipy python3-matplotlib)   # `mor sweep report` (launch/sweep_report.py)
 missing=()
