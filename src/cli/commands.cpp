@@ -77,9 +77,9 @@ int run_flops(const FlopsArgs& a) {
   const Config& c = lc.config;
   const TrainConfig& t = c.train;
   const double fpt = budget_flops_per_token(c.model, t.seq_len);
-  const int64_t tokens_per_step = t.micro_batch * t.grad_accum * t.seq_len;
-  const int64_t steps = resolve_total_steps(c);
-  const LrSchedule sched = make_schedule(c, steps);
+  const int64_t tokens_per_step = int64_t(global_tokens_per_step(t, a.dp));
+  const int64_t steps = resolve_total_steps(c, a.dp);
+  const LrSchedule sched = make_schedule(c, steps, a.dp);
   const double tokens = t.budget_flops > 0 ? t.budget_flops / fpt : double(steps * tokens_per_step);
   MetricRecord r;
   r.strings["config"] = a.config;

@@ -17,6 +17,7 @@ int run_train(const TrainArgs& a);
 struct FlopsArgs {
   std::string config;
   std::vector<std::string> set;
+  int64_t dp = 1;  // data-parallel ranks the run will have (train.micro_batch is per rank)
   bool json = false;
 };
 int run_flops(const FlopsArgs& a);

@@ -82,6 +82,8 @@ void add_flops(CLI::App& app, mor::cli::FlopsArgs& a) {
   auto* c = app.add_subcommand("flops", "FLOPs per token, tokens and steps for train.budget_flops (MOR.md 6)");
   c->add_option("--config,-c", a.config, "YAML config")->required();
   c->add_option("--set", a.set, "Override a config key (repeatable)");
+  c->add_option("--dp", a.dp, "Data-parallel ranks of the run (steps for a budget use the global batch)")
+      ->capture_default_str()->check(kPositiveInt);
   c->add_flag("--json", a.json, "Print JSON");
 }
 
@@ -153,7 +155,7 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bs->add_flag("--json", s.json, "Print JSON");
   auto* bm = b->add_subcommand("comm", "Collective bus bandwidth (run under mpirun) vs plain MPI on the same buffers");
   bm->add_option("--sizes", m.sizes, "Message sizes (bytes, or K/M/G suffixes; default 4K..64M, x4 steps)");
-  bm->add_option("--iters", m.iters, "Timed iterations per variant")->capture_default_str()->check(CLI::PositiveNumber);
+  bm->add_option("--iters", m.iters, "Timed iterations per variant")->capture_default_str()->check(kPositiveInt);
   bm->add_option("--warmup", m.warmup, "Untimed calls per variant first")->capture_default_str()->check(CLI::NonNegativeNumber);
   bm->add_flag("--json", m.json, "Print JSON (rank 0)");
 }

@@ -41,11 +41,10 @@ void accumulate_routing(RoutingStats& acc, const RoutingStats& r, double micro_b
   acc.maxvio += r.maxvio / micro_batches;
 }
 
-int64_t resolve_total_steps(const Config& c) {
+int64_t resolve_total_steps(const Config& c, int64_t dp) {
   const TrainConfig& t = c.train;
   if (t.steps > 0) return t.steps;
-  const double tokens_per_step = double(t.micro_batch * t.grad_accum * t.seq_len);
-  return steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), tokens_per_step);
+  return steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), global_tokens_per_step(t, dp));
 }
 
 Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts), guard_(cfg.config.train.guard) {
@@ -94,8 +93,8 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   model_->initialize(uint64_t(c.train.seed));
   dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero));
   optim_ = std::make_unique<AdamW>(model_->params(), c.train, dp_->shard_begin(), dp_->shard_end());
-  total_steps_ = resolve_total_steps(c);
-  schedule_ = make_schedule(c, total_steps_);
+  total_steps_ = resolve_total_steps(c, dp_->size());
+  schedule_ = make_schedule(c, total_steps_, dp_->size());
   budget_flops_per_token_ = budget_flops_per_token(c.model, c.train.seq_len);
   executed_flops_per_token_ = executed_flops_per_token(c.model, c.train.seq_len);
   routing_rng_ = Rng(uint64_t(c.train.seed), "routing");
