@@ -143,23 +143,23 @@ int run_eval(const EvalArgs& a) {
   const std::string split = resolve_eval_split(a.data);
   const int64_t T = a.seq_len > 0 ? a.seq_len : lm.config.train.seq_len;
   // Expert-choice MoR is evaluated under both selection rules (MOR.md 3.7).
-  std::vector<std::string> modes = {""};
-  if (lm.config.model.mor.type == "expert") modes = {"topk", "threshold"};
+  std::vector<std::optional<Selection>> modes = {std::nullopt};
+  if (lm.model->routing().expert()) modes = {Selection::TopK, Selection::Threshold};
   MetricRecord r;
   r.strings["checkpoint"] = a.checkpoint;
   r.strings["data"] = split;
-  for (const std::string& mode : modes) {
+  for (const std::optional<Selection>& mode : modes) {
     // Under mpirun each rank evaluates its part of the windows; rank 0 prints.
     EvalResult e = evaluate_over_ranks(*lm.model, split, a.batch, T, uint64_t(a.max_windows), dist::world(), mode,
                                        lm.tokenizer_hash);
-    const std::string suffix = mode.empty() || mode == "topk" ? "" : "_" + mode;
+    const std::string suffix = !mode || *mode == Selection::TopK ? "" : std::string("_") + name_of(*mode);
     r.numbers["loss" + suffix] = e.loss;
     r.numbers["perplexity" + suffix] = e.perplexity;
     r.integers["tokens"] = e.tokens;
     r.integers["windows"] = e.windows;
     if (!a.json && dist::world().rank() == 0)
       std::printf("%s%s: val loss %.4f | perplexity %.2f | %lld tokens (%lld windows of %lld)\n", split.c_str(),
-                  mode.empty() ? "" : (" [" + mode + " selection]").c_str(), e.loss, e.perplexity, (long long)e.tokens,
+                  !mode ? "" : (std::string(" [") + name_of(*mode) + " selection]").c_str(), e.loss, e.perplexity, (long long)e.tokens,
                   (long long)e.windows, (long long)(T + 1));
   }
   if (a.json && dist::world().rank() == 0) std::printf("%s\n", r.to_json().c_str());

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "routing_resolved.h"
 #include "routing_util.h"
 
 namespace mor {
@@ -56,8 +55,8 @@ Tensor Decoder::step(int32_t token) {
   const ModelConfig& cfg = model_.config();
   const SharingPlan& plan = model_.plan();
   const int64_t nr = plan.num_recursions();
-  const bool share = cfg.kv_mode == "share";
-  ad::Var x = ad::embedding(model_.embedding_table(), to_i32({token}));  // [1, d]
+  const bool share = model_.routing().share_kv();
+  ad::Var x = model_.embed(to_i32({token}));  // [1, d]
   if (plan.has_middle()) x = run_layer(0, x, &caches_[0], nullptr);
   auto run_step = [&](int64_t r, const ad::Var& in) {
     ad::Var h = in;
@@ -70,58 +69,37 @@ Tensor Decoder::step(int32_t token) {
     ++stats_.tokens_per_step[size_t(r)];
     return h;
   };
-  const MoRConfig& m = cfg.mor;
-  if (m.type == "expert") {
-    const ResolvedRouting rr = resolve_routing(cfg);
-    const std::string& func = rr.router_func;
-    const double alpha = rr.alpha;  // 1.0 for router_func none (raw logit)
+  Router* router = model_.router();
+  if (router) {
+    // The model's router on this one row: expert-choice by the causal threshold (or every step
+    // with selection "all"), token-choice by its depth.
+    ForwardContext ctx;
+    ctx.training = false;
+    ctx.selection = selection_ == "all" ? Selection::TopK : Selection::Threshold;
+    RoutingStats st;
+    std::vector<AuxTerm> aux;
+    RouteRecord rec{st, aux, {}, {}};
+    const ad::SeqLayout one = ad::SeqLayout::dense(1, 1);
+    ad::Var out = x, in = x;
+    RouteRows rows = router->begin(x, ctx, rec);
     for (int64_t r = 0; r < nr; ++r) {
-      ad::Var xin = m.temp != 1.0 ? ad::scale(x, 1.0 / m.temp) : x;
-      const double logit = router_logits(model_.params(), model_.router(r), xin)->value.item();
-      const double score = func == "tanh" ? std::tanh(logit) : func == "none" ? logit : 1.0 / (1.0 + std::exp(-logit));
-      bool go = true;
-      if (selection_ == "threshold") {
-        if (rr.capacity[size_t(r)] < 1.0) {
-          go = model_.has_aux_routers() ? router_logits(model_.params(), model_.aux_router(r), xin)->value.item() >= 0.0
-                                        : score >= rr.threshold;
-        }
-      }
-      if (!go) break;
-      ad::Var f = run_step(r, x);
-      if (m.gating == "weighted") x = ad::add(x, ad::scale(f, alpha * score));
-      else if (m.gating == "additive") x = ad::add(x, f);
-      else x = f;
+      const StepChoice c = router->select(r, in, rows, one, 1, ctx, rec);
+      if (c.run.numel() == 0) break;
+      const ad::Var f = run_step(r, in);
+      const StepOutcome o = router->combine(r, in, f, rows, c.gate);
+      if (o.out_rows.defined() && o.out_rows.numel() > 0) out = o.add ? ad::add(out, o.out_update) : o.out_update;
+      if (!o.stays.defined() || o.stays.numel() == 0) break;
+      in = o.next ? o.next : out;
     }
-  } else if (m.type == "token") {
-    const ResolvedRouting rr = resolve_routing(cfg);
-    const std::string& func = rr.router_func;
-    const double alpha = rr.alpha;
-    ad::Var xin = m.temp != 1.0 ? ad::scale(x, 1.0 / m.temp) : x;
-    ad::Var z = router_logits(model_.params(), model_.router(0), xin);
-    std::vector<double> p = (func == "softmax" ? ad::softmax(z) : ad::sigmoid(z))->value.to_dtype(DType::F64).to_vector<double>();
-    const std::vector<double> bias = model_.router_bias_values();
-    int64_t depth = 0;
-    for (int64_t j = 1; j < nr; ++j)
-      if (p[size_t(j)] * alpha + bias[size_t(j)] > p[size_t(depth)] * alpha + bias[size_t(depth)]) depth = j;
-    const double g = alpha * p[size_t(depth)];
-    const ad::Var h1 = x;
-    ad::Var cur = x;
-    for (int64_t r = 0; r <= depth; ++r) {
-      ad::Var f = run_step(r, cur);
-      cur = m.gate_every_step ? ad::add(cur, ad::scale(f, g)) : f;
-    }
-    if (m.gate_every_step) x = cur;
-    else if (m.gating == "weighted") x = ad::add(h1, ad::scale(cur, g));
-    else if (m.gating == "additive") x = ad::add(h1, cur);
-    else x = cur;
+    x = out;
   } else {
     for (int64_t r = 0; r < nr; ++r) x = run_step(r, x);
   }
   if (plan.has_middle()) x = run_layer(plan.effective_layers() - 1, x, &caches_[size_t(plan.effective_layers() - 1)], nullptr);
-  x = ad::rmsnorm(x, model_.final_norm(), cfg.norm_eps);
+  x = model_.final_norm(x);
   ++pos_;
   ++stats_.tokens;
-  return ad::linear(x, model_.lm_head())->value.reshape({cfg.vocab_size});
+  return model_.logits(x->value).reshape({cfg.vocab_size});
 }
 
 std::vector<int32_t> generate(Decoder& decoder, const std::vector<int32_t>& prompt, const SampleOptions& o) {

@@ -8,6 +8,7 @@
 #include "activation_memory.h"
 #include "flops.h"
 #include "sharing.h"
+#include "src/config/routing_spec.h"
 #include "src/core/storage.h"
 #include "src/core/threads.h"
 
@@ -76,7 +77,7 @@ MemoryEstimate estimate_training_memory(const Config& c, int dp, int tp, int zer
   e.gradients = zero_stage >= 2 ? ceil_div(arena, dp) : arena;
   e.optimizer = zero_stage >= 1 ? ceil_div(2 * arena, dp) : 2 * arena;
   const ActivationMemory a = activation_memory(c.model, t.micro_batch, t.seq_len, tp);
-  const double slack = c.model.mor.type == "token" ? kVariableShapeSlack : 0.0;
+  const double slack = resolve_routing(c.model).token() ? kVariableShapeSlack : 0.0;
   e.activations = int64_t(double(a.tape + a.backward) * (1.0 + slack));
   e.logits = a.loss;
   // The snapshot; under TP rank 0 assembles every full tensor (values, m, v) from the shards.
@@ -96,7 +97,7 @@ MemoryEstimate estimate_generation_memory(const ModelConfig& m, int64_t batch, i
   e.gradients = block(4 * p);
   e.checkpoint = 4 * p;
   const SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
-  const bool share = m.kv_mode == "share";
+  const bool share = resolve_routing(m).share_kv();
   int64_t cached_layers = plan.has_middle() ? 2 : 0;
   cached_layers += plan.base_depth() * (share ? 1 : plan.num_recursions());
   const int64_t kv_row = 2 * m.kv_heads() * m.hdim();
