@@ -346,6 +346,7 @@ void Engine::nonblock_phase() {
       pos.push_back(positions_of(g->pos, iota_rows(g->k())));
       caches.push_back(&g->seq->caches[0]);
     }
+    stats_.fed_tokens += int64_t(ids.size());
     ad::Var x = model_.embed(Tensor::from_vector(ids, {int64_t(ids.size())}));
     if (plan.has_middle()) {
       PagedKv kv(pool_, caches, false);
@@ -567,6 +568,7 @@ void Engine::block_phase() {
     g.depth = r + 1;
   }
   stats_.running_sum += sched_.running();
+  stats_.peak_running = std::max(stats_.peak_running, sched_.running());
   ++stats_.block_batches;
   std::map<int64_t, int> depths;
   for (Run* u : order)

@@ -61,6 +61,8 @@ struct Completion {
 
 struct EngineStats {
   int64_t prompt_tokens = 0, generated_tokens = 0;
+  int64_t fed_tokens = 0;               // tokens that entered the model (a preempted one's again)
+  int64_t peak_running = 0;             // most sequences running at once
   double block_seconds = 0, nonblock_seconds = 0;
   int64_t block_batches = 0, nonblock_batches = 0;
   int64_t block_rows = 0;               // rows over all block batches (occupancy numerator)
