@@ -26,6 +26,19 @@ SeqLayout SeqLayout::dense(int64_t B, int64_t T) {
 }
 
 namespace {
+// The head counts and row strides both kernels' layouts share.
+template <typename Layout>
+void set_heads(Layout& L, const HeadSlice& q, const HeadSlice& k, const HeadSlice& v) {
+  const int64_t D = q.t->value.dim(2);
+  L.hq = q.n_heads;
+  L.hkv = k.n_heads;
+  L.d = D;
+  L.q_stride = q.t->value.dim(1) * D;
+  L.k_stride = k.t->value.dim(1) * D;
+  L.v_stride = v.t->value.dim(1) * D;
+  L.o_stride = q.n_heads * D;
+}
+
 void check_paged_layout(const SeqLayout& L, int64_t rows) {
   MOR_CHECK(L.offsets.dtype() == DType::I64 && L.pages.dtype() == DType::I64 && L.positions.dtype() == DType::I32,
             "attention: paged layout must be i64 page offsets and pages + i32 positions");
@@ -54,13 +67,7 @@ Var attention_paged(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, 
   L.pg_off = kv_layout.offsets.data<int64_t>();
   L.pages = kv_layout.pages.data<int64_t>();
   L.k_pos = kv_layout.positions.data<int32_t>();
-  L.hq = q.n_heads;
-  L.hkv = k.n_heads;
-  L.d = Q.dim(2);
-  L.q_stride = Q.dim(1) * L.d;
-  L.k_stride = K.dim(1) * L.d;
-  L.v_stride = V.dim(1) * L.d;
-  L.o_stride = q.n_heads * L.d;
+  set_heads(L, q, k, v);
   // Useful FLOPs: QK^T and PV over visible (query, key) pairs, 2 flops per multiply-add.
   double visible = 0;
   for (int64_t s = 0; s < L.n_seq; ++s)
@@ -116,13 +123,7 @@ Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const 
   L.k_off = kv_layout.offsets.data<int64_t>();
   L.q_pos = q_layout.positions.data<int32_t>();
   L.k_pos = kv_layout.positions.data<int32_t>();
-  L.hq = q.n_heads;
-  L.hkv = k.n_heads;
-  L.d = D;
-  L.q_stride = Q.dim(1) * D;
-  L.k_stride = K.dim(1) * D;
-  L.v_stride = V.dim(1) * D;
-  L.o_stride = q.n_heads * D;
+  set_heads(L, q, k, v);
   const double scale = 1.0 / std::sqrt(double(D));
 
   // Useful FLOPs: QK^T and PV over visible (query, key) pairs, 2 flops per multiply-add.
