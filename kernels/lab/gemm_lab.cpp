@@ -12,7 +12,7 @@
 //   bf16-pk      oneDNN bf16 with the weight operand rounded and blocked once
 // Output: one row per shape, GFLOP/s and % of the f32 FMA peak (bf16 can exceed 100%).
 // --decode: instead, the forward products of decoding (M = 1, 4, 8 rows), cblas_sgemm against
-// kernels::gemv_rows (what `linear` runs for at most 8 rows) and, at M = 1, cblas_sgemv.
+// kernels::gemv_rows (what `linear` runs for at most kGemvMaxRows rows) and, at M = 1, cblas_sgemv.
 #include <cblas.h>
 #include <omp.h>
 
