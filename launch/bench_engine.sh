@@ -30,7 +30,7 @@ import json, statistics as st, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 paper = {"32": {"mor2": 1.23, "mor3": 1.33, "mor4": 1.42}, "max": {"mor2": 1.60, "mor3": 1.95, "mor4": 2.06}}
 def med(m, s, k): return st.median(x["r"][k] for x in rows if x["model"] == m and x["setting"] == s)
-print("| model | batch | tokens/s (median) | x vanilla | paper | mean running (peak) | block occupancy | block time share | KV bytes/token | KV vs vanilla (paper: ~0.5 of the blocks) | tokens per recursion |")
+print("| model | batch | tokens/s (median) | x vanilla | paper | sequences running: mean (peak) | rows per block batch | block time share | KV bytes/token | KV vs vanilla: measured (expected at capacity) | tokens per recursion |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for s in ("32", "max"):
     base = med("vanilla", s, "tokens_per_s")
@@ -38,10 +38,11 @@ for s in ("32", "max"):
     for m in ("vanilla", "mor2", "mor3", "mor4"):
         last = [x["r"] for x in rows if x["model"] == m and x["setting"] == s][-1]
         tps = med(m, s, "tokens_per_s")
-        print("| %s | %s | %.1f | %.2f | %s | %.1f (%d) | %.2f | %.2f | %.0f | %.2f | %s |" % (
+        print("| %s | %s | %.1f | %.2f | %s | %.1f (%d) | %.1f | %.2f | %.0f | %.2f (%.2f) | %s |" % (
             m, "B=32" if s == "32" else "B=max", tps, tps / base, "x%.2f" % paper[s][m] if m in paper[s] else "-",
-            med(m, s, "mean_running"), last["peak_running"], med(m, s, "mean_block_occupancy"), med(m, s, "block_share"),
-            med(m, s, "kv_bytes_per_token"), med(m, s, "kv_bytes_per_token") / kv0, "/".join(map(str, last["tokens_per_step"]))))
+            med(m, s, "mean_running"), last["peak_running"], med(m, s, "mean_block_rows"), med(m, s, "block_share"),
+            med(m, s, "kv_bytes_per_token"), med(m, s, "kv_bytes_per_token") / kv0,
+            last["kv_bytes_per_token_expected"] / last["kv_bytes_per_token_all_layers"], "/".join(map(str, last["tokens_per_step"]))))
 print()
 print("loads (1/5/15 min) during the runs: " + ", ".join(sorted({x["load"] for x in rows})))
 PY

@@ -228,6 +228,7 @@ int run_bench_generate(const BenchGenerateArgs& a) {
   r.numbers["kv_bytes_per_token_expected"] = e.estimate().rows_per_token() * double(pool.row_bytes());
   r.numbers["kv_bytes_per_token_all_layers"] = double(L) * double(pool.row_bytes());
   r.numbers["mean_block_occupancy"] = st.mean_block_occupancy(batch);
+  r.numbers["mean_block_rows"] = st.block_batches ? double(st.block_rows) / double(st.block_batches) : 0.0;
   r.numbers["mean_running"] = st.mean_running();
   r.integers["peak_running"] = st.peak_running;
   r.numbers["block_seconds"] = st.block_seconds;
@@ -249,9 +250,9 @@ int run_bench_generate(const BenchGenerateArgs& a) {
               format_bytes(pool.bytes()).c_str(), format_bytes(r.integers["kv_bytes_peak_used"]).c_str(),
               r.numbers["kv_bytes_per_token"], r.numbers["kv_bytes_per_token_expected"],
               r.numbers["kv_bytes_per_token_all_layers"]);
-  std::printf("  batches: block occupancy %.2f, %.1f sequences running (peak %lld), %lld of %lld block batches mixed "
+  std::printf("  batches: block occupancy %.2f (%.1f rows), %.1f sequences running (peak %lld), %lld of %lld block batches mixed "
               "depths; time block %.2f s / non-block %.2f s; tokens per recursion %s; preemptions %lld\n",
-              r.numbers["mean_block_occupancy"], st.mean_running(), (long long)st.peak_running,
+              r.numbers["mean_block_occupancy"], r.numbers["mean_block_rows"], st.mean_running(), (long long)st.peak_running,
               (long long)st.mixed_depth_batches, (long long)st.block_batches, st.block_seconds, st.nonblock_seconds,
               per_step_text(st.tokens_per_step).c_str(), (long long)st.preemptions);
   return 0;
