@@ -21,7 +21,7 @@
 #include "dist/watchdog.h"
 #include "src/core/threads.h"
 #include "src/model/flops.h"
-#include "src/model/routing_resolved.h"
+#include "src/config/routing_spec.h"
 
 namespace mor {
 namespace fs = std::filesystem;
@@ -159,8 +159,8 @@ namespace {
 
 // Settings that train but are known to collapse (README, "Models and FLOPs").
 void warn_known_collapses(const ModelConfig& m) {
-  const ResolvedRouting rr = resolve_routing(m);
-  if (rr.type == "token" && rr.router_func == "sigmoid" && m.mor.balancing == "loss" && m.mor.bal_coeff > 0)
+  const RoutingSpec rr = resolve_routing(m);
+  if (rr.token() && rr.router_func == RouterFunc::Sigmoid && rr.balancing == Balancing::Loss && rr.bal_coeff > 0)
     std::fprintf(stderr, "warning: model.mor.type token with router_func sigmoid and balancing loss collapses: the "
                  "balancing loss sum_j f_j P_j is minimised by pushing every sigmoid output towards 0, so the depth is "
                  "decided by the rounding of near-zero scores (as upstream, whose released token config uses softmax). "
@@ -185,8 +185,8 @@ void Trainer::print_header() {
   std::printf("model: %s | unique params %s (non-embedding %s) | effective layers %lld | %s\n", c.name.c_str(),
               format_si(double(unique_params(c.model, true)), 2).c_str(),
               format_si(double(unique_params(c.model, false)), 2).c_str(), (long long)c.model.n_layers,
-              c.model.mor.type == "none" ? (c.model.recursion.sharing == "none" ? "vanilla" : "recursive")
-                                         : ("MoR " + c.model.mor.type + "-choice").c_str());
+              !model_->routing().routed() ? (c.model.recursion.sharing == "none" ? "vanilla" : "recursive")
+                                          : ("MoR " + std::string(name_of(model_->routing().type)) + "-choice").c_str());
   std::printf("data: %s | %llu windows/epoch | %s tokens/step | %lld steps\n", c.data.path.c_str(),
               (unsigned long long)loader_->windows_per_epoch(), format_si(double(tokens_per_step)).c_str(),
               (long long)total_steps_);
@@ -245,7 +245,7 @@ void Trainer::compute_gradients(StepOutcome& o) {
   state_.flops += budget_flops_per_token_ * double(step_tokens);
   state_.loader = loader_->position();
   state_.rng = routing_rng_.state();
-  const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
+  const bool aux_router = model_->routing().has_aux_router();
   o.grad_norm = grad_norm(aux_router ? "main" : "");
   o.lr = schedule_.lr_at(state_.step);
 }
@@ -291,7 +291,7 @@ void Trainer::reduce_step_statistics(double& loss, std::map<std::string, double>
 
 void Trainer::apply_update(const StepOutcome& o) {
   const TrainConfig& t = cfg_.config.train;
-  const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
+  const bool aux_router = model_->routing().has_aux_router();
   if (aux_router) {  // the auxiliary router has its own clip and learning-rate multiplier
     optim_->step(o.lr, o.grad_norm, t.grad_clip, "main");
     optim_->step(o.lr, grad_norm("aux_router"), t.grad_clip, "aux_router");
@@ -345,8 +345,8 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
     r.int_lists["route_tokens"] = rs.tokens_per_step;
     r.lists["route_score"] = rs.mean_score;
     r.int_lists["route_depth"] = rs.depth_histogram;
-    if (c.model.mor.type == "expert") r.numbers["dead_ratio"] = rs.dead_ratio;
-    if (c.model.mor.type == "token") r.numbers["maxvio"] = rs.maxvio;
+    if (model_->routing().expert()) r.numbers["dead_ratio"] = rs.dead_ratio;
+    if (model_->routing().token()) r.numbers["maxvio"] = rs.maxvio;
   }
   if (std::isfinite(last_val_loss_)) {
     r.numbers["val_loss"] = last_val_loss_;
@@ -374,7 +374,7 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
     for (size_t i = 0; i < rs.tokens_per_step.size(); ++i)
       aux += (i ? ">" : " ") + format_si(double(rs.tokens_per_step[i]) / double(std::max<int64_t>(rs.total_tokens, 1)) * 100, 0) + "%";
     char b[64];
-    if (c.model.mor.type == "expert") std::snprintf(b, sizeof b, " dead %.1f%%", 100 * rs.dead_ratio);
+    if (model_->routing().expert()) std::snprintf(b, sizeof b, " dead %.1f%%", 100 * rs.dead_ratio);
     else std::snprintf(b, sizeof b, " maxvio %.2f", rs.maxvio);
     aux += b;
   }
