@@ -21,6 +21,13 @@ bool parallel_rows(int64_t m, int64_t vt) { return m * vt > 32768; }
 
 }  // namespace
 
+int64_t lmhead_block_rows(int64_t n, int64_t vocab, int64_t most) {
+  if (most <= 0) most = std::clamp<int64_t>((int64_t(1) << 25) / std::max<int64_t>(vocab, 1), 16, 1024);
+  n = std::max<int64_t>(n, 1);
+  const int64_t blocks = (n + most - 1) / most;
+  return (n + blocks - 1) / blocks;
+}
+
 template <typename T>
 void lmhead_xent_stats(int64_t m, int64_t V, int64_t d, const T* h, const T* w, const int32_t* target, int64_t first,
                        int64_t tile, T* tile_buf, T* keep, T* row_max, T* sum_exp, T* target_logit) {
@@ -49,8 +56,8 @@ void lmhead_xent_stats(int64_t m, int64_t V, int64_t d, const T* h, const T* w, 
 
 template <typename T>
 void lmhead_xent_grads(int64_t m, int64_t V, int64_t d, const T* h, const T* w, const int32_t* target, int64_t first,
-                       int64_t tile, T* tile_buf, T* keep, const T* lse, T grad_scale, T* dh, bool dh_accumulate,
-                       T* dw, bool dw_accumulate) {
+                       int64_t tile, T* tile_buf, T* keep, const T* row_max, const T* sum_exp, T grad_scale, T* dh,
+                       bool dh_accumulate, T* dw, bool dw_accumulate) {
   for (int64_t t0 = 0; t0 < V; t0 += tile) {
     const int64_t vt = std::min(tile, V - t0);
     T* g = keep ? keep + t0 : tile_buf;
@@ -63,7 +70,7 @@ void lmhead_xent_grads(int64_t m, int64_t V, int64_t d, const T* h, const T* w, 
         std::fill(gi, gi + vt, T(0));
         continue;
       }
-      exp_store(vt, gi, lse[i], grad_scale, gi);  // grad_scale * softmax
+      exp_store(vt, gi, row_max[i], grad_scale / sum_exp[i], gi);  // grad_scale * softmax
       const int64_t t = int64_t(target[i]) - first - t0;
       if (t >= 0 && t < vt) gi[t] -= grad_scale;
     }
@@ -76,7 +83,7 @@ void lmhead_xent_grads(int64_t m, int64_t V, int64_t d, const T* h, const T* w, 
   template void lmhead_xent_stats<T>(int64_t, int64_t, int64_t, const T*, const T*, const int32_t*, int64_t, int64_t, \
                                      T*, T*, T*, T*, T*);                                                           \
   template void lmhead_xent_grads<T>(int64_t, int64_t, int64_t, const T*, const T*, const int32_t*, int64_t, int64_t, \
-                                     T*, T*, const T*, T, T*, bool, T*, bool);
+                                     T*, T*, const T*, const T*, T, T*, bool, T*, bool);
 MOR_LMHEAD_XENT(float)
 MOR_LMHEAD_XENT(double)
 
