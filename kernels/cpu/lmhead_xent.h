@@ -1,25 +1,23 @@
-// The LM head fused with softmax cross-entropy, tiled over the vocabulary: the logits z = h w^T
-// of a block of rows exist only one vocabulary tile [m, tile] at a time (a buffer that stays in
-// cache), never as the block's [m, V] (unless the caller asks to keep them).
+// The LM head fused with softmax cross-entropy: loss = sum over rows with target >= 0 of
+// logsumexp(z_i) - z_i[target_i], z = h w^T, and (optionally) its gradients for h and w, computed
+// in blocks of rows and tiles of the vocabulary, so the logits exist for one block at most
+// ([m, V]) or, when recomputed, for one tile ([m, tile]), never for all rows.
 //
 // Two passes per block of rows, so that a vocabulary split across ranks (tensor parallelism) can
 // combine the row statistics between them:
-//   1. lmhead_xent_stats: tile by tile z_t = h w_t^T, then each row's running max and sum of
-//      exponentials (online: rescaled when the max grows) and its target logit.
-//   2. lmhead_xent_grads: with each row's full-vocabulary max and sum, tile by tile the same z_t
-//      again (recomputed by the same GEMM, so bit-identical), g_t = grad_scale (softmax - onehot),
-//      dh += g_t w_t [m, d] and dw_t (+)= g_t^T h [tile, d].
-// Either recomputes the tile logits (4 GEMMs of m V d in all, working set [m, tile]) or, with
-// `keep` non-null, pass 1 writes them into keep [m, V] and pass 2 reads them (3 GEMMs, [m, V]
-// buffer); kernels/lab/lmhead_lab.cpp measures which wins where.
+//   1. tile by tile z_t = h w_t^T, then each row's running max and sum of exponentials (online:
+//      rescaled when the max grows) and its target logit;
+//   2. with each row's full-vocabulary max and sum, tile by tile g_t = grad_scale (softmax - onehot)
+//      in place of the logits (kept from pass 1, or recomputed by the same GEMM, bit-identical),
+//      then dh += g_t w_t [m, d] and dw_t (+)= g_t^T h [tile, d].
+// Kept logits: 3 GEMMs of n V d in all and an [m, V] buffer; recomputed: 4 GEMMs and [m, tile].
+// kernels/lab/lmhead_lab.cpp measures the variants (README "Kernel lab"); the trainer keeps them.
 //
-// Shapes: h [m, d], w [V, d] (this shard's rows: full-vocabulary ids [first, first + V)),
-// target [m] full-vocabulary ids (< 0: ignored row), tile_buf [m, tile] scratch (unused with
-// keep), dh [m, d], dw [V, d]. GEMMs go through kernels::gemm (BLAS threads, or bf16 under
-// train.precision: bf16); the row work is OpenMP-parallel over rows, so results do not depend on
-// the thread count.
+// GEMMs go through kernels::gemm (BLAS threads, or bf16 under train.precision: bf16); the row work
+// is OpenMP-parallel over rows, so results do not depend on the thread count.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace mor::kernels {
 
@@ -29,19 +27,35 @@ namespace mor::kernels {
 // was picked with kernels/lab/lmhead_lab (README "Kernel lab").
 int64_t lmhead_block_rows(int64_t n, int64_t vocab, int64_t most = 0);
 
-// Pass 1. row_max[i] = max_j z_ij, sum_exp[i] = sum_j exp(z_ij - row_max[i]) over this shard's
-// columns; target_logit[i] = z[i, target[i] - first] when this shard holds the target, else 0.
 template <typename T>
-void lmhead_xent_stats(int64_t m, int64_t V, int64_t d, const T* h, const T* w, const int32_t* target, int64_t first,
-                       int64_t tile, T* tile_buf, T* keep, T* row_max, T* sum_exp, T* target_logit);
+struct LmHeadXent {
+  // Problem. h [n, d]; w [V, d]: this shard's rows of the head, full-vocabulary ids [first, first + V);
+  // target [n]: full-vocabulary ids (< 0: ignored row, loss 0, gradient 0).
+  int64_t n = 0, V = 0, d = 0, first = 0;
+  const T* h = nullptr;
+  const T* w = nullptr;
+  const int32_t* target = nullptr;
+  // Cutting: rows per block (<= 0: lmhead_block_rows(n, V)), vocabulary columns per tile (<= 0 or >= V: one
+  // tile), keep the block's logits between the passes (else recompute them tile by tile).
+  int64_t rows = 0, tile = 0;
+  bool keep = true;
+  // Buffers: logits [rows, V] when keeping (and gradients wanted), else [rows, min(tile, V)];
+  // stats [3 rows].
+  T* logits = nullptr;
+  T* stats = nullptr;
+  // Gradients of grad_scale * loss: dh [n, d] and dw [V, d] are written when non-null (and
+  // grad_scale != 0; no second pass otherwise).
+  T grad_scale = 0;
+  T* dh = nullptr;
+  T* dw = nullptr;
+  // Called per block between the passes with the block's m rows' statistics, stats[0, m) row max,
+  // [m, 2m) sum of exponentials relative to it, [2m, 3m) target logit (0 where this shard does not
+  // hold the target): turns this shard's into the full vocabulary's (empty: one shard).
+  std::function<void(int64_t m, T* stats)> combine;
+};
 
-// Pass 2. row_max, sum_exp [m]: each row's over the full vocabulary (pass 1's, combined across the
-// shards), so g = grad_scale * (exp(z - row_max) / sum_exp - onehot). dh: written (accumulate:
-// added to) with g w; dw: written (accumulate: added to) with g^T h. Either may be null (not
-// wanted). keep: the logits pass 1 kept (overwritten with g), or null to recompute.
+// Returns the loss summed over the rows with target >= 0 (not divided by anything).
 template <typename T>
-void lmhead_xent_grads(int64_t m, int64_t V, int64_t d, const T* h, const T* w, const int32_t* target, int64_t first,
-                       int64_t tile, T* tile_buf, T* keep, const T* row_max, const T* sum_exp, T grad_scale, T* dh,
-                       bool dh_accumulate, T* dw, bool dw_accumulate);
+double lmhead_xent(const LmHeadXent<T>& p);
 
 }  // namespace mor::kernels

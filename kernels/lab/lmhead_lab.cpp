@@ -97,25 +97,17 @@ void run_rowchunk(const Problem& p, Result& r, std::vector<float>& z) {
 }
 
 void run_tiled(const Problem& p, Result& r, std::vector<float>& buf, long tile, long rows, bool keep) {
-  const long n = p.n, d = p.d, V = p.V;
-  const long R = std::min(rows, n);
-  const float scale = 1.0f / float(valid_rows(p));
-  buf.resize(size_t(keep ? R * V : R * std::min(tile, V)));
-  std::vector<float> mx(static_cast<size_t>(R)), se(mx), tl(mx);
-  double total = 0;
-  for (long r0 = 0; r0 < n; r0 += R) {
-    const long m = std::min(R, n - r0);
-    const float* h = p.h.data() + r0 * d;
-    const int32_t* t = p.target.data() + r0;
-    float* kept = keep ? buf.data() : nullptr;
-    mor::kernels::lmhead_xent_stats<float>(m, V, d, h, p.w.data(), t, 0, tile, buf.data(), kept, mx.data(), se.data(),
-                                           tl.data());
-    for (long i = 0; i < m; ++i)
-      if (t[i] >= 0) total += double(mx[size_t(i)]) + std::log(double(se[size_t(i)])) - double(tl[size_t(i)]);
-    mor::kernels::lmhead_xent_grads<float>(m, V, d, h, p.w.data(), t, 0, tile, buf.data(), kept, mx.data(), se.data(), scale,
-                                           r.dh.data() + r0 * d, false, r.dw.data(), r0 > 0);
-  }
-  r.loss = total * scale;
+  const long R = std::min(rows, p.n);
+  buf.resize(size_t(keep ? R * p.V : R * std::min(tile, p.V)));
+  std::vector<float> stats(size_t(3 * R));
+  mor::kernels::LmHeadXent<float> x;
+  x.n = p.n, x.V = p.V, x.d = p.d;
+  x.h = p.h.data(), x.w = p.w.data(), x.target = p.target.data();
+  x.rows = R, x.tile = tile, x.keep = keep;
+  x.logits = buf.data(), x.stats = stats.data();
+  x.grad_scale = 1.0f / float(valid_rows(p));
+  x.dh = r.dh.data(), x.dw = r.dw.data();
+  r.loss = mor::kernels::lmhead_xent<float>(x) * x.grad_scale;
 }
 
 // Double-precision reference, straight from the definition.

@@ -49,11 +49,10 @@ void add_scaled(const Var& v, const Tensor& src, double c) {
 
 // The classifier losses' shared driver (kernels/cpu/lmhead_xent.h): per block of rows, pass 1
 // computes the logits z = h w^T [m, V_w] of this member's vocabulary shard and each row's max,
-// sum of exponentials and target logit; `combine(row_max, sum_exp_and_target)` turns those
-// into the full vocabulary's (row_max [m] and sum_exp | target_logit [2m], views of one buffer; a
-// no-op without tensor parallelism); pass 2 turns the logits into
-// grad_scale * d(loss)/dz and accumulates dh and dW by two GEMMs. The logits exist only for one
-// block (kept between the passes, or with tiling.recompute one tile at a time, recomputed). The
+// sum of exponentials and target logit; `combine(row_max [m], sum_exp_and_target [2m])` turns
+// those into the full vocabulary's (a no-op without tensor parallelism); pass 2 turns the logits
+// into d(loss)/dz and accumulates dh and dW by two GEMMs. The logits exist for one block only
+// (kept between the passes, or with tiling.recompute one tile at a time, recomputed). The
 // gradients are computed in the forward pass (a loss is always terminal); the loss output's
 // backward only scales them.
 template <typename CombineFn>
@@ -69,42 +68,33 @@ Var classifier_loss(const char* op, const Var& h, const Var& w, const Tensor& ta
   const double norm = resolve_normalizer(targets, normalizer);
   const bool grad_h = active_tape() && h->requires_grad;
   const bool grad_w = active_tape() && w->requires_grad;
-  const bool grads = grad_h || grad_w;
-  const int64_t rows = kernels::lmhead_block_rows(n, vocab, tiling.rows);  // cut on the full vocabulary: alike on every member
+  const bool keep = (grad_h || grad_w) && !tiling.recompute;  // without gradients nothing reads them again
+  const int64_t rows = std::min(kernels::lmhead_block_rows(n, vocab, tiling.rows), std::max<int64_t>(n, 1));  // alike on every member
   const int64_t tile = tiling.vocab_tile > 0 ? std::min(tiling.vocab_tile, V) : V;
-  const bool keep = grads && !tiling.recompute;  // without gradients there is no second pass to keep them for
-  Tensor logits = Tensor::empty({std::min(rows, n), keep ? V : tile}, H.dtype());  // the block's, or one tile's
-  Tensor stats = Tensor::empty({3, std::min(rows, n)}, H.dtype());  // row max | sum of exponentials | target logit
+  Tensor logits = Tensor::empty({rows, keep ? V : tile}, H.dtype());  // one block's, or one tile's
+  Tensor stats = Tensor::empty({3, rows}, H.dtype());
   Tensor dh = grad_h ? Tensor::empty(H.shape(), H.dtype()) : Tensor();
   Tensor dw = grad_w ? Tensor::empty(W.shape(), W.dtype()) : Tensor();
   Tensor Y = Tensor::empty({1}, H.dtype());
   {  // executed GEMMs: the logits (twice when recomputed), and (computed here, in the forward pass) dh and dW; V is this rank's shard
     FlopLabel label("lm_head");
-    flops_add(2.0 * double(n) * double(V) * double(d) * (1 + int(grads && tiling.recompute) + int(grad_h) + int(grad_w)));
+    const bool grads = grad_h || grad_w;
+    flops_add(2.0 * double(n) * double(V) * double(d) * (1 + int(grads && !keep) + int(grad_h) + int(grad_w)));
   }
   MOR_DISPATCH_FLOAT(H.dtype(), T, {
-    const T* wp = W.data<T>();
-    double total = 0;
-    for (int64_t r0 = 0; r0 < n; r0 += rows) {
-      const int64_t m = std::min(rows, n - r0);
-      const T* hp = H.data<T>() + r0 * d;
-      const int32_t* t = targets.data<int32_t>() + r0;
-      T* z = logits.data<T>();
-      T* row_max = stats.data<T>();
-      T* sum_exp = row_max + m;
-      T* target_logit = sum_exp + m;
-      kernels::lmhead_xent_stats<T>(m, V, d, hp, wp, t, first, tile, z, keep ? z : nullptr, row_max, sum_exp,
-                                    target_logit);
-      Tensor mx = stats.view(0, {m}), se_tl = stats.view(m, {2 * m});
-      combine(mx, se_tl);
-      for (int64_t i = 0; i < m; ++i)
-        if (t[i] >= 0) total += double(row_max[i]) + std::log(double(sum_exp[i])) - double(target_logit[i]);
-      if (grads)
-        kernels::lmhead_xent_grads<T>(m, V, d, hp, wp, t, first, tile, z, keep ? z : nullptr, row_max, sum_exp, T(1.0 / norm),
-                                      grad_h ? dh.data<T>() + r0 * d : nullptr, false, grad_w ? dw.data<T>() : nullptr,
-                                      r0 > 0);
-    }
-    Y.data<T>()[0] = T(total / norm);
+    kernels::LmHeadXent<T> p;
+    p.n = n, p.V = V, p.d = d, p.first = first;
+    p.h = H.data<T>(), p.w = W.data<T>(), p.target = targets.data<int32_t>();
+    p.rows = rows, p.tile = tile, p.keep = keep;
+    p.logits = logits.data<T>(), p.stats = stats.data<T>();
+    p.grad_scale = T(1.0 / norm);
+    p.dh = grad_h ? dh.data<T>() : nullptr;
+    p.dw = grad_w ? dw.data<T>() : nullptr;
+    p.combine = [&](int64_t m, T*) {
+      Tensor row_max = stats.view(0, {m}), sum_exp_and_target = stats.view(m, {2 * m});
+      combine(row_max, sum_exp_and_target);
+    };
+    Y.data<T>()[0] = T(kernels::lmhead_xent<T>(p) / norm);
   });
   Var out = make_output(Y, {&h, &w});
   record(out, [h, w, dh, dw, op](const Tensor& dy) {
