@@ -2,21 +2,24 @@
 # A/B of two `mor` binaries or settings on one config, interleaved A B A B ... in one time window:
 # medians of tokens/s, of CPU seconds per step (less disturbed than wall time when other
 # processes share the cores) and of peak RSS.
-#   bash launch/bench_ab.sh THREADS ROUNDS CONFIG "A: MOR_BINARY [ARGS...]" "B: MOR_BINARY [ARGS...]"
+#   bash launch/bench_ab.sh THREADS ROUNDS CONFIG "A: COMMAND [-- BENCH_ARGS]" "B: COMMAND [-- BENCH_ARGS]"
 # e.g. bash launch/bench_ab.sh 1 3 configs/bench-llama-small.yaml "old: /tmp/old/mor" "new: build/src/cli/mor"
 #      bash launch/bench_ab.sh 1 3 configs/bench-llama-small.yaml "f32: env OPENBLAS_CORETYPE=Haswell build/src/cli/mor" \
 #           "skx: env OPENBLAS_CORETYPE=SkylakeX build/src/cli/mor"
-# Each run is `<binary> [ARGS] bench train --config CONFIG --threads THREADS --steps STEPS --json`
+#      bash launch/bench_ab.sh 1 3 configs/bench-llama-small.yaml "fp32: build/src/cli/mor" \
+#           "bf16: build/src/cli/mor -- --set train.precision=bf16"
+# Each run is `COMMAND bench train --config CONFIG --threads THREADS --steps STEPS --json BENCH_ARGS`
 # (STEPS from the environment, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="$1"; ROUNDS="$2"; CONFIG="$3"; A="$4"; B="$5"; STEPS="${STEPS:-3}"
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS"
 out=$(mktemp); trap 'rm -f "$out"' EXIT
-run() {  # "NAME: COMMAND..."
-  local name="${1%%:*}" cmd="${1#*: }"
-  # shellcheck disable=SC2086 # the command is a word list on purpose
-  $cmd bench train --config "$CONFIG" --threads "$THREADS" --steps "$STEPS" --json | sed "s/^/$name /" >>"$out"
+run() {  # "NAME: COMMAND [-- BENCH_ARGS]"
+  local name="${1%%:*}" cmd="${1#*: }" extra=""
+  if [[ "$cmd" == *" -- "* ]]; then extra="${cmd#* -- }"; cmd="${cmd%% -- *}"; fi
+  # shellcheck disable=SC2086 # word lists on purpose
+  $cmd bench train --config "$CONFIG" --threads "$THREADS" --steps "$STEPS" --json $extra | sed "s/^/$name /" >>"$out"
 }
 for r in $(seq 1 "$ROUNDS"); do run "$A"; run "$B"; done
 echo "$(uptime)"
