@@ -35,6 +35,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa_level.h"
+#include "kernels/lab/lab_args.h"
 #include "kernels/cpu/lmhead_xent.h"
 #include "kernels/cpu/loss.h"
 
@@ -160,26 +161,12 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-long arg(int argc, char** argv, const char* name, long def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return std::atol(argv[i + 1]);
-  return def;
-}
-
-const char* sarg(int argc, char** argv, const char* name, const char* def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  return def;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::printf("usage: lmhead_lab [--rows N] [--d D] [--vocab V] [--threads T] [--rounds R] [--precision fp32|bf16] [--only PART,PART,...]\n");
-      return 0;
-    }
+  using mor::lab::arg;
+  using mor::lab::sarg;
+  if (mor::lab::help(argc, argv, "lmhead_lab [--rows N] [--d D] [--vocab V] [--threads T] [--rounds R] [--precision fp32|bf16] [--only PART,PART,...]")) return 0;
   const long n = arg(argc, argv, "--rows", 2048), d = arg(argc, argv, "--d", 384), V = arg(argc, argv, "--vocab", 50304);
   const int threads = int(arg(argc, argv, "--threads", 1));
   const int rounds = int(arg(argc, argv, "--rounds", 3));
