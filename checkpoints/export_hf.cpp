@@ -15,7 +15,7 @@
 #include "mor_block.h"
 #include "safetensors.h"
 #include "src/core/error.h"
-#include "src/model/routing_resolved.h"
+#include "src/config/routing_spec.h"
 
 namespace mor::ckpt {
 namespace fs = std::filesystem;
@@ -38,7 +38,7 @@ void export_hf(const Config& cfg, const std::map<std::string, Tensor>& params, c
   nlohmann::ordered_json j = llama_config_json(cfg, llama);
   if (!llama) {
     j["mor"] = mor_block(cfg);
-    if (m.kv_mode == "share") j["kv_sharing"] = j["mor"]["kv_sharing"];  // where upstream serialises it
+    if (resolve_routing(m).share_kv()) j["kv_sharing"] = j["mor"]["kv_sharing"];  // where upstream serialises it
   }
   j["mor_train_config"] = dump_config(cfg);  // exact round trip of every setting
   {

@@ -1,6 +1,7 @@
 // Export key names; see hf_names.h.
 #include "hf_names.h"
 
+#include "src/config/routing_spec.h"
 #include "src/model/sharing.h"
 
 namespace mor::ckpt {
@@ -22,7 +23,7 @@ void add_layer(std::vector<std::pair<std::string, std::string>>& out, const std:
 
 void add_router(std::vector<std::pair<std::string, std::string>>& out, const std::string& key_prefix,
                 const std::string& internal, const ModelConfig& m) {
-  if (m.mor.router_type == "linear") {
+  if (resolve_routing(m).router_arch == RouterArch::Linear) {
     out.emplace_back(key_prefix + ".weight", internal + ".weight");
   } else {
     out.emplace_back(key_prefix + ".0.weight", internal + ".0.weight");
@@ -38,9 +39,10 @@ std::vector<std::pair<std::string, std::string>> hf_key_map(const ModelConfig& m
   out.emplace_back("model.embed_tokens.weight", "embed_tokens");
   const int64_t nr = plan.num_recursions(), B = plan.base_depth();
   const bool middle = plan.has_middle();
-  if (m.mor.type == "none") {
+  const RoutingSpec rs = resolve_routing(m);
+  if (!rs.routed()) {
     for (int64_t l = 0; l < plan.effective_layers(); ++l) add_layer(out, "model.layers." + std::to_string(l) + ".", m, plan, l);
-  } else if (m.mor.type == "expert") {
+  } else if (rs.expert()) {
     const int64_t base = middle ? 1 : 0;  // index of the first MoR wrapper
     if (middle) add_layer(out, "model.layers.0.", m, plan, 0);
     for (int64_t r = 0; r < nr; ++r) {
@@ -48,7 +50,7 @@ std::vector<std::pair<std::string, std::string>> hf_key_map(const ModelConfig& m
       const auto layers = plan.step_layers(r);
       for (int64_t j = 0; j < B; ++j) add_layer(out, wrap + "block." + std::to_string(j) + ".", m, plan, layers[size_t(j)]);
       add_router(out, wrap + "mor_router.router", "routers." + std::to_string(r), m);
-      if (m.mor.sampling == "aux_router") add_router(out, wrap + "mlp_router.router", "aux_routers." + std::to_string(r), m);
+      if (rs.has_aux_router()) add_router(out, wrap + "mlp_router.router", "aux_routers." + std::to_string(r), m);
     }
     if (middle) add_layer(out, "model.layers." + std::to_string(nr + 1) + ".", m, plan, plan.effective_layers() - 1);
   } else {  // token
@@ -60,7 +62,7 @@ std::vector<std::pair<std::string, std::string>> hf_key_map(const ModelConfig& m
         add_layer(out, wrap + "block_list." + std::to_string(r) + "." + std::to_string(j) + ".", m, plan, layers[size_t(j)]);
     }
     add_router(out, wrap + "mor_router.router", "router", m);
-    if (m.mor.balancing == "loss_free") out.emplace_back(wrap + "router_bias", "router_bias");
+    if (rs.balancing == Balancing::LossFree) out.emplace_back(wrap + "router_bias", "router_bias");
     if (middle) add_layer(out, "model.layers.2.", m, plan, plan.effective_layers() - 1);
   }
   out.emplace_back("model.norm.weight", "norm");

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "src/core/error.h"
-#include "src/model/routing_resolved.h"
+#include "src/config/routing_spec.h"
 
 namespace mor::ckpt {
 namespace {
@@ -78,24 +78,23 @@ std::string router_func_of(const json& j, const std::string& fallback) {
 
 nlohmann::ordered_json mor_block(const Config& cfg) {
   const ModelConfig& m = cfg.model;
-  const MoRConfig& c = m.mor;
-  const ResolvedRouting rr = resolve_routing(m);
-  const bool share = m.kv_mode == "share";
+  const RoutingSpec rr = resolve_routing(m);
+  const bool share = rr.share_kv();
   const int64_t accum = cfg.train.grad_accum;
   nlohmann::ordered_json b;
-  b["enable"] = rr.type != "none";
-  b["type"] = rr.type;
+  b["enable"] = rr.routed();
+  b["type"] = name_of(rr.type);
   b["num_recursion"] = m.recursion.num_recursions;
   b["sharing"] = m.recursion.sharing;
   b["ln_share"] = m.recursion.ln_share;
   b["base_depth"] = rr.base_depth;
-  if (rr.type != "none") {
-    b["router_type"] = c.router_type;
-    b["temp"] = c.temp;
-    b["rand_router"] = c.rand_router;
-    if (rr.type == "expert") b["capacity"] = rr.capacity;
-    b["z_loss"] = c.z_coeff > 0;
-    b["z_coeff"] = c.z_coeff;
+  if (rr.routed()) {
+    b["router_type"] = name_of(rr.router_arch);
+    b["temp"] = rr.temp;
+    b["rand_router"] = rr.rand_router;
+    if (rr.expert()) b["capacity"] = rr.capacity;
+    b["z_loss"] = rr.z_coeff > 0;
+    b["z_coeff"] = rr.z_coeff;
   }
   b["kv_mode"] = share ? "share" : "cache";
   b["kv_sharing"] = {{"enable", share},
@@ -103,16 +102,16 @@ nlohmann::ordered_json mor_block(const Config& cfg) {
                      {"num_recursion", m.recursion.num_recursions},
                      {"sharing", m.recursion.sharing},
                      {"update_cache", false}};
-  if (rr.type == "expert") {
-    b["expert"] = {{"router_func", rr.router_func},     {"alpha", rr.alpha},
-                   {"sampling", c.sampling},            {"coeff", c.aux_coeff},
-                   {"gating", c.gating},                {"cap_warmup_step", c.cap_warmup_steps * accum},
-                   {"aux_router_lr_mult", c.aux_router_lr_mult}, {"eval_selection", c.eval_selection}};
-  } else if (rr.type == "token") {
-    b["token"] = {{"router_func", rr.router_func}, {"alpha", rr.alpha},
-                  {"balancing", c.balancing},     {"coeff", c.bal_coeff},
-                  {"u", c.bias_update_rate},      {"bal_warmup_step", c.bal_warmup_steps * accum},
-                  {"gating", c.gating},           {"gate_every_step", c.gate_every_step}};
+  if (rr.expert()) {
+    b["expert"] = {{"router_func", name_of(rr.router_func)}, {"alpha", rr.alpha},
+                   {"sampling", name_of(rr.sampling)},        {"coeff", rr.aux_coeff},
+                   {"gating", name_of(rr.gating)},            {"cap_warmup_step", rr.cap_warmup_steps * accum},
+                   {"aux_router_lr_mult", rr.aux_router_lr_mult}, {"eval_selection", name_of(rr.eval_selection)}};
+  } else if (rr.token()) {
+    b["token"] = {{"router_func", name_of(rr.router_func)}, {"alpha", rr.alpha},
+                  {"balancing", name_of(rr.balancing)},     {"coeff", rr.bal_coeff},
+                  {"u", rr.bias_update_rate},              {"bal_warmup_step", rr.bal_warmup_steps * accum},
+                  {"gating", name_of(rr.gating)},           {"gate_every_step", rr.gate_every_step}};
   }
   return b;
 }

@@ -25,7 +25,7 @@
 
 namespace mor::ckpt {
 
-// The block for a Recursive or MoR model (resolution: src/model/routing_resolved.h).
+// The block for a Recursive or MoR model (resolution: src/config/routing_spec.h).
 nlohmann::ordered_json mor_block(const Config& cfg);
 
 // Applies a `mor` block (and an optional top-level `kv_sharing`, null when absent) to m, which

@@ -7,7 +7,8 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libsentencepiece-dev sentencepiece python3.11-doc
       libdnnl-dev ocl-icd-opencl-dev   # dnnl-config.cmake finds OpenCL (a Recommends, skipped by --no-install-recommends)
       iproute2 util-linux    # ip netns / tc for the several-hosts tests; setpriv, flock, unshare
-      python3-numpy python3-scipy python3-matplotlib)   # `mor sweep report` (launch/sweep_report.py)
+      python3-numpy python3-scipy python3-matplotlib   # `mor sweep report` (launch/sweep_report.py)
+      slurmctld slurmd slurm-client)   # the sweep's Slurm array job, run on a private one-node cluster by the tests
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,6 +11,8 @@
 //   bf16         kernels::gemm_bf16, what train.precision: bf16 runs (rounds both operands per call)
 //   bf16-pk      oneDNN bf16 with the weight operand rounded and blocked once
 // Output: one row per shape, GFLOP/s and % of the f32 FMA peak (bf16 can exceed 100%).
+// --decode: instead, the forward products of decoding (M = 1, 4, 8 rows), cblas_sgemm against
+// kernels::gemv_rows (what `linear` runs for at most kGemvMaxRows rows) and, at M = 1, cblas_sgemv.
 #include <cblas.h>
 #include <omp.h>
 
@@ -25,6 +27,7 @@
 
 #include "kernels/cpu/fma_peak.h"
 #include "kernels/cpu/gemm_bf16.h"
+#include "kernels/cpu/gemv.h"
 #include "kernels/cpu/isa_level.h"
 #include "kernels/lab/lab_args.h"
 
@@ -97,7 +100,8 @@ double dnnl_gflops(const Shape& s, memory::data_type dt, bool pack, const std::v
 
 int main(int argc, char** argv) {
   using mor::lab::arg;
-  if (mor::lab::help(argc, argv, "gemm_lab [--rows N] [--d D] [--qkv Q] [--ff F] [--vocab V] [--threads T] [--seconds S]")) return 0;
+  if (mor::lab::help(argc, argv, "gemm_lab [--rows N] [--d D] [--qkv Q] [--ff F] [--vocab V] [--threads T] [--seconds S] [--decode]"))
+    return 0;
   const long N = arg(argc, argv, "--rows", 2048), d = arg(argc, argv, "--d", 384), qkv = arg(argc, argv, "--qkv", 1152),
              ff = arg(argc, argv, "--ff", 1024), V = arg(argc, argv, "--vocab", 50304);
   const int threads = int(arg(argc, argv, "--threads", 1));
@@ -117,7 +121,44 @@ int main(int argc, char** argv) {
   linear("down", d, ff);
   linear("lm_head", V, d);
 
+  bool decode = false;
+  for (int i = 1; i < argc; ++i) decode = decode || std::strcmp(argv[i], "--decode") == 0;
   const mor::kernels::FmaPeak peak = mor::kernels::measure_fma_peak(seconds, threads);
+  if (decode) {
+    std::printf("gemm_lab --decode | kernels %s | %d thread(s) | f32 FMA peak %.1f GFLOP/s\n", mor::kernels::isa_level(),
+                threads, peak.gflops);
+    std::printf("%-10s %4s %6s %6s | %-14s %-14s %-14s\n", "linear", "M", "N", "K", "openblas", "gemv_rows", "sgemv");
+    const std::pair<const char*, std::pair<long, long>> lin[] = {
+        {"qkv", {qkv, d}}, {"o", {d, d}}, {"gate|up", {2 * ff, d}}, {"down", {d, ff}}, {"lm_head", {V, d}}};
+    for (const auto& [name, nk] : lin)
+      for (long M : {1L, 4L, 8L}) {
+        const long Nn = nk.first, K = nk.second;
+        std::vector<float> X(size_t(M * K), 0.01f), W(size_t(Nn * K), 0.02f), Y(size_t(M * Nn));
+        const double flops = 2.0 * M * Nn * K;
+        const double blas = best_gflops(flops, seconds, [&] {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(M), int(Nn), int(K), 1.0f, X.data(), int(K), W.data(),
+                      int(K), 0.0f, Y.data(), int(Nn));
+        });
+        const double ours = best_gflops(flops, seconds, [&] {
+          mor::kernels::gemv_rows(M, Nn, K, 1.0f, X.data(), K, W.data(), K, 0.0f, Y.data(), Nn);
+        });
+        double gv = 0;
+        if (M == 1)
+          gv = best_gflops(flops, seconds, [&] {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, int(Nn), int(K), 1.0f, W.data(), int(K), X.data(), 1, 0.0f, Y.data(), 1);
+          });
+        auto cell = [&](double g) {
+          char buf[32];
+          if (g <= 0) return std::string("-");
+          std::snprintf(buf, sizeof buf, "%.2f (%.1f%%)", g, 100 * g / peak.gflops);
+          return std::string(buf);
+        };
+        std::printf("%-10s %4ld %6ld %6ld | %-14s %-14s %-14s\n", name, M, Nn, K, cell(blas).c_str(), cell(ours).c_str(),
+                    cell(gv).c_str());
+        std::fflush(stdout);
+      }
+    return 0;
+  }
   std::printf("gemm_lab | kernels %s | %d thread(s) | f32 FMA peak %.1f GFLOP/s (%d-lane register-only loop)\n",
               mor::kernels::isa_level(), threads, peak.gflops, peak.lanes);
   const std::string bf16_why = mor::kernels::bf16_gemm_unavailable_reason();

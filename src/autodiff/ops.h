@@ -32,11 +32,16 @@ Var swiglu(const Var& gate_up);
 
 // ---- attention ----
 // Packed variable-length sequences: offsets i64 [S+1] into the rows, positions i32 [rows].
+// Paged (key/value caches of the inference engine; forward only): when `pages` is set, sequence
+// s's rows are the pages offsets[s] .. offsets[s+1]-1 in order, page g the rows [pages[2g],
+// pages[2g] + pages[2g+1]) of the tensor, and positions covers every row of the tensor.
 struct SeqLayout {
   Tensor offsets;
   Tensor positions;
+  Tensor pages;  // i64 [G, 2] (first row, rows), or undefined
   int64_t n_seq() const { return offsets.numel() - 1; }
   int64_t rows() const { return positions.numel(); }
+  bool paged() const { return pages.defined(); }
   // B sequences of T tokens at positions 0..T-1.
   static SeqLayout dense(int64_t B, int64_t T);
 };
@@ -47,7 +52,7 @@ struct HeadSlice {
   int64_t n_heads = 0;
 };
 // Causal GQA attention: query i sees key j of its sequence iff kpos[j] <= qpos[i].
-// -> [Nq, Hq, D] with scale 1/sqrt(D).
+// -> [Nq, Hq, D] with scale 1/sqrt(D). A paged kv_layout (decoding) has no backward.
 Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const SeqLayout& q_layout,
               const SeqLayout& kv_layout);
 

@@ -15,12 +15,10 @@
 #include "checkpoints/checkpoint_probe.h"
 #include "checkpoints/export_hf.h"
 #include "checkpoints/gguf.h"
-#include "data/stream_decoder.h"
 #include "data/tokenizer.h"
 #include "dist/runtime.h"
 #include "src/core/cpu_count.h"
 #include "src/core/output_guard.h"
-#include "src/model/decoder.h"
 #include "src/model/flops.h"
 #include "src/train/evaluate.h"
 #include "src/train/model_io.h"
@@ -35,29 +33,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Generation is refused beyond this many times the training sequence length: RoPE positions that
-// far out were never trained, and the KV-cached decode slows down with every position.
-constexpr int64_t kMaxContextFactor = 8;
-
 // BadInput unless `out`'s parent directory exists (commands never create parents of an output).
 void check_parent_exists(const std::string& out) {
   const fs::path parent = normal_output_path(out).parent_path();
   if (!parent.empty() && !fs::is_directory(parent))
     fail_input(out, ": its parent directory ", parent.string(), " does not exist. Hint: create it first.");
-}
-
-// Positions beyond the training length were never seen (RoPE): warn past train.seq_len, refuse past
-// kMaxContextFactor x train.seq_len.
-void check_context_length(int64_t prompt_tokens, int64_t max_new_tokens, int64_t seq_len) {
-  const int64_t total = prompt_tokens + max_new_tokens, cap = kMaxContextFactor * seq_len;
-  if (total > cap)
-    fail_input("--prompt: ", prompt_tokens, " prompt tokens + --max-new-tokens ", max_new_tokens, " = ", total,
-               " positions, more than ", kMaxContextFactor, " x the model's train.seq_len ", seq_len, " (", cap,
-               "). Hint: shorten the prompt or lower --max-new-tokens so that both fit in ", cap, " tokens.");
-  if (total > seq_len)
-    std::fprintf(stderr, "warning: %lld prompt tokens + --max-new-tokens %lld = %lld positions exceed the model's "
-                 "train.seq_len %lld; positions beyond it were never trained (RoPE), so the text may degrade.\n",
-                 (long long)prompt_tokens, (long long)max_new_tokens, (long long)total, (long long)seq_len);
 }
 
 }  // namespace
@@ -77,9 +57,9 @@ int run_flops(const FlopsArgs& a) {
   const Config& c = lc.config;
   const TrainConfig& t = c.train;
   const double fpt = budget_flops_per_token(c.model, t.seq_len);
-  const int64_t tokens_per_step = t.micro_batch * t.grad_accum * t.seq_len;
-  const int64_t steps = resolve_total_steps(c);
-  const LrSchedule sched = make_schedule(c, steps);
+  const int64_t tokens_per_step = int64_t(global_tokens_per_step(t, a.dp));
+  const int64_t steps = resolve_total_steps(c, a.dp);
+  const LrSchedule sched = make_schedule(c, steps, a.dp);
   const double tokens = t.budget_flops > 0 ? t.budget_flops / fpt : double(steps * tokens_per_step);
   MetricRecord r;
   r.strings["config"] = a.config;
@@ -143,23 +123,23 @@ int run_eval(const EvalArgs& a) {
   const std::string split = resolve_eval_split(a.data);
   const int64_t T = a.seq_len > 0 ? a.seq_len : lm.config.train.seq_len;
   // Expert-choice MoR is evaluated under both selection rules (MOR.md 3.7).
-  std::vector<std::string> modes = {""};
-  if (lm.config.model.mor.type == "expert") modes = {"topk", "threshold"};
+  std::vector<std::optional<Selection>> modes = {std::nullopt};
+  if (lm.model->routing().expert()) modes = {Selection::TopK, Selection::Threshold};
   MetricRecord r;
   r.strings["checkpoint"] = a.checkpoint;
   r.strings["data"] = split;
-  for (const std::string& mode : modes) {
+  for (const std::optional<Selection>& mode : modes) {
     // Under mpirun each rank evaluates its part of the windows; rank 0 prints.
     EvalResult e = evaluate_over_ranks(*lm.model, split, a.batch, T, uint64_t(a.max_windows), dist::world(), mode,
                                        lm.tokenizer_hash);
-    const std::string suffix = mode.empty() || mode == "topk" ? "" : "_" + mode;
+    const std::string suffix = !mode || *mode == Selection::TopK ? "" : std::string("_") + name_of(*mode);
     r.numbers["loss" + suffix] = e.loss;
     r.numbers["perplexity" + suffix] = e.perplexity;
     r.integers["tokens"] = e.tokens;
     r.integers["windows"] = e.windows;
     if (!a.json && dist::world().rank() == 0)
       std::printf("%s%s: val loss %.4f | perplexity %.2f | %lld tokens (%lld windows of %lld)\n", split.c_str(),
-                  mode.empty() ? "" : (" [" + mode + " selection]").c_str(), e.loss, e.perplexity, (long long)e.tokens,
+                  !mode ? "" : (std::string(" [") + name_of(*mode) + " selection]").c_str(), e.loss, e.perplexity, (long long)e.tokens,
                   (long long)e.windows, (long long)(T + 1));
   }
   if (a.json && dist::world().rank() == 0) std::printf("%s\n", r.to_json().c_str());
@@ -271,68 +251,6 @@ int run_export(const ExportArgs& a) {
   fs::rename(tmp, out);
   std::printf("exported %s -> %s (model.safetensors, config.json%s)\n", a.checkpoint.c_str(), a.out.c_str(),
               tok.empty() ? "" : ", tokenizer.model");
-  return 0;
-}
-
-int run_generate(const GenerateArgs& a) {
-  LoadedModel lm = load_model(a.checkpoint);
-  std::string tok_path = a.tokenizer;
-  if (tok_path.empty()) {
-    const fs::path beside = fs::path(a.checkpoint) / "tokenizer.model";
-    tok_path = fs::is_directory(a.checkpoint) && fs::exists(beside) ? beside.string()
-                                                                   : (fs::path(lm.config.data.path) / "tokenizer.model").string();
-  }
-  data::Tokenizer tok = data::Tokenizer::load(tok_path);
-  check_tokenizer_matches(lm, tok_path, tok.vocab_size(), tok.hash());
-  std::vector<int32_t> prompt = tok.encode(a.prompt);
-  if (prompt.empty()) prompt.push_back(tok.eos_id());  // an empty prompt starts after an end of text
-  check_context_length(int64_t(prompt.size()), a.max_new_tokens, lm.config.train.seq_len);
-  const MemoryEstimate mem = check_generation_memory(lm.config.model, lm.source, int64_t(prompt.size()) + a.max_new_tokens);
-  Decoder dec(*lm.model, a.selection);
-  SampleOptions o;
-  o.max_new_tokens = a.max_new_tokens;
-  o.temperature = a.temperature;
-  o.top_k = a.top_k;
-  o.seed = a.seed;
-  o.stop_token = tok.eos_id();
-  // Plain output streams: the prompt, then each token's text as soon as it is sampled.
-  data::StreamDecoder streamer(tok);
-  if (!a.json) {
-    std::printf("%s", a.prompt.c_str());
-    std::fflush(stdout);
-    o.on_token = [&](int32_t id) {
-      if (id == tok.eos_id()) return;
-      const std::string text = streamer.push(id);
-      if (text.empty()) return;
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    };
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<int32_t> out = generate(dec, prompt, o);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const DecodeStats& st = dec.stats();
-  if (a.json) {
-    std::vector<int32_t> shown = out;
-    if (!shown.empty() && shown.back() == tok.eos_id()) shown.pop_back();
-    MetricRecord r;
-    r.strings["prompt"] = a.prompt;
-    r.strings["completion"] = tok.decode(shown);
-    r.int_lists["tokens"] = std::vector<int64_t>(out.begin(), out.end());
-    r.int_lists["recursion_tokens"] = st.tokens_per_step;
-    r.integers["prompt_tokens"] = int64_t(prompt.size());
-    r.integers["kv_cache_bytes_estimate"] = mem.kv_cache;
-    r.numbers["tokens_per_s"] = double(st.tokens) / s;
-    std::printf("%s\n", r.to_json().c_str());
-    return 0;
-  }
-  std::printf("%s\n", streamer.finish().c_str());
-  std::fflush(stdout);  // the text before the statistics on stderr
-  std::string per_step;
-  for (size_t r = 0; r < st.tokens_per_step.size(); ++r)
-    per_step += (r ? "/" : "") + std::to_string(st.tokens_per_step[r]);
-  std::fprintf(stderr, "[%zu prompt + %zu new tokens, %.1f tokens/s, tokens per recursion %s, selection %s]\n",
-               prompt.size(), out.size(), double(st.tokens) / s, per_step.c_str(), a.selection.c_str());
   return 0;
 }
 

@@ -82,6 +82,8 @@ void add_flops(CLI::App& app, mor::cli::FlopsArgs& a) {
   auto* c = app.add_subcommand("flops", "FLOPs per token, tokens and steps for train.budget_flops (MOR.md 6)");
   c->add_option("--config,-c", a.config, "YAML config")->required();
   c->add_option("--set", a.set, "Override a config key (repeatable)");
+  c->add_option("--dp", a.dp, "Data-parallel ranks of the run (steps for a budget use the global batch)")
+      ->capture_default_str()->check(kPositiveInt);
   c->add_flag("--json", a.json, "Print JSON");
 }
 
@@ -110,23 +112,40 @@ void add_export(CLI::App& app, mor::cli::ExportArgs& e, mor::cli::ImportArgs& i)
   im->add_flag("--overwrite", i.overwrite, "Replace an existing --out");
 }
 
-void add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
-  auto* c = app.add_subcommand("generate", "Sample text from a checkpoint or export (KV-cached decoding)");
+CLI::App* add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
+  auto* c = app.add_subcommand("generate", "Sample text from a checkpoint or export (the inference engine: batched, KV-cached)");
   c->add_option("--checkpoint", a.checkpoint, "Checkpoint (.h5), run directory (its latest checkpoint) or export directory")->required();
-  c->add_option("--prompt", a.prompt, "Prompt text")->required();
-  c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens to generate")->capture_default_str()->check(kPositiveInt);
+  c->add_option("--prompt", a.prompt, "Prompt text (streamed as it is generated)");
+  c->add_option("--prompts", a.prompts, "File with one prompt per line, decoded together (continuous batching)");
+  c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens to generate per prompt")->capture_default_str()->check(kPositiveInt);
   c->add_option("--temperature", a.temperature, "Sampling temperature (0: greedy)")->capture_default_str()->check(kNonNegativeNumber);
   c->add_option("--top-k", a.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str()->check(kNonNegativeInt);
-  c->add_option("--seed", a.seed, "Sampling seed")->capture_default_str();
-  c->add_option("--selection", a.selection, "MoR expert routing: threshold (causal) or all")->capture_default_str();
+  c->add_option("--top-p", a.top_p, "Sample among the most likely tokens holding this probability (1: all)")->capture_default_str();
+  c->add_option("--seed", a.seed, "Sampling seed (prompt i uses seed + i)")->capture_default_str();
+  c->add_option("--batch", a.batch, "Engine batch: rows per phase and sequences at once")->capture_default_str()->check(kPositiveInt);
+  c->add_option("--kv-budget", a.kv_budget, "KV pool bytes (0: the prompts' worst case, every token at every depth)")
+      ->capture_default_str()->check(kNonNegativeInt);
   c->add_option("--tokenizer", a.tokenizer, "SentencePiece model (default: the export's or the dataset's)");
-  c->add_flag("--json", a.json, "Print JSON");
+  c->add_flag("--json", a.json, "Print JSON (one object per prompt)");
+  return c;
 }
 
 void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions& s, mor::BenchCheckpointOptions& k,
-               mor::data::LoaderBenchOptions& l, mor::dist::BenchCommOptions& m) {
+               mor::data::LoaderBenchOptions& l, mor::dist::BenchCommOptions& m, mor::cli::BenchGenerateArgs& g) {
   auto* b = app.add_subcommand("bench", "Speed measurements (tokens/s, MFU, memory)");
   b->require_subcommand(1);
+  auto* bg = b->add_subcommand("generate", "Decoding throughput of the inference engine (MOR.md 8 protocol: lengths around a mean, no prompt)");
+  bg->add_option("--checkpoint", g.checkpoint, "Checkpoint (.h5), run directory or export directory")->required();
+  bg->add_option("--queries", g.queries, "Timed queries")->capture_default_str()->check(kPositiveInt);
+  bg->add_option("--mean-len", g.mean_len, "Mean generation length (lengths ~ Normal(mean, mean/4) in [1, 2 mean])")
+      ->capture_default_str()->check(kPositiveInt);
+  bg->add_option("--batch", g.batch, "Engine batch (sequences at once), or max: as many as the KV budget admits")->capture_default_str();
+  bg->add_option("--kv-budget", g.kv_budget, "KV pool bytes (0: --batch sequences of the longest length, worst case)")
+      ->capture_default_str()->check(kNonNegativeInt);
+  bg->add_option("--warmup", g.warmup, "Queries decoded first, untimed")->capture_default_str()->check(kNonNegativeInt);
+  bg->add_option("--page-tokens", g.page_tokens, "Rows per KV page")->capture_default_str()->check(kPositiveInt);
+  bg->add_option("--seed", g.seed, "Seed of the length draw")->capture_default_str();
+  bg->add_flag("--json", g.json, "Print one JSON object");
   auto* bt = b->add_subcommand("train", "Time training steps of a config on random tokens");
   bt->add_option("--config,-c", t.config, "YAML config")->required();
   bt->add_option("--set", t.overrides, "Override a config key (repeatable)");
@@ -153,7 +172,7 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bs->add_flag("--json", s.json, "Print JSON");
   auto* bm = b->add_subcommand("comm", "Collective bus bandwidth (run under mpirun) vs plain MPI on the same buffers");
   bm->add_option("--sizes", m.sizes, "Message sizes (bytes, or K/M/G suffixes; default 4K..64M, x4 steps)");
-  bm->add_option("--iters", m.iters, "Timed iterations per variant")->capture_default_str()->check(CLI::PositiveNumber);
+  bm->add_option("--iters", m.iters, "Timed iterations per variant")->capture_default_str()->check(kPositiveInt);
   bm->add_option("--warmup", m.warmup, "Untimed calls per variant first")->capture_default_str()->check(CLI::NonNegativeNumber);
   bm->add_flag("--json", m.json, "Print JSON (rank 0)");
 }
@@ -211,14 +230,15 @@ int main(int argc, char** argv) {
   add_prepare(app, prepare);
   add_train(app, train);
   add_flops(app, flops);
-  add_bench(app, bench_train, bench_sgemm, bench_ckpt, bench_loader, bench_comm);
+  mor::cli::BenchGenerateArgs bench_generate;
+  add_bench(app, bench_train, bench_sgemm, bench_ckpt, bench_loader, bench_comm, bench_generate);
   mor::cli::EvalArgs eval;
   mor::cli::ExportArgs export_args;
   mor::cli::ImportArgs import_args;
   add_eval(app, eval);
   add_export(app, export_args, import_args);
   mor::cli::GenerateArgs generate_args;
-  add_generate(app, generate_args);
+  CLI::App* generate_cmd = add_generate(app, generate_args);
   mor::sweep::PlanOptions sweep_plan;
   mor::sweep::RunOptions sweep_run;
   mor::sweep::ReportOptions sweep_report;
@@ -251,7 +271,10 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("eval")) return mor::cli::run_eval(eval);
     if (app.got_subcommand("export")) return mor::cli::run_export(export_args);
     if (app.got_subcommand("import")) return mor::cli::run_import(import_args);
-    if (app.got_subcommand("generate")) return mor::cli::run_generate(generate_args);
+    if (app.got_subcommand("generate")) {
+      generate_args.prompt_given = generate_cmd->count("--prompt") > 0;
+      return mor::cli::run_generate(generate_args);
+    }
     if (auto* s = app.get_subcommand("sweep"); s->parsed()) {
       if (s->got_subcommand("plan")) return mor::sweep::run_sweep_plan(sweep_plan);
       if (s->got_subcommand("run")) return mor::sweep::run_sweep_run(sweep_run);
@@ -262,6 +285,7 @@ int main(int argc, char** argv) {
       if (b->got_subcommand("checkpoint")) return mor::run_bench_checkpoint(bench_ckpt);
       if (b->got_subcommand("loader")) return mor::data::run_bench_loader(bench_loader);
       if (b->got_subcommand("comm")) return mor::dist::run_bench_comm(bench_comm);
+      if (b->got_subcommand("generate")) return mor::cli::run_bench_generate(bench_generate);
       return mor::run_bench_sgemm(bench_sgemm);
     }
     return 2;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "config.h"
+#include "routing_spec.h"
 #include "src/core/error.h"
 #include "yaml_tree.h"
 
@@ -488,6 +489,7 @@ LoadedConfig load_from_node(YAML::Node root, const std::string& source, const st
   r.check_unknown();
   if (lc.config.name.empty()) lc.config.name = std::filesystem::path(source).stem().string();
   Validator{lc.config, lc.origins}.run();
+  store_resolved_routing(lc.config.model);  // dumps and checkpoints hold the values that run
   return lc;
 }
 

@@ -8,6 +8,7 @@
 #include "flops.h"
 #include "kernels/cpu/lmhead_xent.h"
 #include "sharing.h"
+#include "src/config/routing_spec.h"
 #include "src/core/storage.h"
 
 namespace mor {
@@ -39,7 +40,7 @@ struct Widths {
 class Walk {
  public:
   Walk(const ModelConfig& m, int64_t B, int64_t T, int tp)
-      : m_(m), w_(m, tp), plan_(m.recursion.sharing, m.n_layers, m.recursion.num_recursions), B_(B), T_(T), n_(B * T) {}
+      : m_(m), rs_(resolve_routing(m)), w_(m, tp), plan_(m.recursion.sharing, m.n_layers, m.recursion.num_recursions), B_(B), T_(T), n_(B * T) {}
 
   ActivationMemory run(int tp) {
     t_.i32(B_ * (T_ + 1));  // the loader's batch
@@ -47,8 +48,8 @@ class Walk {
     t_.i64(B_ + 1), t_.i32(n_);  // dense layout
     t_.f32(n_ * w_.d);  // embedding
     if (plan_.has_middle()) layer(n_, false);
-    if (m_.mor.type == "expert") expert();
-    else if (m_.mor.type == "token") token();
+    if (rs_.expert()) expert();
+    else if (rs_.token()) token();
     else
       for (int64_t r = 0; r < plan_.num_recursions(); ++r) step(r, n_);
     if (plan_.has_middle()) layer(n_, false);
@@ -66,7 +67,7 @@ class Walk {
     a.loss = loss.bytes;
     Tally back;
     back.add(widest_layer_grads_);
-    if (m_.mor.type != "none") back.f32(n_ * w_.d), back.f32(n_ * w_.d);  // residual-stream gradients
+    if (rs_.routed()) back.f32(n_ * w_.d), back.f32(n_ * w_.d);  // residual-stream gradients
     a.backward = back.bytes;
     return a;
   }
@@ -90,13 +91,13 @@ class Walk {
 
   // The B layers of recursion step r over m rows.
   void step(int64_t r, int64_t m) {
-    const bool share = m_.kv_mode == "share";
+    const bool share = rs_.share_kv();
     for (int64_t j = 0; j < plan_.base_depth(); ++j) layer(m, share && r > 0);
   }
 
   // Router network over m rows with `out` outputs.
   void router(int64_t m, int64_t out) {
-    if (m_.mor.router_type == "linear") {
+    if (rs_.router_arch == RouterArch::Linear) {
       t_.f32(m * out);
     } else {
       t_.f32(m * 2 * w_.d), t_.f32(m * 2 * w_.d), t_.f32(m * out);  // linear, gelu, linear
@@ -104,10 +105,10 @@ class Walk {
   }
 
   void expert() {
-    const MoRConfig& mc = m_.mor;
-    std::vector<double> caps = step_capacities(m_);
+    const RoutingSpec& mc = rs_;
+    std::vector<double> caps = mc.capacity;
     if (mc.cap_warmup_steps > 0) std::fill(caps.begin(), caps.end(), 1.0);  // the warm-up starts at 1
-    const bool bce = !mc.rand_router && mc.sampling == "aux_loss", aux_router = mc.sampling == "aux_router";
+    const bool bce = !mc.rand_router && mc.sampling == Sampling::AuxLoss, aux_router = mc.has_aux_router();
     int64_t per_seq = T_;  // candidates per sequence
     for (int64_t r = 0; r < plan_.num_recursions(); ++r) {
       const int64_t mr = B_ * per_seq;
@@ -115,7 +116,7 @@ class Walk {
       if (mc.temp != 1.0) t_.f32(mr * w_.d);
       if (!mc.rand_router) {
         router(mr, 1);
-        if (mc.router_func != "none") t_.f32(mr);  // score
+        if (mc.router_func != RouterFunc::Identity) t_.f32(mr);  // score
       }
       t_.f32(mr);  // gate
       if (aux_router) router(mr, 1);
@@ -124,11 +125,13 @@ class Walk {
       if (!mc.rand_router && mc.z_coeff > 0) t_.f32(mr), t_.scalar(), t_.scalar();
       const int64_t k = std::min(per_seq, std::max<int64_t>(1, int64_t(std::floor(caps[size_t(r)] * double(T_)))));
       const int64_t kr = B_ * k;
-      t_.i32(kr), t_.i32(kr), t_.i64(B_ + 1), t_.i32(kr);  // local and global indices, layout
-      t_.f32(kr * w_.d);                                   // gather of the selected rows
+      const bool all = kr == mr;                           // every candidate runs: no gathers
+      t_.i32(kr), t_.i32(kr);                              // local and global indices
+      if (!all) t_.i64(B_ + 1), t_.i32(kr), t_.f32(kr * w_.d);  // layout, gather of the selected rows
+      t_.f32(kr);                                          // gate gather
       step(r, kr);
-      if (mc.gating == "weighted") t_.f32(kr), t_.f32(kr * w_.d);  // gate gather, scale_rows
-      t_.f32(n_ * w_.d);                                           // scatter into a copy of h
+      if (mc.gating == Gating::Weighted) t_.f32(kr * w_.d);  // scale_rows
+      t_.i32(kr), t_.f32(n_ * w_.d);                       // global rows, scatter into a copy of h
       per_seq = k;
     }
     // Running sums of the per-step losses (one add per step after the first) and their terms.
@@ -139,32 +142,34 @@ class Walk {
   }
 
   void token() {
-    const MoRConfig& mc = m_.mor;
+    const RoutingSpec& mc = rs_;
     const int64_t nr = plan_.num_recursions();
     if (mc.temp != 1.0) t_.f32(n_ * w_.d);
     router(n_, nr);
     t_.f32(n_ * nr), t_.f32(n_ * nr);  // probabilities, scaled
     t_.i32(n_), t_.i32(n_), t_.f32(n_);  // depth, gate index, gate
+    t_.i32(n_);                          // candidate rows
     // Worst case: every token takes the deepest recursion, so all n rows run every step and exit
     // together after the last one.
     for (int64_t r = 0; r < nr; ++r) {
-      t_.i32(n_);  // active rows
+      t_.i32(n_);  // rows that run
       step(r, n_);
       if (mc.gate_every_step) t_.f32(n_), t_.f32(n_ * w_.d), t_.f32(n_ * w_.d);
       if (r + 1 < nr) {
-        t_.i32(n_), t_.f32(n_ * w_.d), t_.i64(B_ + 1), t_.i32(n_);  // continuers: indices, gather, layout
+        t_.i32(n_), t_.f32(n_ * w_.d);  // continuers: indices, gather
         continue;
       }
-      t_.i32(n_), t_.i32(n_), t_.f32(n_ * w_.d);  // exits: indices, gather
-      if (!mc.gate_every_step && mc.gating == "weighted") t_.f32(n_), t_.f32(n_ * w_.d);
-      t_.f32(n_ * w_.d);  // scatter into a copy of the output
+      t_.i32(n_), t_.f32(n_ * w_.d);  // exits: indices, gather
+      if (!mc.gate_every_step && mc.gating == Gating::Weighted) t_.f32(n_), t_.f32(n_ * w_.d);
+      t_.i32(n_), t_.f32(n_ * w_.d);  // global rows, scatter into a copy of the output
     }
     aux_terms_ = 0;
-    if (mc.balancing == "loss") t_.f32(n_ * nr), t_.f32(n_ * nr), t_.scalar(), t_.scalar(), ++aux_terms_;
+    if (mc.balancing == Balancing::Loss) t_.f32(n_ * nr), t_.f32(n_ * nr), t_.scalar(), t_.scalar(), ++aux_terms_;
     if (mc.z_coeff > 0) t_.f32(n_), t_.f32(n_), t_.scalar(), t_.scalar(), ++aux_terms_;
   }
 
   const ModelConfig& m_;
+  RoutingSpec rs_;
   Widths w_;
   SharingPlan plan_;
   int64_t B_, T_, n_;

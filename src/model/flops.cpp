@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "routing_resolved.h"
 #include "sharing.h"
+#include "src/config/routing_spec.h"
 #include "src/core/error.h"
 
 namespace mor {
@@ -17,7 +17,7 @@ double budget_flops_per_token(const ModelConfig& m, int64_t T) {
   const double lin_q_only = 2.0 * (2 * d * d + 3 * d * f);
   SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
   const auto c = step_capacities(m);
-  const bool share = m.kv_mode == "share";
+  const bool share = resolve_routing(m).share_kv();
   double total = plan.has_middle() ? 2 * (lin + att) : 0.0;
   for (int64_t r = 0; r < plan.num_recursions(); ++r) {
     const double cr = c[size_t(r)];
@@ -33,9 +33,10 @@ double executed_matmul_params(const ModelConfig& m) {
   const double layer = qo + kv + 3 * d * f;
   SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
   const auto c = step_capacities(m);
+  const bool share_kv = resolve_routing(m).share_kv();
   double n = plan.has_middle() ? 2 * layer : 0.0;
   for (int64_t r = 0; r < plan.num_recursions(); ++r) {
-    const bool share = m.kv_mode == "share" && r > 0;
+    const bool share = share_kv && r > 0;
     n += double(plan.base_depth()) * c[size_t(r)] * (share ? layer - kv : layer);
   }
   return n + double(m.vocab_size) * d;  // lm_head
@@ -44,9 +45,10 @@ double executed_matmul_params(const ModelConfig& m) {
 double train_flops_per_token(const ModelConfig& m, int64_t T) {
   SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
   const auto c = step_capacities(m);
+  const bool share_kv = resolve_routing(m).share_kv();
   double attn_layers = plan.has_middle() ? 2.0 : 0.0;
   for (int64_t r = 0; r < plan.num_recursions(); ++r) {
-    const bool share = m.kv_mode == "share" && r > 0;
+    const bool share = share_kv && r > 0;
     attn_layers += double(plan.base_depth()) * (share ? c[size_t(r)] : c[size_t(r)] * c[size_t(r)]);
   }
   return 6.0 * executed_matmul_params(m) + 12.0 * attn_layers * double(T) * double(m.d_model);
@@ -54,21 +56,21 @@ double train_flops_per_token(const ModelConfig& m, int64_t T) {
 
 double executed_flops_per_token(const ModelConfig& m, int64_t T) {
   SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
-  const ResolvedRouting rr = resolve_routing(m);
+  const RoutingSpec rr = resolve_routing(m);
   const double d = double(m.d_model), hq = double(m.n_heads * m.hdim());
   double attn = plan.has_middle() ? 2.0 : 0.0;  // layer-equivalents of causal attention
   for (int64_t r = 0; r < plan.num_recursions(); ++r) {
     const double c = rr.capacity[size_t(r)];
-    attn += double(plan.base_depth()) * (m.kv_mode == "share" && r > 0 ? c : c * c);
+    attn += double(plan.base_depth()) * (rr.share_kv() && r > 0 ? c : c * c);
   }
   // Routers: a linear d -> out or an MLP d -> 2d -> out on each candidate row.
-  auto router = [&](double out) { return m.mor.router_type == "linear" ? d * out : 2 * d * d + 2 * d * out; };
+  auto router = [&](double out) { return rr.router_arch == RouterArch::Linear ? d * out : 2 * d * d + 2 * d * out; };
   double routed = 0;
-  if (rr.type == "expert" && !m.mor.rand_router) {
-    const double copies = m.mor.sampling == "aux_router" ? 2.0 : 1.0;
+  if (rr.expert() && !rr.rand_router) {
+    const double copies = rr.has_aux_router() ? 2.0 : 1.0;
     for (int64_t r = 0; r < plan.num_recursions(); ++r)
       routed += copies * (r == 0 ? 1.0 : rr.capacity[size_t(r - 1)]) * router(1);
-  } else if (rr.type == "token") {
+  } else if (rr.token()) {
     routed = router(double(plan.num_recursions()));
   }
   return 3.0 * (2.0 * executed_matmul_params(m) + attn * 2.0 * hq * double(T) + 2.0 * routed);
@@ -82,10 +84,11 @@ int64_t unique_params(const ModelConfig& m, bool include_embedding) {
   int64_t n = plan.unique_layers() * layer + (own_norms ? plan.effective_layers() : plan.unique_layers()) * 2 * d + d;
   if (include_embedding) n += m.vocab_size * d * (m.tie_embeddings ? 1 : 2);
   // Routers: linear d -> out, or MLP d -> 2d -> out.
-  auto router = [&](int64_t out) { return m.mor.router_type == "linear" ? d * out : 2 * d * d + 2 * d * out; };
+  const RoutingSpec rs = resolve_routing(m);
+  auto router = [&](int64_t out) { return rs.router_arch == RouterArch::Linear ? d * out : 2 * d * d + 2 * d * out; };
   const int64_t nr = m.recursion.num_recursions;
-  if (m.mor.type == "expert") n += nr * router(1) * (m.mor.sampling == "aux_router" ? 2 : 1);
-  if (m.mor.type == "token") n += router(nr) + (m.mor.balancing == "loss_free" ? nr : 0);
+  if (rs.expert()) n += nr * router(1) * (rs.has_aux_router() ? 2 : 1);
+  if (rs.token()) n += router(nr) + (rs.balancing == Balancing::LossFree ? nr : 0);
   return n;
 }
 

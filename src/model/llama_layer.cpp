@@ -29,27 +29,32 @@ ad::Var mlp_block(const ad::Var& a, const LayerWeights& w, const LayerShape& s) 
 
 }  // namespace
 
-ad::Var layer_forward(const ad::Var& x, const ad::SeqLayout& layout, const LayerWeights& w, const LayerShape& s,
-                      LayerKV* kv_out) {
-  const int64_t n = x->value.dim(0), Hq = s.n_heads, Hkv = s.n_kv_heads, D = s.head_dim;
-  ad::Var h = enter_tp(ad::rmsnorm(x, w.input_norm, s.norm_eps), s);          // [n, d]
-  ad::Var qkv = ad::reshape(ad::linear(h, w.wqkv), {n, Hq + 2 * Hkv, D});      // [n, Hq+2Hkv, D]
-  qkv = ad::rope(qkv, layout.positions, Hq + Hkv, s.rope_theta);              // q and k rotated
-  ad::Var att = ad::attention({qkv, 0, Hq}, {qkv, Hq, Hkv}, {qkv, Hq + Hkv, Hkv}, layout, layout);  // [n, Hq, D]
-  ad::Var a = ad::add(x, leave_tp(ad::linear(ad::reshape(att, {n, Hq * D}), w.wo), s));  // [n, d]
-  if (kv_out) *kv_out = {qkv, layout};
-  return mlp_block(a, w, s);
+namespace {
+KvSource self_source(const ad::Var& qkv, const ad::SeqLayout& layout, const LayerShape& s) {
+  return {{qkv, s.n_heads, s.n_kv_heads}, {qkv, s.n_heads + s.n_kv_heads, s.n_kv_heads}, layout};
+}
+}  // namespace
+
+KvSource RecordKv::attend(const ad::Var& qkv, const ad::SeqLayout& layout, const LayerShape& s) {
+  out_ = {qkv, layout};
+  return self_source(qkv, layout, s);
 }
 
-ad::Var layer_forward_shared_kv(const ad::Var& x, const ad::SeqLayout& layout, const LayerWeights& w,
-                                const LayerShape& s, const LayerKV& shared_kv) {
+KvSource ReuseKv::attend(const ad::Var&, const ad::SeqLayout&, const LayerShape& s) {
+  return self_source(in_.qkv, in_.layout, s);
+}
+
+ad::Var layer_forward(const ad::Var& x, const ad::SeqLayout& layout, const LayerWeights& w, const LayerShape& s,
+                      KvStore* kv) {
   const int64_t n = x->value.dim(0), Hq = s.n_heads, Hkv = s.n_kv_heads, D = s.head_dim;
-  ad::Var h = enter_tp(ad::rmsnorm(x, w.input_norm, s.norm_eps), s);
-  ad::Var q = ad::reshape(ad::linear(h, w.wq), {n, Hq, D});
-  q = ad::rope(q, layout.positions, Hq, s.rope_theta);
-  ad::Var att = ad::attention({q, 0, Hq}, {shared_kv.qkv, Hq, Hkv}, {shared_kv.qkv, Hq + Hkv, Hkv}, layout,
-                              shared_kv.layout);
-  ad::Var a = ad::add(x, leave_tp(ad::linear(ad::reshape(att, {n, Hq * D}), w.wo), s));
+  const bool q_only = kv && kv->reuses_kv();
+  ad::Var h = enter_tp(ad::rmsnorm(x, w.input_norm, s.norm_eps), s);  // [n, d]
+  const int64_t heads = q_only ? Hq : Hq + 2 * Hkv;
+  ad::Var qkv = ad::reshape(ad::linear(h, q_only ? w.wq : w.wqkv), {n, heads, D});  // [n, Hq(+2Hkv), D]
+  qkv = ad::rope(qkv, layout.positions, q_only ? Hq : Hq + Hkv, s.rope_theta);     // q and k rotated
+  const KvSource src = kv ? kv->attend(qkv, layout, s) : self_source(qkv, layout, s);
+  ad::Var att = ad::attention({qkv, 0, Hq}, src.k, src.v, layout, src.layout);      // [n, Hq, D]
+  ad::Var a = ad::add(x, leave_tp(ad::linear(ad::reshape(att, {n, Hq * D}), w.wo), s));  // [n, d]
   return mlp_block(a, w, s);
 }
 

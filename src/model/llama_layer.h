@@ -39,13 +39,50 @@ struct LayerKV {
   ad::SeqLayout layout;   // rows' sequences and positions
 };
 
-// x [n, d] rows described by `layout`. When `kv_out` is given, the layer's K/V are stored there.
-ad::Var layer_forward(const ad::Var& x, const ad::SeqLayout& layout, const LayerWeights& w, const LayerShape& s,
-                      LayerKV* kv_out = nullptr);
+// The keys and values a layer's queries attend to, and their layout.
+struct KvSource {
+  ad::HeadSlice k, v;
+  ad::SeqLayout layout;
+};
 
-// KV-sharing variant: queries from x's rows, keys/values from `shared_kv` (an earlier recursion
-// of the same unique layer over the full sequence). K and V are not projected again.
-ad::Var layer_forward_shared_kv(const ad::Var& x, const ad::SeqLayout& layout, const LayerWeights& w,
-                                const LayerShape& s, const LayerKV& shared_kv);
+// Where a layer's attention finds its keys and values: the rows themselves (training), an earlier
+// recursion's K/V (KV sharing), or the inference engine's caches (src/engine/kv_cache.h). The
+// layer code is the same for all of them.
+class KvStore {
+ public:
+  virtual ~KvStore() = default;
+  // true: K/V come from an earlier recursion of the same unique layer (KV sharing), so the layer
+  // projects queries only.
+  virtual bool reuses_kv() const { return false; }
+  // The layer's rows after RoPE -- qkv [n, Hq + 2 Hkv, D], or q [n, Hq, D] when reuses_kv() --
+  // laid out by `layout` -> what their queries attend to. A store may keep the rows' K/V.
+  virtual KvSource attend(const ad::Var& qkv, const ad::SeqLayout& layout, const LayerShape& s) = 0;
+};
+
+// Attention among the rows themselves, keeping their K/V in `out` (KV sharing: recursion 1).
+class RecordKv final : public KvStore {
+ public:
+  explicit RecordKv(LayerKV& out) : out_(out) {}
+  KvSource attend(const ad::Var& qkv, const ad::SeqLayout& layout, const LayerShape& s) override;
+
+ private:
+  LayerKV& out_;
+};
+
+// Queries of these rows, keys/values of an earlier recursion over the full sequence (KV sharing).
+class ReuseKv final : public KvStore {
+ public:
+  explicit ReuseKv(const LayerKV& in) : in_(in) {}
+  bool reuses_kv() const override { return true; }
+  KvSource attend(const ad::Var& q, const ad::SeqLayout& layout, const LayerShape& s) override;
+
+ private:
+  const LayerKV& in_;
+};
+
+// x [n, d] rows described by `layout` (positions explicit). kv: where attention reads (and keeps)
+// keys and values; nullptr: causal attention among the rows themselves.
+ad::Var layer_forward(const ad::Var& x, const ad::SeqLayout& layout, const LayerWeights& w, const LayerShape& s,
+                      KvStore* kv = nullptr);
 
 }  // namespace mor

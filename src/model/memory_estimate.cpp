@@ -8,6 +8,7 @@
 #include "activation_memory.h"
 #include "flops.h"
 #include "sharing.h"
+#include "src/config/routing_spec.h"
 #include "src/core/storage.h"
 #include "src/core/threads.h"
 
@@ -56,14 +57,6 @@ int64_t rank_params(const ModelConfig& m, int tp) {
 
 int64_t block(int64_t bytes) { return int64_t(storage_block_bytes(size_t(std::max<int64_t>(bytes, 0)))); }
 
-// std::vector capacity after appending `count` rows of `row_elems` one row at a time: doubling.
-int64_t vector_capacity(int64_t count, int64_t row_elems) {
-  if (count <= 0) return 0;
-  int64_t rows = 1;
-  while (rows < count) rows *= 2;
-  return rows * row_elems;
-}
-
 }  // namespace
 
 MemoryEstimate estimate_training_memory(const Config& c, int dp, int tp, int zero_stage) {
@@ -76,7 +69,7 @@ MemoryEstimate estimate_training_memory(const Config& c, int dp, int tp, int zer
   e.gradients = zero_stage >= 2 ? ceil_div(arena, dp) : arena;
   e.optimizer = zero_stage >= 1 ? ceil_div(2 * arena, dp) : 2 * arena;
   const ActivationMemory a = activation_memory(c.model, t.micro_batch, t.seq_len, tp);
-  const double slack = c.model.mor.type == "token" ? kVariableShapeSlack : 0.0;
+  const double slack = resolve_routing(c.model).token() ? kVariableShapeSlack : 0.0;
   e.activations = int64_t(double(a.tape + a.backward) * (1.0 + slack));
   e.logits = a.loss;
   // The snapshot; under TP rank 0 assembles every full tensor (values, m, v) from the shards.
@@ -89,19 +82,23 @@ MemoryEstimate estimate_training_memory(const Config& c, int dp, int tp, int zer
   return e;
 }
 
+int64_t generation_kv_bytes(const ModelConfig& m, int64_t batch, int64_t context, int64_t page_tokens) {
+  const SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
+  const bool share = resolve_routing(m).share_kv();
+  int64_t cached_layers = plan.has_middle() ? 2 : 0;
+  cached_layers += plan.base_depth() * (share ? 1 : plan.num_recursions());
+  const int64_t row = 2 * m.kv_heads() * m.hdim() * 4 + 4;  // f32 K and V, and the position
+  const int64_t pages = (context + page_tokens - 1) / page_tokens;
+  return batch * cached_layers * pages * page_tokens * row;
+}
+
 MemoryEstimate estimate_generation_memory(const ModelConfig& m, int64_t batch, int64_t context) {
   const int64_t p = unique_params(m, true);
   MemoryEstimate e;
   e.parameters = block(4 * p);
   e.gradients = block(4 * p);
   e.checkpoint = 4 * p;
-  const SharingPlan plan(m.recursion.sharing, m.n_layers, m.recursion.num_recursions);
-  const bool share = m.kv_mode == "share";
-  int64_t cached_layers = plan.has_middle() ? 2 : 0;
-  cached_layers += plan.base_depth() * (share ? 1 : plan.num_recursions());
-  const int64_t kv_row = 2 * m.kv_heads() * m.hdim();
-  const int64_t per_layer = vector_capacity(context, kv_row) * 4 + vector_capacity(context, 1) * 4;
-  e.kv_cache = batch * cached_layers * per_layer;
+  e.kv_cache = generation_kv_bytes(m, batch, context);
   // One token: residual, norms, q|k|v, attention, gate|up, swiglu (a few blocks each) and the logits.
   const int64_t d = m.d_model, f = m.d_ff, qkv = (m.n_heads + 2 * m.kv_heads()) * m.hdim();
   e.activations = batch * (8 * block(4 * d) + 2 * block(4 * qkv) + block(8 * f) + block(4 * f) + block(4 * m.vocab_size));

@@ -26,11 +26,11 @@
 // Generation (mor generate: batch sequences of `context` tokens, prompt + new tokens):
 //   parameters  = 4 P, gradients = 4 P (the parameter table allocates its gradient arena even for
 //   inference), checkpoint = 4 P (tensors read from the file, alive while the model is filled),
-//   kv_cache    = sum over effective layers with a cache of tokens_l x (2 Hkv D x 4 + 4) bytes per
-//                 sequence, rounded up to std::vector's doubling capacity; tokens_l = context for the
-//                 unshared first/last layers and (worst case) every recursion layer: the causal
-//                 threshold may send every token deep. KV sharing: layers of recursions >= 2 keep no
-//                 cache of their own.
+//   kv_cache    = generation_kv_bytes: the engine's KV pool (src/engine/kv_cache.h) for `batch`
+//                 sequences of `context` tokens in the worst case, every token reaching every depth
+//                 (the causal threshold may send every token deep): per effective layer with a cache,
+//                 whole pages of 16 rows of (2 Hkv D x 4 + 4) bytes. KV sharing: layers of
+//                 recursions >= 2 keep no cache of their own.
 //   activations = one token's tensors (a few [d], [2f] and the [V] logits).
 #pragma once
 #include <cstdint>
@@ -58,6 +58,8 @@ struct MemoryEstimate {
 // zero_stage (0: none; 1: optimizer state sharded; 2: + gradients; 3: + parameters).
 MemoryEstimate estimate_training_memory(const Config& c, int dp = 1, int tp = 1, int zero_stage = 0);
 
+// The KV pool bytes above (the default KV budget of `mor generate`).
+int64_t generation_kv_bytes(const ModelConfig& m, int64_t batch, int64_t context, int64_t page_tokens = 16);
 // Peak of `mor generate` for `batch` sequences of `context` tokens.
 MemoryEstimate estimate_generation_memory(const ModelConfig& m, int64_t batch, int64_t context);
 

@@ -22,9 +22,10 @@ Model::Model(const ModelConfig& cfg, DType dtype, ad::TpGroup* tp)
     : cfg_(cfg),
       tp_(tp),
       plan_(cfg.recursion.sharing, cfg.n_layers, cfg.recursion.num_recursions),
-      shape_(LayerShape::from(cfg).split(tp)) {
+      shape_(LayerShape::from(cfg).split(tp)),
+      spec_(resolve_routing(cfg)) {
   declare_parameters();
-  declare_routers();
+  router_ = Router::create(spec_, params_, cfg_.d_model, cfg_.init_std);
   if (tp_) params_.set_tp_shard({tp_->shard_index(), tp_->size()});
   params_.finalize(Device::cpu(), dtype);
   build_layer_weights();
@@ -70,27 +71,6 @@ void Model::declare_parameters() {
   if (!cfg_.tie_embeddings) head_ = matrix("lm_head", {V, d}, 0, -1);
 }
 
-void Model::declare_routers() {
-  const MoRConfig& m = cfg_.mor;
-  const int64_t nr = plan_.num_recursions(), d = cfg_.d_model;
-  if (m.type == "expert") {
-    for (int64_t r = 0; r < nr; ++r) {
-      routers_.push_back(declare_router(params_, "routers." + std::to_string(r), d, 1, m.router_type, cfg_.init_std, "main"));
-      if (m.sampling == "aux_router")
-        aux_routers_.push_back(
-            declare_router(params_, "aux_routers." + std::to_string(r), d, 1, m.router_type, cfg_.init_std, "aux_router"));
-    }
-  } else if (m.type == "token") {
-    routers_.push_back(declare_router(params_, "router", d, nr, m.router_type, cfg_.init_std, "main"));
-    if (m.balancing == "loss_free") {
-      ParamSpec bias{"router_bias", {nr}, ParamInit::Zeros, 0, false, -1, -1};
-      bias.trainable = false;
-      router_bias_ = params_.add(bias);
-    }
-    depth_counts_.assign(size_t(nr), 0.0);
-  }
-}
-
 void Model::build_layer_weights() {
   const bool own_norms = !cfg_.recursion.ln_share && cfg_.recursion.sharing != "none";
   // One fused-view set per unique layer, shared by all effective layers that use it.
@@ -121,16 +101,19 @@ void Model::build_layer_weights() {
 
 ad::Var Model::run_step(int64_t r, const ad::Var& x, const ad::SeqLayout& layout,
                         std::vector<LayerKV>& first_kv) {
-  const bool share = cfg_.kv_mode == "share";
+  const bool share = spec_.share_kv();
   ad::Var h = x;
   const auto layers = plan_.step_layers(r);
   for (size_t j = 0; j < layers.size(); ++j) {
     const LayerWeights& w = layer_w_[size_t(layers[j])];
     if (share && r > 0) {
-      h = layer_forward_shared_kv(h, layout, w, shape_, first_kv[j]);
+      ReuseKv kv(first_kv[j]);
+      h = layer_forward(h, layout, w, shape_, &kv);
+    } else if (share) {
+      RecordKv kv(first_kv[j]);
+      h = layer_forward(h, layout, w, shape_, &kv);
     } else {
-      LayerKV* kv = share && r == 0 ? &first_kv[j] : nullptr;
-      h = layer_forward(h, layout, w, shape_, kv);
+      h = layer_forward(h, layout, w, shape_);
     }
   }
   return h;
@@ -146,20 +129,16 @@ ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
   std::vector<AuxTerm> aux;
 
   // [B*T, d]; vocab-parallel: each member looks up its rows of the vocabulary, the sum is the lookup.
-  ad::Var x = tp_ ? ad::reduce_from_tp_region(
-                        ad::embedding_shard(params_.var(embed_), inputs, params_.shard_begin(embed_), cfg_.vocab_size), *tp_)
-                  : ad::embedding(params_.var(embed_), inputs);
+  ad::Var x = embed(inputs);
   if (plan_.has_middle()) x = layer_forward(x, layout, layer_w_.front(), shape_);
-  if (cfg_.mor.type == "expert") {
-    x = expert_forward(x, layout, T, ctx, res, aux);
-  } else if (cfg_.mor.type == "token") {
-    x = token_forward(x, layout, ctx, res, aux);
+  if (router_) {
+    x = routed_recursions(x, layout, T, ctx, res, aux);
   } else {
     std::vector<LayerKV> first_kv(size_t(plan_.base_depth()));
     for (int64_t r = 0; r < plan_.num_recursions(); ++r) x = run_step(r, x, layout, first_kv);
   }
   if (plan_.has_middle()) x = layer_forward(x, layout, layer_w_.back(), shape_);
-  x = ad::rmsnorm(x, params_.var(norm_), cfg_.norm_eps);
+  x = final_norm(x);
   if (ctx.return_hidden) res.hidden = x->value;
 
   const int head_id = head_ >= 0 ? head_ : embed_;
@@ -177,6 +156,15 @@ ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
   }
   return res;
 }
+
+ad::Var Model::embed(const Tensor& ids) const {
+  // [n, d]; vocab-parallel: each member looks up its rows of the vocabulary, the sum is the lookup.
+  return tp_ ? ad::reduce_from_tp_region(
+                   ad::embedding_shard(params_.var(embed_), ids, params_.shard_begin(embed_), cfg_.vocab_size), *tp_)
+             : ad::embedding(params_.var(embed_), ids);
+}
+
+ad::Var Model::final_norm(const ad::Var& x) const { return ad::rmsnorm(x, params_.var(norm_), cfg_.norm_eps); }
 
 Tensor Model::logits(const Tensor& hidden) const {
   ad::NoGradScope no_grad;
@@ -197,33 +185,3 @@ Tensor Model::logits(const Tensor& hidden) const {
 
 }  // namespace mor
 
-namespace mor {
-
-std::vector<double> Model::router_bias_values() const {
-  if (router_bias_ < 0) return std::vector<double>(static_cast<size_t>(plan_.num_recursions()), 0.0);
-  return params_.var(router_bias_)->value.to_dtype(DType::F64).to_vector<double>();
-}
-
-std::vector<double> Model::take_depth_counts() {
-  std::vector<double> c = depth_counts_;
-  std::fill(depth_counts_.begin(), depth_counts_.end(), 0.0);
-  return c;
-}
-
-void Model::update_router_bias(const std::vector<double>& counts) {
-  if (router_bias_ < 0) return;
-  double total = 0;
-  for (double c : counts) total += c;
-  if (total <= 0) return;
-  const int64_t nr = int64_t(counts.size());
-  Tensor& bias = params_.var(router_bias_)->value;
-  std::vector<double> b = bias.to_dtype(DType::F64).to_vector<double>();
-  for (int64_t j = 0; j < nr; ++j) {
-    const double ratio = counts[size_t(j)] / total;
-    const double e = 1.0 / double(nr) - ratio;  // mean(ratio) = 1 / N_r
-    b[size_t(j)] += cfg_.mor.bias_update_rate * double((e > 0) - (e < 0));
-  }
-  bias.copy_from(Tensor::from_vector(b, {nr}).to_dtype(bias.dtype()));
-}
-
-}  // namespace mor

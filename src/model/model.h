@@ -13,46 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "forward_context.h"
 #include "llama_layer.h"
-#include "router.h"
-#include "src/core/rng.h"
 #include "param_table.h"
+#include "router.h"
 #include "sharing.h"
 #include "src/config/config.h"
+#include "src/config/routing_spec.h"
+#include "src/core/rng.h"
 
 namespace mor {
-
-struct ForwardContext {
-  // Denominator of the LM loss: target tokens of the whole optimizer batch across micro-steps
-  // and ranks (<= 0: this batch's target count).
-  double loss_normalizer = 0;
-  // Micro-batches per optimizer step (auxiliary losses are averaged over them).
-  int64_t micro_batches = 1;
-  int64_t step = 0;        // optimizer step (token-choice balancing warm-up)
-  // Expert capacity warm-up (MOR.md 3.2, counted as upstream): training forward calls so far,
-  // counting this one (1 on the very first), and forward calls per optimizer step (the local
-  // gradient-accumulation count), which turns model.mor.cap_warmup_steps into forward calls.
-  int64_t forward_call = 0;
-  int64_t calls_per_step = 1;
-  bool training = true;
-  bool return_hidden = false;  // keep the final normed hidden states in ForwardResult::hidden
-  // Expert-choice selection: "" = top-k when training, model.mor.eval_selection otherwise;
-  // "topk" or "threshold" force a mode.
-  std::string selection;
-  Rng* rng = nullptr;          // randomness for the random-router baseline
-};
-
-// Per-forward routing statistics (empty for unrouted models).
-struct RoutingStats {
-  std::vector<int64_t> tokens_per_step;  // tokens processed by each recursion step
-  std::vector<double> mean_score;        // mean router score per step (over its candidates)
-  std::vector<int64_t> depth_histogram;  // tokens whose final depth is 1..N_r (index 0 = depth 1)
-  int64_t total_tokens = 0;
-  double dead_ratio = 0;  // expert: share of positions never selected at the last step in any row
-  double maxvio = 0;      // token: (max load - mean load) / mean load
-  std::vector<Tensor> selected;  // expert: i32 global rows selected at each step
-  Tensor depth;                  // token: i32 [rows] recursion depth index (0-based) per token
-};
 
 struct ForwardResult {
   ad::Var loss;         // total objective for backward (LM + weighted auxiliaries), normalised by ctx
@@ -68,8 +38,13 @@ class Model {
   // dtype: f32 for training; f64 for whole-model gradient checks. tp: the tensor-parallel group
   // to split over (nullptr: the whole model here); it must outlive the model.
   explicit Model(const ModelConfig& cfg, DType dtype = DType::F32, ad::TpGroup* tp = nullptr);
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
   ad::TpGroup* tp_group() const { return tp_; }
   const ModelConfig& config() const { return cfg_; }
+  const RoutingSpec& routing() const { return spec_; }
+  // The router (nullptr for vanilla and Recursive models).
+  Router* router() const { return router_.get(); }
   const SharingPlan& plan() const { return plan_; }
   ParamTable& params() { return params_; }
   const ParamTable& params() const { return params_; }
@@ -84,56 +59,45 @@ class Model {
   // TP every member's vocabulary slice is gathered).
   Tensor logits(const Tensor& hidden) const;
 
-  // Read access for inference code (decoding with KV caches).
+  // The pieces of forward() the inference engine (src/engine) runs over the rows in flight, with
+  // layer_forward and the router: token ids [n] -> embeddings [n, d]; each effective layer's
+  // weights; the final RMSNorm [n, d] -> [n, d]; logits() above.
+  ad::Var embed(const Tensor& ids) const;
   const LayerWeights& layer_weights(int64_t effective_layer) const { return layer_w_[size_t(effective_layer)]; }
   const LayerShape& layer_shape() const { return shape_; }
-  const ad::Var& embedding_table() const { return params_.var(embed_); }
-  const ad::Var& final_norm() const { return params_.var(norm_); }
-  const ad::Var& lm_head() const { return params_.var(head_ >= 0 ? head_ : embed_); }
-  const RouterParams& router(int64_t i) const { return routers_[size_t(i)]; }
-  bool has_aux_routers() const { return !aux_routers_.empty(); }
-  const RouterParams& aux_router(int64_t i) const { return aux_routers_[size_t(i)]; }
-  std::vector<double> router_bias_values() const;
+  ad::Var final_norm(const ad::Var& x) const;
 
   // Token-choice loss-free balancing: per-depth token counts of the training forwards since the
   // last call (sum them across data-parallel ranks before update_router_bias).
-  std::vector<double> take_depth_counts();
+  std::vector<double> take_depth_counts() { return router_ ? router_->take_depth_counts() : std::vector<double>{}; }
   // b_j += u * sign(mean(ratio) - ratio_j) from the counts (MOR.md 4.4). No-op for other models.
-  void update_router_bias(const std::vector<double>& counts);
+  void update_router_bias(const std::vector<double>& counts) {
+    if (router_) router_->update_bias(counts);
+  }
 
  private:
   struct UniqueLayerIds {
     int input_norm = -1, q = -1, k = -1, v = -1, o = -1, post_norm = -1, gate = -1, up = -1, down = -1;
   };
-  // Weighted auxiliary terms added to the LM loss (already normalised).
-  struct AuxTerm {
-    std::string name;
-    ad::Var value;
-    double coeff;
-  };
   void declare_parameters();
-  void declare_routers();
   void build_layer_weights();
   // Runs the B layers of recursion step r over rows x [n, d] laid out by `layout`. KV sharing:
   // step 0 stores each layer's K/V in first_kv; later steps attend to them.
   ad::Var run_step(int64_t r, const ad::Var& x, const ad::SeqLayout& layout, std::vector<LayerKV>& first_kv);
-  ad::Var expert_forward(ad::Var h, const ad::SeqLayout& full, int64_t T, const ForwardContext& ctx,
-                         ForwardResult& res, std::vector<AuxTerm>& aux);
-  ad::Var token_forward(const ad::Var& h1, const ad::SeqLayout& full, const ForwardContext& ctx,
-                        ForwardResult& res, std::vector<AuxTerm>& aux);
+  // The routed recursions (model_recursion.cpp): h1 [n, d] -> the output state [n, d].
+  ad::Var routed_recursions(const ad::Var& h1, const ad::SeqLayout& full, int64_t T, const ForwardContext& ctx,
+                            ForwardResult& res, std::vector<AuxTerm>& aux);
 
   ModelConfig cfg_;
   ad::TpGroup* tp_ = nullptr;
   SharingPlan plan_;
   LayerShape shape_;
+  RoutingSpec spec_;
   ParamTable params_;
   std::vector<UniqueLayerIds> unique_ids_;
   std::vector<LayerWeights> layer_w_;  // per effective layer
   int embed_ = -1, norm_ = -1, head_ = -1;
-  std::vector<RouterParams> routers_;      // expert: one per step; token: one
-  std::vector<RouterParams> aux_routers_;  // expert with sampling aux_router
-  int router_bias_ = -1;                   // token loss_free: non-trainable bias [N_r]
-  std::vector<double> depth_counts_;       // token: counts since take_depth_counts()
+  std::unique_ptr<Router> router_;  // declares its parameters after the layers'
 };
 
 // Splits i32 [B, T+1] into inputs and targets, both i32 [B*T].

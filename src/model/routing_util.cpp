@@ -1,7 +1,7 @@
 // Row-subset helpers; see routing_util.h.
 #include "routing_util.h"
 
-#include "model.h"
+#include "forward_context.h"
 
 namespace mor {
 
@@ -34,6 +34,24 @@ Tensor take_i32(const Tensor& table, const Tensor& idx) {
 }
 
 Tensor to_i32(const std::vector<int32_t>& v) { return Tensor::from_vector(v, {int64_t(v.size())}); }
+
+Tensor all_rows(int64_t n) {
+  Tensor t = Tensor::empty({n}, DType::I32);
+  for (int64_t i = 0; i < n; ++i) t.data<int32_t>()[i] = int32_t(i);
+  return t;
+}
+
+std::vector<int64_t> counts_of(const Tensor& local, const ad::SeqLayout& layout) {
+  std::vector<int64_t> c(size_t(layout.n_seq()), 0);
+  const int64_t* off = layout.offsets.data<int64_t>();
+  int64_t s = 0;
+  for (int64_t i = 0; i < local.numel(); ++i) {
+    const int64_t row = local.data<int32_t>()[i];
+    while (row >= off[s + 1]) ++s;
+    ++c[size_t(s)];
+  }
+  return c;
+}
 
 std::string routing_context(const ForwardContext& ctx, int64_t r) {
   return (ctx.training ? "training step " + std::to_string(ctx.step + 1) : std::string("evaluation")) + ", recursion " +

@@ -2,9 +2,8 @@
 // and their attention layouts.
 #pragma once
 #include <cstdint>
-#include <vector>
-
 #include <string>
+#include <vector>
 
 #include "src/autodiff/ops.h"
 
@@ -27,5 +26,9 @@ std::string routing_context(const ForwardContext& ctx, int64_t r);
 
 // i32 tensor from a vector.
 Tensor to_i32(const std::vector<int32_t>& v);
+// i32 [0, 1, ..., n-1].
+Tensor all_rows(int64_t n);
+// Rows per sequence of `layout` of the local rows `local` (ascending indices into the layout).
+std::vector<int64_t> counts_of(const Tensor& local, const ad::SeqLayout& layout);
 
 }  // namespace mor

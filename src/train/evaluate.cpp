@@ -9,7 +9,7 @@
 namespace mor {
 
 EvalResult evaluate(Model& model, const std::string& split_dir, int64_t batch, int64_t seq_len,
-                    uint64_t max_windows, const std::string& selection, uint64_t tokenizer_hash, int part, int parts) {
+                    uint64_t max_windows, std::optional<Selection> selection, uint64_t tokenizer_hash, int part, int parts) {
   data::EvalStream stream(split_dir, batch, seq_len, max_windows, model.config().vocab_size, tokenizer_hash);
   if (parts > 1) stream.restrict_to_part(part, parts);
   ad::NoGradScope no_grad;
@@ -39,7 +39,7 @@ EvalResult evaluate(Model& model, const std::string& split_dir, int64_t batch, i
 }
 
 EvalResult evaluate_over_ranks(Model& model, const std::string& split_dir, int64_t batch, int64_t seq_len,
-                               uint64_t max_windows, dist::Communicator& comm, const std::string& selection,
+                               uint64_t max_windows, dist::Communicator& comm, std::optional<Selection> selection,
                                uint64_t tokenizer_hash) {
   if (comm.size() == 1) return evaluate(model, split_dir, batch, seq_len, max_windows, selection, tokenizer_hash);
   EvalResult e = evaluate(model, split_dir, batch, seq_len, max_windows, selection, tokenizer_hash, comm.rank(), comm.size());

@@ -84,17 +84,19 @@ MemoryCheck check_training_memory(const Config& c, const std::string& source, in
   return m;
 }
 
-MemoryEstimate check_generation_memory(const ModelConfig& model, const std::string& source, int64_t context) {
-  MemoryEstimate e = estimate_generation_memory(model, 1, context);
+MemoryEstimate check_generation_memory(const ModelConfig& model, const std::string& source, int64_t batch,
+                                       int64_t context, int64_t kv_bytes) {
+  MemoryEstimate e = estimate_generation_memory(model, batch, context);
+  e.kv_cache = kv_bytes;
   const AvailableMemory a = available_memory();
   // The model is loaded already: what still has to come is the KV cache and one token's tensors.
   const int64_t need = e.kv_cache + e.activations;
-  set_out_of_memory_note("the KV cache of " + std::to_string(context) + " tokens was estimated at " +
+  set_out_of_memory_note("the KV cache of " + std::to_string(batch) + " x " + std::to_string(context) + " tokens was estimated at " +
                          format_bytes(e.kv_cache) + " with " + available_text(a));
   if (a.known() && need > budget_of(a))
-    fail_input(source, ": generating ", context, " tokens needs an estimated ", format_bytes(need), " more (KV cache ",
+    fail_input(source, ": generating ", batch, " x ", context, " tokens needs an estimated ", format_bytes(need), " more (KV cache ",
                format_bytes(e.kv_cache), ") but only ", available_text(a),
-               " is left after loading the model. Hint: lower --max-new-tokens or shorten the prompt.");
+               " is left after loading the model. Hint: lower --max-new-tokens or --kv-budget, or shorten the prompt.");
   return e;
 }
 

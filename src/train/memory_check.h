@@ -36,9 +36,10 @@ MemoryCheck assess_training_memory(const Config& c, int dp = 1, int tp = 1, int 
 MemoryCheck check_training_memory(const Config& c, const std::string& source, int dp = 1, int tp = 1,
                                   int zero_stage = 0, int ranks_on_node = 1);
 
-// `mor generate`: refuses when the KV cache of `context` tokens (plus one token's activations)
-// exceeds kMemoryFitFraction of what is available now, the model being loaded already. Prints
-// nothing when it fits. Returns the estimate.
-MemoryEstimate check_generation_memory(const ModelConfig& m, const std::string& source, int64_t context);
+// `mor generate` / `mor bench generate`: refuses when the engine's KV pool of `kv_bytes` (plus the
+// activations of `batch` rows) exceeds kMemoryFitFraction of what is available now, the model being
+// loaded already. Prints nothing when it fits. Returns the estimate (kv_cache = kv_bytes).
+MemoryEstimate check_generation_memory(const ModelConfig& m, const std::string& source, int64_t batch, int64_t context,
+                                       int64_t kv_bytes);
 
 }  // namespace mor

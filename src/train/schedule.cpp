@@ -27,7 +27,11 @@ double LrSchedule::lr_at(int64_t step) const {
   return floor + (lr - floor) * std::clamp(p, 0.0, 1.0);
 }
 
-LrSchedule make_schedule(const Config& c, int64_t total_steps) {
+double global_tokens_per_step(const TrainConfig& t, int64_t dp) {
+  return double(t.micro_batch * t.grad_accum * t.seq_len) * double(std::max<int64_t>(dp, 1));
+}
+
+LrSchedule make_schedule(const Config& c, int64_t total_steps, int64_t dp) {
   const TrainConfig& t = c.train;
   LrSchedule s;
   s.kind = t.schedule;
@@ -35,8 +39,7 @@ LrSchedule make_schedule(const Config& c, int64_t total_steps) {
   s.total_steps = std::max<int64_t>(1, total_steps);
   double warmup_base = double(total_steps);
   if (t.warmup_budget_flops > 0)
-    warmup_base = t.warmup_budget_flops / budget_flops_per_token(c.model, t.seq_len) /
-                  double(t.micro_batch * t.grad_accum * t.seq_len);
+    warmup_base = t.warmup_budget_flops / budget_flops_per_token(c.model, t.seq_len) / global_tokens_per_step(t, dp);
   s.warmup_steps = t.warmup_steps >= 0 ? t.warmup_steps : int64_t(std::llround(t.warmup_frac * warmup_base));
   s.decay_steps = int64_t(std::llround(t.decay_frac * double(total_steps)));
   s.min_ratio = t.min_lr_ratio;

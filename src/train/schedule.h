@@ -22,9 +22,14 @@ struct LrSchedule {
 };
 
 struct Config;
+struct TrainConfig;
+// Tokens one optimizer step consumes over all `dp` data-parallel ranks (train.micro_batch is per
+// rank): micro_batch x grad_accum x seq_len x dp. Budgets in FLOPs convert to steps through it.
+double global_tokens_per_step(const TrainConfig& t, int64_t dp);
+
 // Builds the schedule for `total_steps` from the config: warm-up = train.warmup_steps, or
-// warmup_frac x (total steps, or the steps train.warmup_budget_flops would take); decay =
-// decay_frac x total steps.
-LrSchedule make_schedule(const Config& c, int64_t total_steps);
+// warmup_frac x (total steps, or the steps train.warmup_budget_flops would take on `dp` ranks);
+// decay = decay_frac x total steps.
+LrSchedule make_schedule(const Config& c, int64_t total_steps, int64_t dp = 1);
 
 }  // namespace mor

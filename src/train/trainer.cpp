@@ -21,7 +21,7 @@
 #include "dist/watchdog.h"
 #include "src/core/threads.h"
 #include "src/model/flops.h"
-#include "src/model/routing_resolved.h"
+#include "src/config/routing_spec.h"
 
 namespace mor {
 namespace fs = std::filesystem;
@@ -41,11 +41,10 @@ void accumulate_routing(RoutingStats& acc, const RoutingStats& r, double micro_b
   acc.maxvio += r.maxvio / micro_batches;
 }
 
-int64_t resolve_total_steps(const Config& c) {
+int64_t resolve_total_steps(const Config& c, int64_t dp) {
   const TrainConfig& t = c.train;
   if (t.steps > 0) return t.steps;
-  const double tokens_per_step = double(t.micro_batch * t.grad_accum * t.seq_len);
-  return steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), tokens_per_step);
+  return steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), global_tokens_per_step(t, dp));
 }
 
 Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts), guard_(cfg.config.train.guard) {
@@ -94,8 +93,8 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   model_->initialize(uint64_t(c.train.seed));
   dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero));
   optim_ = std::make_unique<AdamW>(model_->params(), c.train, dp_->shard_begin(), dp_->shard_end());
-  total_steps_ = resolve_total_steps(c);
-  schedule_ = make_schedule(c, total_steps_);
+  total_steps_ = resolve_total_steps(c, dp_->size());
+  schedule_ = make_schedule(c, total_steps_, dp_->size());
   budget_flops_per_token_ = budget_flops_per_token(c.model, c.train.seq_len);
   executed_flops_per_token_ = executed_flops_per_token(c.model, c.train.seq_len);
   routing_rng_ = Rng(uint64_t(c.train.seed), "routing");
@@ -160,8 +159,8 @@ namespace {
 
 // Settings that train but are known to collapse (README, "Models and FLOPs").
 void warn_known_collapses(const ModelConfig& m) {
-  const ResolvedRouting rr = resolve_routing(m);
-  if (rr.type == "token" && rr.router_func == "sigmoid" && m.mor.balancing == "loss" && m.mor.bal_coeff > 0)
+  const RoutingSpec rr = resolve_routing(m);
+  if (rr.token() && rr.router_func == RouterFunc::Sigmoid && rr.balancing == Balancing::Loss && rr.bal_coeff > 0)
     std::fprintf(stderr, "warning: model.mor.type token with router_func sigmoid and balancing loss collapses: the "
                  "balancing loss sum_j f_j P_j is minimised by pushing every sigmoid output towards 0, so the depth is "
                  "decided by the rounding of near-zero scores (as upstream, whose released token config uses softmax). "
@@ -186,8 +185,8 @@ void Trainer::print_header() {
   std::printf("model: %s | unique params %s (non-embedding %s) | effective layers %lld | %s\n", c.name.c_str(),
               format_si(double(unique_params(c.model, true)), 2).c_str(),
               format_si(double(unique_params(c.model, false)), 2).c_str(), (long long)c.model.n_layers,
-              c.model.mor.type == "none" ? (c.model.recursion.sharing == "none" ? "vanilla" : "recursive")
-                                         : ("MoR " + c.model.mor.type + "-choice").c_str());
+              !model_->routing().routed() ? (c.model.recursion.sharing == "none" ? "vanilla" : "recursive")
+                                          : ("MoR " + std::string(name_of(model_->routing().type)) + "-choice").c_str());
   std::printf("data: %s | %llu windows/epoch | %s tokens/step | %lld steps\n", c.data.path.c_str(),
               (unsigned long long)loader_->windows_per_epoch(), format_si(double(tokens_per_step)).c_str(),
               (long long)total_steps_);
@@ -246,7 +245,7 @@ void Trainer::compute_gradients(StepOutcome& o) {
   state_.flops += budget_flops_per_token_ * double(step_tokens);
   state_.loader = loader_->position();
   state_.rng = routing_rng_.state();
-  const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
+  const bool aux_router = model_->routing().has_aux_router();
   o.grad_norm = grad_norm(aux_router ? "main" : "");
   o.lr = schedule_.lr_at(state_.step);
 }
@@ -292,7 +291,7 @@ void Trainer::reduce_step_statistics(double& loss, std::map<std::string, double>
 
 void Trainer::apply_update(const StepOutcome& o) {
   const TrainConfig& t = cfg_.config.train;
-  const bool aux_router = cfg_.config.model.mor.type == "expert" && cfg_.config.model.mor.sampling == "aux_router";
+  const bool aux_router = model_->routing().has_aux_router();
   if (aux_router) {  // the auxiliary router has its own clip and learning-rate multiplier
     optim_->step(o.lr, o.grad_norm, t.grad_clip, "main");
     optim_->step(o.lr, grad_norm("aux_router"), t.grad_clip, "aux_router");
@@ -346,8 +345,8 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
     r.int_lists["route_tokens"] = rs.tokens_per_step;
     r.lists["route_score"] = rs.mean_score;
     r.int_lists["route_depth"] = rs.depth_histogram;
-    if (c.model.mor.type == "expert") r.numbers["dead_ratio"] = rs.dead_ratio;
-    if (c.model.mor.type == "token") r.numbers["maxvio"] = rs.maxvio;
+    if (model_->routing().expert()) r.numbers["dead_ratio"] = rs.dead_ratio;
+    if (model_->routing().token()) r.numbers["maxvio"] = rs.maxvio;
   }
   if (std::isfinite(last_val_loss_)) {
     r.numbers["val_loss"] = last_val_loss_;
@@ -375,7 +374,7 @@ void Trainer::log_step(const StepOutcome& o, double step_seconds, double cpu_sec
     for (size_t i = 0; i < rs.tokens_per_step.size(); ++i)
       aux += (i ? ">" : " ") + format_si(double(rs.tokens_per_step[i]) / double(std::max<int64_t>(rs.total_tokens, 1)) * 100, 0) + "%";
     char b[64];
-    if (c.model.mor.type == "expert") std::snprintf(b, sizeof b, " dead %.1f%%", 100 * rs.dead_ratio);
+    if (model_->routing().expert()) std::snprintf(b, sizeof b, " dead %.1f%%", 100 * rs.dead_ratio);
     else std::snprintf(b, sizeof b, " maxvio %.2f", rs.maxvio);
     aux += b;
   }

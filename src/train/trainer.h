@@ -42,8 +42,9 @@ struct TrainState {
   Rng::State rng{};          // routing randomness (random router, sampling)
 };
 
-// Resolves the number of optimizer steps: train.steps, or from train.budget_flops.
-int64_t resolve_total_steps(const Config& c);
+// Resolves the number of optimizer steps: train.steps, or from train.budget_flops spent by `dp`
+// data-parallel ranks together (each step consumes micro_batch x grad_accum x seq_len x dp tokens).
+int64_t resolve_total_steps(const Config& c, int64_t dp = 1);
 
 class Trainer {
  public:

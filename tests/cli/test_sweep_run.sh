@@ -4,8 +4,9 @@
 # finishes with bit-identical losses at every step; a point whose config fails is recorded and the
 # others finish; a second `sweep run` on a locked directory is refused; the mpirun script runs a
 # 2-point sweep (2 ranks per point, same global batch: losses equal the local run within 1e-3);
-# the Slurm array script is checked by `sbatch --test-only` where a Slurm controller answers,
-# otherwise by `bash -n` (with a SKIP note). Then `mor sweep report` on the run.
+# the Slurm array script is checked by Slurm on a private single-node cluster (tests/cli/
+# slurm_cluster.sh): `sbatch --test-only` on a 2-rank script, and a 2-point array job submitted and
+# run for real, equal to the local run; without slurm-wlm or root, by `bash -n` (a SKIP note).
 source "$(dirname "$0")/common.sh"
 SECONDS=0
 section() { echo "[$SECONDS s] $*"; }
@@ -125,13 +126,37 @@ PY
 grep -q "already finished" <(bash D/run_mpirun.sh 2>&1) || fail "the mpirun script re-ran finished points"
 
 section "Slurm array"
-# Slurm array script.
-"$MOR" sweep run D --launcher slurm --jobs 2 --time 0:10:00 >/dev/null || fail "writing the Slurm script failed"
+# Slurm array script: written, then checked by Slurm itself on a private single-node cluster
+# (slurmctld + slurmd started here): `sbatch --test-only` for the 2-rank script of D, and a real
+# submission of the 1-rank script of E (the same 2 points), whose results must equal the local run.
+"$MOR" sweep run D --launcher slurm --ranks 2 --jobs 2 --cpus-per-task 1 --time 0:10:00 >/dev/null || fail "writing the Slurm script failed"
 bash -n D/sweep.slurm || fail "sweep.slurm has a syntax error"
 grep -q -- "--array=0-1%2" D/sweep.slurm || fail "sweep.slurm: wrong array line"
-if command -v sbatch >/dev/null && scontrol ping 2>/dev/null | grep -q UP; then
-  sbatch --test-only D/sweep.slurm 2>&1 | tee slurm.out | grep -q "to start" || fail "sbatch --test-only: $(cat slurm.out)"
+grep -q -- "--ntasks=2" D/sweep.slurm || fail "sweep.slurm: wrong --ntasks"
+source "$(dirname "$0")/slurm_cluster.sh"
+if slurm_cluster_start "$WORK/slurm"; then
+  sbatch --test-only D/sweep.slurm >slurm.out 2>&1 || fail "sbatch --test-only refused D/sweep.slurm: $(cat slurm.out)"
+  grep -q "to start at" slurm.out || fail "sbatch --test-only: $(cat slurm.out)"
+  "$MOR" sweep plan sw2.yaml --out E --bench-steps 0 >/dev/null
+  "$MOR" sweep run E --launcher slurm --jobs 2 --cpus-per-task 1 --time 0:10:00 --submit >E.log 2>&1 ||
+    fail "sbatch of E/sweep.slurm failed: $(cat E.log)"
+  grep -q "Submitted batch job" E.log || fail "E: no job id: $(cat E.log)"
+  slurm_wait_idle 300 || fail "the Slurm array job did not finish in 300 s: $(squeue)"
+  python3 - <<'PY' || fail "the Slurm sweep differs from the local run: $(tail -n 5 E/points/*/train.log E/points/slurm-*.out)"
+import json, os
+pts = [p for p in os.listdir("E/points") if os.path.isdir(f"E/points/{p}")]
+assert len(pts) == 2, pts
+for pid in pts:
+    e, a = (json.load(open(f"{x}/points/{pid}/summary.json")) for x in ("E", "A"))
+    assert e["steps"] == a["steps"] and abs(e["val_loss"] - a["val_loss"]) < 1e-3, (pid, e, a)
+    assert open(f"E/points/{pid}/exit_code").read().strip() == "0"
+print("slurm ok")
+PY
+  # Resubmitting skips the finished points.
+  sbatch E/sweep.slurm >/dev/null && slurm_wait_idle 120 || fail "resubmission did not finish"
+  [ "$(cat E/points/slurm-*.out | grep -c "already finished")" -eq 2 ] || fail "the resubmitted array re-ran finished points"
+  slurm_cluster_stop
 else
-  echo "SKIP: no Slurm controller here, so sbatch --test-only cannot check sweep.slurm; checked with bash -n only"
+  echo "SKIP: $SLURM_SKIP; sweep.slurm checked with bash -n only"
 fi
 echo "PASS"

@@ -4,7 +4,8 @@
 #   1 rank x micro_batch 8  ==  2 ranks x micro_batch 4  ==  2 ranks x 4 with ZeRO-1  ==  4 ranks x 2
 # per-step losses and final parameters within 1e-4 (float32 sums in another order: ~1e-7 seen).
 # Then resume across layouts: DP2+ZeRO-1 for 10 steps, resumed on 1 rank, then on 4 ranks,
-# continues the straight single-rank run. Usage: test_dp_equivalence.sh MOR_BINARY
+# continues the straight single-rank run. A FLOP budget is spent by all ranks together (2 ranks x
+# micro_batch 4 take the steps of 1 x 8). Usage: test_dp_equivalence.sh MOR_BINARY
 source "$(dirname "$0")/../cli/common.sh"
 source "$(dirname "$0")/train_compare.sh"  # 1 thread per rank, the dataset, TOL=1e-4, helpers
 for variant in vanilla expert token; do
@@ -33,6 +34,21 @@ mpi 4 "${common[@]}" --run-dir "$WORK/xl" --set train.steps=20 --set train.micro
 grep -q "resumed from .*ckpt-00000014.h5 at step 14" "$WORK/out" || fail "DP1 -> DP4 resume: $(head -2 "$WORK/out")"
 close "$WORK/token-1x8/metrics.jsonl" "$WORK/xl/metrics.jsonl" "DP2+ZeRO (8 steps) -> DP1 (6) -> DP4 (6) vs 1x8 straight"
 same_params "$WORK/token-1x8" "$WORK/xl" "resumed across layouts"
+
+# A FLOP budget is spent by all ranks together: 2 ranks x micro_batch 4 take as many steps as 1 rank
+# x 8 (not twice as many), `mor flops --dp 2` says so, and the runs are the same training.
+sed 's/^  steps: .*/  steps: 0/' "$WORK/tiny.yaml" >"$WORK/budget.yaml"  # 0: the budget decides
+common=(train --config "$WORK/budget.yaml" --quiet --set train.grad_accum=1)
+budget=$("$MOR" flops --config "$WORK/budget.yaml" --set train.micro_batch=8 --set train.grad_accum=1 --set train.budget_flops=1e12 --json |
+         python3 -c "import json,sys; r = json.load(sys.stdin); print(r['flops_per_token'] * r['tokens_per_step'] * 12)")
+"$MOR" "${common[@]}" --run-dir "$WORK/b1x8" --set train.budget_flops=$budget --set train.micro_batch=8 >"$WORK/out"
+grep -q "done: 12 steps" "$WORK/out" || fail "1x8 with a 12-step budget: $(tail -1 "$WORK/out")"
+mpi 2 "${common[@]}" --run-dir "$WORK/b2x4" --set train.budget_flops=$budget --set train.micro_batch=4 >"$WORK/out"
+grep -q "done: 12 steps" "$WORK/out" || fail "2x4 with the same budget must take 12 steps too: $(grep done: "$WORK/out")"
+steps=$("$MOR" flops --config "$WORK/budget.yaml" --dp 2 --set train.grad_accum=1 --set train.budget_flops=$budget --set train.micro_batch=4 --json |
+        python3 -c "import json,sys; print(json.load(sys.stdin)['steps'])")
+[ "$steps" = 12 ] || fail "mor flops --dp 2 says $steps steps, expected 12"
+close "$WORK/b1x8/metrics.jsonl" "$WORK/b2x4/metrics.jsonl" "budget run 1x8 vs 2x4"
 
 # A layout that does not fit the model is refused by every rank with one clear message.
 expect_exit 2 mpi 2 train --config "$WORK/tiny.yaml" --run-dir "$WORK/tp" --set dist.tp=4

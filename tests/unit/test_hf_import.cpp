@@ -213,7 +213,10 @@ TEST(HfImport, UpstreamStyleMorBlock) {
   EXPECT_DOUBLE_EQ(m.alpha, 0.1);
   EXPECT_DOUBLE_EQ(m.aux_coeff, 0.001);
   EXPECT_DOUBLE_EQ(m.z_coeff, 0.0) << "z_loss false";
-  EXPECT_TRUE(m.capacity.empty());
+  // capacity null: the default (N_r - r + 1) / N_r, stored resolved.
+  ASSERT_EQ(m.capacity.size(), 3u);
+  EXPECT_DOUBLE_EQ(m.capacity[1], 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.capacity[2], 1.0 / 3.0);
   EXPECT_EQ(im.config.model.kv_mode, "recursion");
   for (const auto& [name, v] : model_params(model)) EXPECT_EQ(im.params.at(name).to_vector<float>(), v.to_vector<float>()) << name;
 

@@ -170,15 +170,15 @@ TEST(MemoryEstimate, GenerationKvCacheByMode) {
   const ModelConfig vanilla = make("").model, mor = make(kExpert).model;
   const ModelConfig share = make(std::string(kExpert) + "  kv_mode: share\n").model;
   const int64_t kv_row = 2 * 2 * 16 * 4 + 4;  // K and V of 2 heads x 16 dims in f32, plus the position
-  // 8 layers, each caching all 1024 tokens (a power of two: no vector growth slack).
+  // 8 layers, each caching all 1024 tokens (64 whole pages).
   EXPECT_EQ(estimate_generation_memory(vanilla, 1, 1024).kv_cache, 8 * 1024 * kv_row);
   // Recursion-wise caching, worst case (every token reaches every depth): as many caches as layers.
   EXPECT_EQ(estimate_generation_memory(mor, 1, 1024).kv_cache, 8 * 1024 * kv_row);
   // KV sharing: first and last layer plus the 2 layers of the first recursion.
   EXPECT_EQ(estimate_generation_memory(share, 1, 1024).kv_cache, 4 * 1024 * kv_row);
   EXPECT_EQ(estimate_generation_memory(vanilla, 3, 1024).kv_cache, 3 * 8 * 1024 * kv_row);
-  // std::vector doubles its capacity: 1025 tokens reserve room for 2048.
-  EXPECT_EQ(estimate_generation_memory(vanilla, 1, 1025).kv_cache, 8 * 2048 * kv_row);
+  // The engine's pool holds whole pages of 16 rows: 1025 tokens take 65 pages.
+  EXPECT_EQ(estimate_generation_memory(vanilla, 1, 1025).kv_cache, 8 * 65 * 16 * kv_row);
 }
 
 TEST(AvailableMemory, Parsers) {

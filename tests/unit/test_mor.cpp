@@ -235,7 +235,7 @@ TEST(MoRExpert, ThresholdSelectionAtEvaluation) {
   model.initialize(3);
   ForwardContext ctx;
   ctx.training = false;
-  ctx.selection = "threshold";
+  ctx.selection = Selection::Threshold;
   ForwardResult r = model.forward(random_tokens(2, 10, c.vocab_size, 1), ctx);
   EXPECT_EQ(r.routing.tokens_per_step[0], 20);  // c_1 = 1: everyone runs the first step
   EXPECT_LE(r.routing.tokens_per_step[2], r.routing.tokens_per_step[1]);

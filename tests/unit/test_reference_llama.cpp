@@ -98,7 +98,9 @@ void check_against_reference(const std::string& name) {
     ASSERT_TRUE(r.aux.count(k.substr(4))) << name << ": no auxiliary loss " << k;
     EXPECT_NEAR(r.aux.at(k.substr(4)), t.item(), 1e-5 * std::fabs(t.item()) + 1e-9) << name << ": " << k;
   }
-  EXPECT_LT(rel_max_err(model.logits(r.hidden), f.at("logits")), 2e-6) << name;
+  // float32 logits after a stack of layers: BLAS kernels round differently per CPU (2.3e-6 seen on
+  // an AMD EPYC with AVX-512 VP2INTERSECT for the raw-logit gate fixture, < 2e-6 on Zen 3/4).
+  EXPECT_LT(rel_max_err(model.logits(r.hidden), f.at("logits")), 5e-6) << name;
   for (size_t s = 0; s < r.routing.selected.size(); ++s)
     EXPECT_EQ(r.routing.selected[s].to_vector<int32_t>(), f.at("selected." + std::to_string(s)).to_vector<int32_t>())
         << name << ": selection at step " << s;

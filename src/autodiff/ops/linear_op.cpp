@@ -1,5 +1,7 @@
-// linear: y = x @ w^T through BLAS; backward dx = dy @ w, dw += dy^T @ x.
+// linear: y = x @ w^T through BLAS (a few rows, f32, no bf16 GEMMs: the small-M kernel, which does
+// not pack w); backward dx = dy @ w, dw += dy^T @ x.
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemv.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/flop_counter.h"
 #include "src/autodiff/op_registry.h"
@@ -23,9 +25,12 @@ Var linear(const Var& x, const Var& w) {
   Shape ys = X.shape();
   ys.back() = out_f;
   Tensor Y = Tensor::empty(ys, X.dtype());
-  MOR_DISPATCH_FLOAT(X.dtype(), T,
-                     kernels::gemm<T>(false, true, n, out_f, in, T(1), X.data<T>(), in, W.data<T>(), in, T(0),
-                                      Y.data<T>(), out_f));
+  if (X.dtype() == DType::F32 && n <= kernels::kGemvMaxRows && kernels::gemm_precision() == kernels::GemmPrecision::F32)
+    kernels::gemv_rows(n, out_f, in, 1.0f, X.data<float>(), in, W.data<float>(), in, 0.0f, Y.data<float>(), out_f);
+  else
+    MOR_DISPATCH_FLOAT(X.dtype(), T,
+                       kernels::gemm<T>(false, true, n, out_f, in, T(1), X.data<T>(), in, W.data<T>(), in, T(0),
+                                        Y.data<T>(), out_f));
   const double gemm_flops = 2.0 * double(n) * double(in) * double(out_f);
   flops_add(gemm_flops);
   Var out = make_output(Y, {&x, &w});
