@@ -29,6 +29,7 @@
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/gemv.h"
 #include "kernels/cpu/isa_level.h"
+#include "kernels/lab/lab_args.h"
 
 #ifdef MOR_HAVE_DNNL
 #include <dnnl.hpp>
@@ -95,20 +96,12 @@ double dnnl_gflops(const Shape& s, memory::data_type dt, bool pack, const std::v
 }
 #endif
 
-long arg(int argc, char** argv, const char* name, long def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return std::atol(argv[i + 1]);
-  return def;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::printf("usage: gemm_lab [--rows N] [--d D] [--qkv Q] [--ff F] [--vocab V] [--threads T] [--seconds S] [--decode]\n");
-      return 0;
-    }
+  using mor::lab::arg;
+  if (mor::lab::help(argc, argv, "gemm_lab [--rows N] [--d D] [--qkv Q] [--ff F] [--vocab V] [--threads T] [--seconds S] [--decode]"))
+    return 0;
   const long N = arg(argc, argv, "--rows", 2048), d = arg(argc, argv, "--d", 384), qkv = arg(argc, argv, "--qkv", 1152),
              ff = arg(argc, argv, "--ff", 1024), V = arg(argc, argv, "--vocab", 50304);
   const int threads = int(arg(argc, argv, "--threads", 1));

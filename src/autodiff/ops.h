@@ -73,11 +73,18 @@ Var logsumexp(const Var& x);                  // [n, c] -> [n]
 // sum over rows with target >= 0 of CE(logits_i, target_i), divided by `normalizer`
 // (<= 0: the number of such rows).
 Var cross_entropy(const Var& logits, const Tensor& targets, double normalizer = 0);
-// The same loss of logits = h @ w^T, computed in row chunks without materialising all logits;
-// its gradient is computed during the forward pass (a loss is always terminal). chunk_rows <= 0:
-// automatic (logits buffer bounded at 128M elements).
+// How the fused classifier loss cuts its work (kernels/cpu/lmhead_xent.h); 0 / false: the
+// defaults kernels/lab/lmhead_lab chose (README "Kernel lab").
+struct ClassifierTiling {
+  int64_t rows = 0;        // most rows per block (0: kernels::lmhead_block_rows's bound, 2^25 logits, <= 1024 rows)
+  int64_t vocab_tile = 0;  // vocabulary columns per tile within a block (0: the whole vocabulary or shard)
+  bool recompute = false;  // gradient pass recomputes each tile's logits instead of keeping the block's
+};
+// The same loss of logits = h @ w^T, computed in blocks of rows (and tiles of the vocabulary)
+// without materialising all logits; its gradient is computed during the forward pass (a loss is
+// always terminal).
 Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, double normalizer = 0,
-                             int64_t chunk_rows = 0);
+                             const ClassifierTiling& tiling = {});
 // mean_i BCEWithLogits(x_i, t_i) over all n elements (targets are float 0/1 or soft).
 Var bce_with_logits(const Var& x, const Tensor& targets, double normalizer = 0);
 
@@ -103,7 +110,7 @@ struct VocabShard {
   int64_t vocab = 0;  // the full vocabulary
 };
 Var classifier_cross_entropy_vocab_parallel(const Var& h, const Var& w, const Tensor& targets, const VocabShard& shard,
-                                            double normalizer = 0, int64_t chunk_rows = 0);
+                                            double normalizer = 0, const ClassifierTiling& tiling = {});
 
 // ---- selection (no gradient) ----
 // scores [rows] packed by `layout`; k[s] per sequence -> i32 global row indices, ascending per

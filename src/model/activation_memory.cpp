@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "flops.h"
+#include "kernels/cpu/lmhead_xent.h"
 #include "sharing.h"
 #include "src/config/routing_spec.h"
 #include "src/core/storage.h"
@@ -60,9 +61,9 @@ class Walk {
     a.tape = t_.bytes;
     // Fused classifier + cross-entropy: all four buffers live together during its forward.
     const int64_t V = ceil_div(m_.vocab_size, tp);
-    const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 27) / std::max<int64_t>(V, 1), 16, std::max<int64_t>(n_, 1));
+    const int64_t rows = std::min(kernels::lmhead_block_rows(n_, m_.vocab_size), n_);
     Tally loss;
-    loss.f32(std::min(chunk, n_) * V), loss.f32(n_), loss.f32(n_ * w_.d), loss.f32(V * w_.d);
+    loss.f32(rows * V), loss.f32(3 * rows), loss.f32(n_ * w_.d), loss.f32(V * w_.d);
     a.loss = loss.bytes;
     Tally back;
     back.add(widest_layer_grads_);

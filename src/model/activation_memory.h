@@ -20,8 +20,9 @@
 //                 so the estimate is the worst case: every token runs every step (also what
 //                 bal_warmup_steps does); balanced routing needs less.
 //   final norm    [n, d] + [n]
-// Loss (classifier_cross_entropy, lm_head fused): a logits chunk [min(n, max(16, 2^27 / V)), V],
-// per-row loss [n], and its gradients computed in the forward, dh [n, d] and dW [V, d].
+// Loss (classifier_cross_entropy, lm_head fused): the logits of one block of rows [R, V]
+// (kernels::lmhead_block_rows: at most 2^25 values and 1024 rows), the block's row statistics
+// [3, R], and its gradients computed in the forward, dh [n, d] and dW [V, d].
 // Backward working set on top of what the tape still holds: the gradients of the widest layer
 // (max(2 d + 3 f, 2 (Hq+2Hkv) D + Hq D + 2 d) per row of its m rows) plus, for routed models, two
 // gradients of the full residual stream [n, d].
@@ -42,7 +43,7 @@ namespace mor {
 struct ActivationMemory {
   int64_t tape = 0;      // tensors the tape keeps alive from forward until backward reaches them
   int64_t backward = 0;  // gradient working set of backward on top of those
-  int64_t loss = 0;      // classifier_cross_entropy buffers: logits chunk, per-row loss, dh, dW
+  int64_t loss = 0;      // classifier_cross_entropy buffers: a block's logits and row statistics, dh, dW
 };
 
 ActivationMemory activation_memory(const ModelConfig& m, int64_t micro_batch, int64_t seq_len, int tp = 1);

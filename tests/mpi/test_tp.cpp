@@ -130,8 +130,25 @@ TEST(TensorParallel, VocabParallelEmbeddingAndLossGradcheck) {
   collective_gradcheck(tp, in, [&](std::vector<ad::Var>& v) {
     ad::Var x = ad::reduce_from_tp_region(ad::embedding_shard(v[0], ids_t, r * vl, V), tp);
     x = ad::tanh(ad::linear(x, ad::make_var(mix)));
-    return ad::classifier_cross_entropy_vocab_parallel(ad::copy_to_tp_region(x, tp), v[0], tg, {&tp, r * vl, V}, 0, 4);
+    return ad::classifier_cross_entropy_vocab_parallel(ad::copy_to_tp_region(x, tp), v[0], tg, {&tp, r * vl, V}, 0, {4});
   }, {false});
+}
+
+// The same loss with each shard's 3 rows cut into tiles of 2 whose logits the gradient pass
+// recomputes, and blocks of 4 rows (so the statistics are combined per block, twice).
+TEST(TensorParallel, VocabParallelLossRecomputedTilesGradcheck) {
+  ProcessGrid g(world(), world().size());
+  CommTpGroup tp(g.tp());
+  const int r = g.tp_rank(), t = g.tp_size();
+  const int64_t vl = 3, V = vl * t, d = 4;
+  std::vector<Tensor> in{randn({6, d}, 40), randn({vl, d}, 41 + uint64_t(r))};
+  std::vector<int32_t> targets;
+  for (int i = 0; i < 6; ++i) targets.push_back(i == 4 ? -1 : int32_t((i * 5 + 3) % V));
+  const Tensor tg = Tensor::from_vector(targets, {6});
+  collective_gradcheck(tp, in, [&](std::vector<ad::Var>& v) {
+    return ad::classifier_cross_entropy_vocab_parallel(ad::copy_to_tp_region(v[0], tp), v[1], tg, {&tp, r * vl, V}, 0,
+                                                       {4, 2, true});
+  }, {true, false});
 }
 
 // type: none | expert | token (loss-free bias); option: "" | "untied" (own lm_head) | "kv_share"

@@ -70,7 +70,19 @@ std::vector<GradCase> all_cases() {
   cs.push_back({"classifier_cross_entropy", "chunks of 2 rows, explicit normaliser",
                 {randn64({5, 4}, 28), randn64({7, 4}, 29)}, {},
                 [](const std::vector<Var>& v) {
-                  return ad::classifier_cross_entropy(v[0], v[1], i32({3, 0, 1, 6, 2}), 8.0, 2);
+                  return ad::classifier_cross_entropy(v[0], v[1], i32({3, 0, 1, 6, 2}), 8.0, {2});
+                }});
+  // Vocabulary tiles of 3 over a vocabulary of 7 (the last tile is 1 wide), ignored rows, the
+  // block's logits kept between the passes or recomputed tile by tile.
+  cs.push_back({"classifier_cross_entropy", "blocks of 2 rows, vocabulary tiles of 3 of 7, two ignored rows",
+                {randn64({5, 4}, 54), randn64({7, 4}, 55)}, {},
+                [](const std::vector<Var>& v) {
+                  return ad::classifier_cross_entropy(v[0], v[1], i32({-1, 6, 4, -1, 2}), 0, {2, 3, false});
+                }});
+  cs.push_back({"classifier_cross_entropy", "recomputed tiles of 3 of 7, blocks of 2 rows, an ignored row",
+                {randn64({5, 4}, 56), randn64({7, 4}, 57)}, {},
+                [](const std::vector<Var>& v) {
+                  return ad::classifier_cross_entropy(v[0], v[1], i32({5, 0, -1, 6, 3}), 0, {2, 3, true});
                 }});
   cs.push_back({"bce_with_logits", "0/1 targets", {randn64({6}, 30, 2.0)}, {},
                 [](const std::vector<Var>& v) {
@@ -114,7 +126,13 @@ std::vector<GradCase> all_cases() {
   cs.push_back({"classifier_cross_entropy_vocab_parallel", "group of one, chunks of 2 rows, an ignored row",
                 {randn64({5, 4}, 52), randn64({7, 4}, 53)}, {},
                 [](const std::vector<Var>& v) {
-                  return ad::classifier_cross_entropy_vocab_parallel(v[0], v[1], i32({3, 0, -1, 6, 2}), {&solo, 0, 7}, 0, 2);
+                  return ad::classifier_cross_entropy_vocab_parallel(v[0], v[1], i32({3, 0, -1, 6, 2}), {&solo, 0, 7}, 0, {2});
+                }});
+  cs.push_back({"classifier_cross_entropy_vocab_parallel", "group of one, recomputed tiles of 2 of 7, blocks of 3 rows",
+                {randn64({5, 4}, 58), randn64({7, 4}, 59)}, {},
+                [](const std::vector<Var>& v) {
+                  return ad::classifier_cross_entropy_vocab_parallel(v[0], v[1], i32({3, -1, 1, 6, 2}), {&solo, 0, 7}, 0,
+                                                                     {3, 2, true});
                 }});
   return cs;
 }

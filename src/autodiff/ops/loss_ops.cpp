@@ -1,12 +1,13 @@
 // Loss ops: cross_entropy on logits, classifier_cross_entropy fused with the lm_head GEMM (whole
-// vocabulary, or split across a tensor-parallel group), bce_with_logits. Each returns a scalar [1].
+// vocabulary, or split across a tensor-parallel group; blocks of rows, kernels/cpu/lmhead_xent.h),
+// bce_with_logits. Each returns a scalar [1].
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/lmhead_xent.h"
 #include "kernels/cpu/loss.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/flop_counter.h"
@@ -46,14 +47,17 @@ void add_scaled(const Var& v, const Tensor& src, double c) {
   MOR_DISPATCH_FLOAT(src.dtype(), T, kernels::axpy<T>(src.numel(), T(c), src.data<T>(), g.buf.data<T>(), g.accumulate));
 }
 
-// The classifier losses' shared driver: per chunk of rows (bounding the logits buffer at 128M
-// elements of the full vocabulary, 512 MB in f32; large chunks keep the weight-gradient GEMM
-// efficient), z = h w^T [m, V_w], then rows(z, m, targets, grad_scale) returns the chunk's loss
-// sum and, when grad_scale != 0, overwrites z with grad_scale * d(loss sum)/dz; the gradients of h
-// and w follow by two GEMMs. The loss output's backward only scales those gradients.
-template <typename RowsFn>
-Var classifier_loss(const char* op, const Var& h, const Var& w, const Tensor& targets, int64_t vocab, double normalizer,
-                    int64_t chunk_rows, RowsFn rows) {
+// The classifier losses' shared driver (kernels/cpu/lmhead_xent.h): per block of rows, pass 1
+// computes the logits z = h w^T [m, V_w] of this member's vocabulary shard and each row's max,
+// sum of exponentials and target logit; `combine(row_max [m], sum_exp_and_target [2m])` turns
+// those into the full vocabulary's (a no-op without tensor parallelism); pass 2 turns the logits
+// into d(loss)/dz and accumulates dh and dW by two GEMMs. The logits exist for one block only
+// (kept between the passes, or with tiling.recompute one tile at a time, recomputed). The
+// gradients are computed in the forward pass (a loss is always terminal); the loss output's
+// backward only scales them.
+template <typename CombineFn>
+Var classifier_loss(const char* op, const Var& h, const Var& w, const Tensor& targets, int64_t vocab, int64_t first,
+                    double normalizer, const ClassifierTiling& tiling, CombineFn combine) {
   const Tensor& H = h->value;
   const Tensor& W = w->value;
   require_cpu(op, H);
@@ -64,29 +68,33 @@ Var classifier_loss(const char* op, const Var& h, const Var& w, const Tensor& ta
   const double norm = resolve_normalizer(targets, normalizer);
   const bool grad_h = active_tape() && h->requires_grad;
   const bool grad_w = active_tape() && w->requires_grad;
-  const int64_t chunk =
-      chunk_rows > 0 ? chunk_rows : std::clamp<int64_t>((int64_t(1) << 27) / std::max<int64_t>(vocab, 1), 16, std::max<int64_t>(n, 1));
-  Tensor logits = Tensor::empty({std::min(chunk, n), V}, H.dtype());
+  const bool keep = (grad_h || grad_w) && !tiling.recompute;  // without gradients nothing reads them again
+  const int64_t rows = std::min(kernels::lmhead_block_rows(n, vocab, tiling.rows), std::max<int64_t>(n, 1));  // alike on every member
+  const int64_t tile = tiling.vocab_tile > 0 ? std::min(tiling.vocab_tile, V) : V;
+  Tensor logits = Tensor::empty({rows, keep ? V : tile}, H.dtype());  // one block's, or one tile's
+  Tensor stats = Tensor::empty({3, rows}, H.dtype());
   Tensor dh = grad_h ? Tensor::empty(H.shape(), H.dtype()) : Tensor();
   Tensor dw = grad_w ? Tensor::empty(W.shape(), W.dtype()) : Tensor();
   Tensor Y = Tensor::empty({1}, H.dtype());
-  {  // executed GEMMs: the logits, and (computed here, in the forward pass) dh and dW; V is this rank's shard
+  {  // executed GEMMs: the logits (twice when recomputed), and (computed here, in the forward pass) dh and dW; V is this rank's shard
     FlopLabel label("lm_head");
-    flops_add(2.0 * double(n) * double(V) * double(d) * (1 + int(grad_h) + int(grad_w)));
+    const bool grads = grad_h || grad_w;
+    flops_add(2.0 * double(n) * double(V) * double(d) * (1 + int(grads && !keep) + int(grad_h) + int(grad_w)));
   }
   MOR_DISPATCH_FLOAT(H.dtype(), T, {
-    const T* hp = H.data<T>();
-    const T* wp = W.data<T>();
-    T* zp = logits.data<T>();
-    double total = 0;
-    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
-      const int64_t m = std::min(chunk, n - r0);
-      kernels::gemm<T>(false, true, m, V, d, T(1), hp + r0 * d, d, wp, d, T(0), zp, V);
-      total += rows(zp, m, targets.data<int32_t>() + r0, (grad_h || grad_w) ? 1.0 / norm : 0.0);
-      if (grad_h) kernels::gemm<T>(false, false, m, d, V, T(1), zp, V, wp, d, T(0), dh.data<T>() + r0 * d, d);
-      if (grad_w) kernels::gemm<T>(true, false, V, d, m, T(1), zp, V, hp + r0 * d, d, r0 == 0 ? T(0) : T(1), dw.data<T>(), d);
-    }
-    Y.data<T>()[0] = T(total / norm);
+    kernels::LmHeadXent<T> p;
+    p.n = n, p.V = V, p.d = d, p.first = first;
+    p.h = H.data<T>(), p.w = W.data<T>(), p.target = targets.data<int32_t>();
+    p.rows = rows, p.tile = tile, p.keep = keep;
+    p.logits = logits.data<T>(), p.stats = stats.data<T>();
+    p.grad_scale = T(1.0 / norm);
+    p.dh = grad_h ? dh.data<T>() : nullptr;
+    p.dw = grad_w ? dw.data<T>() : nullptr;
+    p.combine = [&](int64_t m, T*) {
+      Tensor row_max = stats.view(0, {m}), sum_exp_and_target = stats.view(m, {2 * m});
+      combine(row_max, sum_exp_and_target);
+    };
+    Y.data<T>()[0] = T(kernels::lmhead_xent<T>(p) / norm);
   });
   Var out = make_output(Y, {&h, &w});
   record(out, [h, w, dh, dw, op](const Tensor& dy) {
@@ -125,45 +133,32 @@ Var cross_entropy(const Var& logits, const Tensor& targets, double normalizer) {
 }
 
 Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, double normalizer,
-                             int64_t chunk_rows) {
+                             const ClassifierTiling& tiling) {
   MOR_PROFILE_FORWARD("classifier_cross_entropy");
-  const int64_t V = w->value.dim(0);
-  Tensor row_loss;  // [m] of the chunk
-  return classifier_loss("classifier_cross_entropy", h, w, targets, V, normalizer, chunk_rows,
-                         [&](auto* z, int64_t m, const int32_t* t, double grad_scale) {
-                           using T = std::remove_pointer_t<decltype(z)>;
-                           if (!row_loss.defined() || row_loss.numel() < m) row_loss = Tensor::empty({m}, h->value.dtype());
-                           return kernels::softmax_xent_rows<T>(m, V, z, t, T(grad_scale), row_loss.data<T>());
-                         });
+  return classifier_loss("classifier_cross_entropy", h, w, targets, w->value.dim(0), 0, normalizer, tiling,
+                         [](Tensor&, Tensor&) {});
 }
 
 Var classifier_cross_entropy_vocab_parallel(const Var& h, const Var& w, const Tensor& targets, const VocabShard& shard,
-                                            double normalizer, int64_t chunk_rows) {
+                                            double normalizer, const ClassifierTiling& tiling) {
   MOR_PROFILE_FORWARD("classifier_cross_entropy_vocab_parallel");
   MOR_CHECK(shard.group, "classifier_cross_entropy_vocab_parallel needs a group");
   const int64_t V = w->value.dim(0), first = shard.first_id;
   MOR_CHECK(first >= 0 && first + V <= shard.vocab, "vocabulary shard [", first, ", ", first + V, ") of ", shard.vocab);
-  Tensor stats;  // [max (m) | sum_exp (m) | target logit (m)] of the chunk's rows
-  // Chunked on the full vocabulary, so every member cuts the rows alike (the collectives run per chunk).
-  return classifier_loss(
-      "classifier_cross_entropy_vocab_parallel", h, w, targets, shard.vocab, normalizer, chunk_rows,
-      [&](auto* z, int64_t m, const int32_t* t, double grad_scale) {
-        using T = std::remove_pointer_t<decltype(z)>;
-        if (!stats.defined() || stats.numel() < 3 * m) stats = Tensor::empty({3 * m}, h->value.dtype());
-        Tensor mx = stats.view(0, {m}), se = stats.view(m, {2 * m});
-        T* row_max = mx.data<T>();
-        T* sum_exp = se.data<T>();
-        T* target_logit = sum_exp + m;
-        kernels::xent_shard_max<T>(m, V, z, row_max);
-        shard.group->all_reduce_max(mx);
-        kernels::xent_shard_exp<T>(m, V, z, row_max, t, first, grad_scale != 0, sum_exp, target_logit);
-        shard.group->all_reduce_sum(se);  // sums of exponentials and the owners' target logits, one call
-        double total = 0;
-        for (int64_t i = 0; i < m; ++i)
-          if (t[i] >= 0) total += double(row_max[i]) + std::log(double(sum_exp[i])) - double(target_logit[i]);
-        if (grad_scale != 0) kernels::xent_shard_grad<T>(m, V, z, sum_exp, t, first, T(grad_scale));
-        return total;
-      });
+  // The shards' row statistics -> the full vocabulary's: the max over the members, every member's
+  // sum of exponentials rescaled to it and summed, and the owner's target logit (0 elsewhere) summed.
+  return classifier_loss("classifier_cross_entropy_vocab_parallel", h, w, targets, shard.vocab, first, normalizer, tiling,
+                         [&](Tensor& row_max, Tensor& sum_exp_and_target) {
+                           const Tensor local_max = row_max.clone();
+                           shard.group->all_reduce_max(row_max);
+                           MOR_DISPATCH_FLOAT(row_max.dtype(), T, {
+                             const T* lm = local_max.data<T>();
+                             const T* gm = row_max.data<T>();
+                             T* se = sum_exp_and_target.data<T>();
+                             for (int64_t i = 0; i < row_max.numel(); ++i) se[i] *= T(std::exp(double(lm[i]) - double(gm[i])));
+                           });
+                           shard.group->all_reduce_sum(sum_exp_and_target);  // one call for both
+                         });
 }
 
 Var bce_with_logits(const Var& x, const Tensor& target_in, double normalizer) {

@@ -1,0 +1,125 @@
+// Vocabulary-tiled LM head + softmax cross-entropy; see lmhead_xent.h.
+#include "lmhead_xent.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "gemm.h"
+#include "math.h"
+
+namespace mor::kernels {
+namespace {
+
+// z_t [m, vt] (row stride ldz) = h [m, d] w_t^T, w_t = rows [t0, t0 + vt) of w.
+template <typename T>
+void tile_logits(int64_t m, int64_t vt, int64_t d, const T* h, const T* w_t, T* z, int64_t ldz) {
+  gemm<T>(false, true, m, vt, d, T(1), h, d, w_t, d, T(0), z, ldz);
+}
+
+bool parallel_rows(int64_t m, int64_t vt) { return m * vt > 32768; }
+
+// One block of m rows, rows [r0, r0 + m) of the problem.
+template <typename T>
+class Block {
+ public:
+  Block(const LmHeadXent<T>& p, int64_t r0, int64_t m)
+      : p_(p), m_(m), tile_(p.tile > 0 ? std::min(p.tile, p.V) : p.V), h_(p.h + r0 * p.d), target_(p.target + r0),
+        row_max_(p.stats), sum_exp_(p.stats + m), target_logit_(p.stats + 2 * m), r0_(r0) {}
+
+  // Pass 1: this shard's row max, sum of exponentials and target logit; `keep`: the logits stay in
+  // p.logits [m, V] for pass 2.
+  void stats(bool keep) {
+    std::fill(row_max_, row_max_ + m_, -std::numeric_limits<T>::infinity());
+    std::fill(sum_exp_, sum_exp_ + m_, T(0));
+    std::fill(target_logit_, target_logit_ + m_, T(0));
+    for (int64_t t0 = 0; t0 < p_.V; t0 += tile_) {
+      const int64_t vt = std::min(tile_, p_.V - t0), ldz = keep ? p_.V : vt;
+      T* z = keep ? p_.logits + t0 : p_.logits;
+      tile_logits(m_, vt, p_.d, h_, p_.w + t0 * p_.d, z, ldz);
+#pragma omp parallel for schedule(static) if (parallel_rows(m_, vt))
+      for (int64_t i = 0; i < m_; ++i) {
+        const T* zi = z + i * ldz;
+        const T tile_max = max_of(vt, zi);
+        if (tile_max > row_max_[i]) {  // online log-sum-exp: rescale the sum to the new max
+          sum_exp_[i] *= std::exp(row_max_[i] - tile_max);
+          row_max_[i] = tile_max;
+        }
+        sum_exp_[i] += exp_sum(vt, zi, row_max_[i]);
+        const int64_t t = int64_t(target_[i]) - p_.first - t0;
+        if (target_[i] >= 0 && t >= 0 && t < vt) target_logit_[i] = zi[t];
+      }
+    }
+  }
+
+  // Pass 2, with the full vocabulary's row max and sum: g = grad_scale (softmax - onehot) tile by
+  // tile, dh rows (+)= g w_t, dw_t (+)= g^T h (accumulated over the blocks after the first).
+  void grads(bool kept) {
+    for (int64_t t0 = 0; t0 < p_.V; t0 += tile_) {
+      const int64_t vt = std::min(tile_, p_.V - t0), ldg = kept ? p_.V : vt;
+      T* g = kept ? p_.logits + t0 : p_.logits;
+      if (!kept) tile_logits(m_, vt, p_.d, h_, p_.w + t0 * p_.d, g, ldg);
+#pragma omp parallel for schedule(static) if (parallel_rows(m_, vt))
+      for (int64_t i = 0; i < m_; ++i) {
+        T* gi = g + i * ldg;
+        if (target_[i] < 0) {
+          std::fill(gi, gi + vt, T(0));
+          continue;
+        }
+        exp_store(vt, gi, row_max_[i], p_.grad_scale / sum_exp_[i], gi);  // grad_scale * softmax
+        const int64_t t = int64_t(target_[i]) - p_.first - t0;
+        if (t >= 0 && t < vt) gi[t] -= p_.grad_scale;
+      }
+      const T* w_t = p_.w + t0 * p_.d;
+      if (p_.dh) gemm<T>(false, false, m_, p_.d, vt, T(1), g, ldg, w_t, p_.d, t0 == 0 ? T(0) : T(1), p_.dh + r0_ * p_.d, p_.d);
+      if (p_.dw) gemm<T>(true, false, vt, p_.d, m_, T(1), g, ldg, h_, p_.d, r0_ > 0 ? T(1) : T(0), p_.dw + t0 * p_.d, p_.d);
+    }
+  }
+
+  // Sum over the block's rows with target >= 0 of max + log(sum) - target logit.
+  double loss() const {
+    double total = 0;
+    for (int64_t i = 0; i < m_; ++i)
+      if (target_[i] >= 0) total += double(row_max_[i]) + std::log(double(sum_exp_[i])) - double(target_logit_[i]);
+    return total;
+  }
+
+ private:
+  const LmHeadXent<T>& p_;
+  const int64_t m_, tile_;
+  const T* h_;
+  const int32_t* target_;
+  T *row_max_, *sum_exp_, *target_logit_;
+  const int64_t r0_;
+};
+
+}  // namespace
+
+int64_t lmhead_block_rows(int64_t n, int64_t vocab, int64_t most) {
+  if (most <= 0) most = std::clamp<int64_t>((int64_t(1) << 25) / std::max<int64_t>(vocab, 1), 16, 1024);
+  n = std::max<int64_t>(n, 1);
+  const int64_t blocks = (n + most - 1) / most;
+  return (n + blocks - 1) / blocks;
+}
+
+template <typename T>
+double lmhead_xent(const LmHeadXent<T>& p) {
+  const bool grads = p.grad_scale != T(0) && (p.dh || p.dw);
+  const bool keep = grads && p.keep;
+  const int64_t rows = p.rows > 0 ? p.rows : lmhead_block_rows(p.n, p.V);
+  double total = 0;
+  for (int64_t r0 = 0; r0 < p.n; r0 += rows) {
+    const int64_t m = std::min(rows, p.n - r0);
+    Block<T> b(p, r0, m);
+    b.stats(keep);
+    if (p.combine) p.combine(m, p.stats);
+    total += b.loss();
+    if (grads) b.grads(keep);
+  }
+  return total;
+}
+
+template double lmhead_xent<float>(const LmHeadXent<float>&);
+template double lmhead_xent<double>(const LmHeadXent<double>&);
+
+}  // namespace mor::kernels
