@@ -24,16 +24,24 @@ std::string lower(std::string s) {
   return s;
 }
 
+// Kernel families without AVX2 GEMM kernels: what OpenBLAS falls back to on a CPU it does not know.
+const char* const kLegacy[] = {"unknown", "katmai",  "coppermine", "northwood", "prescott",
+                               "banias",  "atom",    "core2",      "penryn",    "dunnington",
+                               "nehalem", "sandybridge", "athlon",  "opteron",   "opteron(sse3)",
+                               "barcelona", "nano"};
+// Families with 256-bit (AVX2 / AVX) GEMM kernels only.
+const char* const k256[] = {"haswell", "zen", "excavator", "steamroller", "piledriver", "bulldozer", "skylake"};
+
+template <size_t N>
+bool in(const char* const (&set)[N], const std::string& d) {
+  return std::find(std::begin(set), std::end(set), d) != std::end(set);
+}
+
 }  // namespace
 
 std::string better_blas_core(const std::string& detected, bool avx2_fma, bool avx512) {
-  // Kernel families without AVX2 GEMM kernels: what OpenBLAS falls back to on a CPU it does not know.
-  static const char* const kLegacy[] = {"unknown", "katmai",  "coppermine", "northwood", "prescott",
-                                        "banias",  "atom",    "core2",      "penryn",    "dunnington",
-                                        "nehalem", "sandybridge", "athlon",  "opteron",   "opteron(sse3)",
-                                        "barcelona", "nano"};
   const std::string d = lower(detected);
-  if (std::find(std::begin(kLegacy), std::end(kLegacy), d) == std::end(kLegacy)) return "";
+  if (!in(kLegacy, d)) return "";
   if (avx512) return "SkylakeX";
   if (avx2_fma) return "Haswell";
   return "";
@@ -60,7 +68,18 @@ void ensure_fast_blas_kernels(char** argv) {
 
 std::string blas_kernel_note() {
   const char* d = std::getenv(kDetectedVar);
-  return d ? std::string("chosen by mor: OpenBLAS detected ") + d : "";
+  if (d) return std::string("chosen by mor: OpenBLAS detected ") + d;
+  const char* user = std::getenv("OPENBLAS_CORETYPE");
+  const CpuFeatures& cpu = cpu_features();
+  return user && *user ? narrow_user_blas_core_note(user, cpu.avx2_fma, cpu.avx512) : "";
+}
+
+std::string narrow_user_blas_core_note(const std::string& user, bool avx2_fma, bool avx512) {
+  const std::string u = lower(user);
+  const bool narrow = (avx512 && (in(kLegacy, u) || in(k256, u))) || (avx2_fma && in(kLegacy, u));
+  if (!narrow) return "";
+  return "OPENBLAS_CORETYPE=" + user + " from the environment: narrower kernels than this CPU's " +
+         (avx512 ? "AVX-512" : "AVX2") + "; unset it to get " + (avx512 ? "AVX-512" : "AVX2") + " kernels";
 }
 
 }  // namespace mor

@@ -18,7 +18,13 @@ void ensure_fast_blas_kernels(char** argv);
 // its inputs (exposed for the test).
 std::string better_blas_core(const std::string& detected, bool avx2_fma, bool avx512);
 
-// "" normally; after a re-execution: "chosen by mor: OpenBLAS detected <core>".
+// "" normally; after a re-execution: "chosen by mor: OpenBLAS detected <core>"; when the user's
+// OPENBLAS_CORETYPE names narrower kernels than the CPU runs (Haswell on an AVX-512 CPU: half the
+// GEMM width), says so (narrow_user_blas_core_note).
 std::string blas_kernel_note();
+
+// The note for a user-set OPENBLAS_CORETYPE `user` on a CPU with these features, or "" when the
+// setting is not narrower than the CPU. Pure (exposed for the test).
+std::string narrow_user_blas_core_note(const std::string& user, bool avx2_fma, bool avx512);
 
 }  // namespace mor

@@ -22,6 +22,20 @@ TEST(BlasKernels, KeepsFamiliesThatHaveAvx2Kernels) {
     EXPECT_EQ(better_blas_core(core, true, true), "") << core;
 }
 
+TEST(BlasKernels, NamesAUserSettingNarrowerThanTheCpu) {
+  // Haswell or Zen (256-bit kernels) on an AVX-512 CPU: half the GEMM width; said, with the fix.
+  for (const char* core : {"Haswell", "zen", "Prescott"}) {
+    const std::string n = narrow_user_blas_core_note(core, true, true);
+    EXPECT_NE(n.find(std::string("OPENBLAS_CORETYPE=") + core), std::string::npos) << n;
+    EXPECT_NE(n.find("unset it to get AVX-512 kernels"), std::string::npos) << n;
+  }
+  EXPECT_NE(narrow_user_blas_core_note("Prescott", true, false).find("AVX2"), std::string::npos);
+  // Settings as wide as the CPU, or a CPU with nothing wider: no note.
+  for (const char* core : {"SkylakeX", "Cooperlake", "SapphireRapids"}) EXPECT_EQ(narrow_user_blas_core_note(core, true, true), "") << core;
+  EXPECT_EQ(narrow_user_blas_core_note("Haswell", true, false), "");
+  EXPECT_EQ(narrow_user_blas_core_note("Prescott", false, false), "");
+}
+
 TEST(BlasKernels, DescriptionSaysWhenMorChoseTheKernels) {
   // This binary ran ensure_fast_blas_kernels in main(): either OpenBLAS's choice stood, or the note
   // names what it had detected.
