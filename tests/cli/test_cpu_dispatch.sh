@@ -6,7 +6,7 @@
 source "$(dirname "$0")/common.sh"
 LDSO=/lib64/ld-linux-x86-64.so.2
 [ -x "$LDSO" ] || { echo "SKIP: no $LDSO (not x86-64 glibc)"; exit 0; }
-level_of() { GLIBC_TUNABLES="$1" "$MOR" bench sgemm --seconds 0.02 | grep -o 'kernels [^ ]*' | cut -d' ' -f2; }
+level_of() { GLIBC_TUNABLES="$1" "$MOR" bench sgemm --seconds 0.02 | grep -o 'kernels \(x86-64[^ ,]*\|native\)' | head -n1 | cut -d' ' -f2; }
 [ "$(level_of "")" != "native" ] || { echo "SKIP: built with -DMOR_CPU_DISPATCH=OFF"; exit 0; }
 # The loader's own answer: the first "supported, searched" glibc-hwcaps level, else the baseline.
 expected_level() {
