@@ -25,6 +25,10 @@ expect_exit 2 "$MOR" flops --config "$WORK/tiny.yaml" --set train.device=tpu
 grep -q "unknown device 'tpu'" "$WORK/err" || fail "device message: $(cat "$WORK/err")"
 expect_exit 2 "$MOR" flops --config "$WORK/tiny.yaml" --set train.steps=0 --set train.budget_flops=1
 grep -q "train.budget_flops 1 buys" "$WORK/err" || fail "tiny budget message: $(cat "$WORK/err")"
+for dp in 0 -2 x; do  # mor flops --dp: data-parallel ranks, a positive integer
+  expect_exit 2 "$MOR" flops --config "$WORK/tiny.yaml" --dp "$dp"
+  grep -q -- "--dp: must be a positive integer (got $dp)" "$WORK/err" || fail "--dp $dp: $(cat "$WORK/err")"
+done
 expect_exit 2 "$MOR" train --config "$WORK"
 grep -q "is a directory, not a config file" "$WORK/err" || fail "directory config: $(cat "$WORK/err")"
 # Flags out of range are refused by the parser.
