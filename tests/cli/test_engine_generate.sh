@@ -28,6 +28,8 @@ PY
 expect_exit 2 "$MOR" generate --checkpoint "$ck" --max-new-tokens 4
 grep -q "give either --prompt TEXT or --prompts FILE" "$WORK/err" || fail "no prompt: $(cat "$WORK/err")"
 expect_exit 2 "$MOR" generate --checkpoint "$ck" --prompt "x" --prompts "$WORK/prompts.txt"
+expect_exit 2 "$MOR" generate --checkpoint "$ck" --prompts "$WORK/no-such-prompts.txt"
+grep -q "no-such-prompts.txt: cannot open the prompts file. Hint:" "$WORK/err" || fail "missing prompts file: $(cat "$WORK/err")"
 expect_exit 1 "$MOR" generate --checkpoint "$ck" --prompt "Licensed under" --max-new-tokens 40 --kv-budget 20000
 grep -q "cannot fit: .* Hint: raise the KV budget" "$WORK/err" || fail "small budget: $(cat "$WORK/err")"
 
