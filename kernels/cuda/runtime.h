@@ -14,4 +14,12 @@ void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_devi
 void memset_zero(void* ptr, size_t bytes);
 void synchronize();
 
+// Streams and events, for the allocator's stream-ordered frees (src/core/storage.cpp): a block
+// freed after use on a stream is reused only once an event recorded there has completed.
+void* stream_create(int device);        // a non-blocking stream
+void stream_destroy(void* stream);
+void* event_record(void* stream, int device);  // a new event recorded on `stream` (nullptr: the default stream)
+bool event_done(void* event);           // true once everything before the event has run
+void event_destroy(void* event);
+
 }  // namespace mor::cuda
