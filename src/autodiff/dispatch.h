@@ -1,7 +1,9 @@
-// Helpers shared by op implementations: dtype dispatch and device/shape checks.
+// Helpers shared by op implementations: dtype dispatch, the device an op runs on, its kernel
+// from that device's table (kernels/kernel_table.h), and shape checks.
 #pragma once
 #include <string>
 
+#include "kernels/kernel_table.h"
 #include "src/core/tensor.h"
 
 // Runs the statement with `T` bound to float or double according to `dtype`.
@@ -23,13 +25,21 @@
 
 namespace mor::ad {
 
-// Device slot: every op checks where its inputs live. CPU kernels run here; a CUDA kernel is
-// plugged in per op as it is written (kernels/cuda). Until then a clear error names the op.
-inline void require_cpu(const char* op, const Tensor& t) {
-  if (!t.device().is_cpu())
-    fail_internal("op '", op, "' has no ", t.device().str(),
-                  " kernel in this build. Hint: run with device: cpu.");
+// The kernel table of a device: the CPU's for cpu and the test device, the CUDA one for cuda
+// (when the build has it); any other device fails with a hint.
+const kernels::KernelTable& kernels_for(Device d);
+
+[[noreturn]] void fail_no_kernel(const char* op, Device d, const char* kernel, DType dtype);
+
+// `entry` of the table, or a clear error naming the op, the kernel, the device and the dtype.
+template <typename F>
+F kernel_entry(const char* op, Device d, F entry, const char* kernel, DType dtype) {
+  if (!entry) fail_no_kernel(op, d, kernel, dtype);
+  return entry;
 }
+
+// The device every input of op lives on (all must agree; outputs are allocated there).
+Device op_device(const char* op, std::initializer_list<const Tensor*> inputs);
 
 inline void require_shape(const char* op, const char* what, bool ok, const Shape& got,
                           const std::string& expected) {
@@ -37,3 +47,13 @@ inline void require_shape(const char* op, const char* what, bool ok, const Shape
 }
 
 }  // namespace mor::ad
+
+// Runs kernel `entry` of element type T from device `dev`'s table on its current stream:
+//   MOR_RUN("rmsnorm", dev, T, rmsnorm_forward, n, d, x, w, eps, y, rstd);
+#define MOR_RUN(op, dev, T, entry, ...)                                                                            \
+  ::mor::ad::kernel_entry(op, dev, ::mor::ad::kernels_for(dev).template of<T>().entry, #entry,                   \
+                          ::mor::DTypeOf<T>::value)(::mor::current_stream(dev), __VA_ARGS__)
+// The same for the table's untyped entries (integers, optimizer).
+#define MOR_RUN_TABLE(op, dev, entry, ...)                                                                         \
+  ::mor::ad::kernel_entry(op, dev, ::mor::ad::kernels_for(dev).entry, #entry, ::mor::DType::I32)(               \
+      ::mor::current_stream(dev), __VA_ARGS__)

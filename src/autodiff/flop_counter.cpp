@@ -2,6 +2,8 @@
 // the op itself); ops run on the calling thread.
 #include "flop_counter.h"
 
+#include <atomic>
+
 namespace mor::ad {
 namespace {
 thread_local const char* g_label = "model";
@@ -13,7 +15,12 @@ std::map<std::string, double>& counts() {
 
 void flops_add(double flops) { counts()[g_label] += flops; }
 std::map<std::string, double> flops_counted() { return counts(); }
-void flops_reset() { counts().clear(); }
+static std::atomic<bool> g_counting{false};
+void flops_reset() {
+  counts().clear();
+  g_counting = true;
+}
+bool flops_counting() { return g_counting; }
 FlopLabel::FlopLabel(const char* label) : previous_(g_label) { g_label = label; }
 FlopLabel::~FlopLabel() { g_label = previous_; }
 

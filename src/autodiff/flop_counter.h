@@ -9,7 +9,10 @@ namespace mor::ad {
 
 void flops_add(double flops);  // under the current label
 std::map<std::string, double> flops_counted();
+// Clears the counts and turns counting on (it is off until the first call): while it is off, ops
+// skip work done only for the count (attention's visible query-key pairs).
 void flops_reset();
+bool flops_counting();
 
 class FlopLabel {
  public:

@@ -3,6 +3,7 @@
 // Integer inputs (ids, positions, indices) are plain int32 Tensors and carry no gradient.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "tape.h"
@@ -31,10 +32,13 @@ Var rope(const Var& x, const Tensor& pos, int64_t n_rot, double theta);
 Var swiglu(const Var& gate_up);
 
 // ---- attention ----
-// Packed variable-length sequences: offsets i64 [S+1] into the rows, positions i32 [rows].
-// Paged (key/value caches of the inference engine; forward only): when `pages` is set, sequence
-// s's rows are the pages offsets[s] .. offsets[s+1]-1 in order, page g the rows [pages[2g],
-// pages[2g] + pages[2g+1]) of the tensor, and positions covers every row of the tensor.
+// Packed variable-length sequences: offsets i64 [S+1] into the rows (host), positions i32 [rows]
+// (on the compute device). Paged (key/value caches of the inference engine; forward only): when
+// `pages` (host) is set, sequence s's rows are the pages offsets[s] .. offsets[s+1]-1 in order,
+// page g the rows [pages[2g], pages[2g] + pages[2g+1]) of the tensor, and positions covers every
+// row of the tensor. A layout is immutable once built; its copies share the device copies of
+// offsets and pages and the attention FLOP counts, each made once (layout_cache).
+struct LayoutCache;
 struct SeqLayout {
   Tensor offsets;
   Tensor positions;
@@ -42,8 +46,12 @@ struct SeqLayout {
   int64_t n_seq() const { return offsets.numel() - 1; }
   int64_t rows() const { return positions.numel(); }
   bool paged() const { return pages.defined(); }
-  // B sequences of T tokens at positions 0..T-1.
-  static SeqLayout dense(int64_t B, int64_t T);
+  // offsets / pages on device d (themselves on the CPU; a copy made once otherwise).
+  const Tensor& offsets_on(Device d) const;
+  const Tensor& pages_on(Device d) const;
+  // B sequences of T tokens at positions 0..T-1, positions on `device`.
+  static SeqLayout dense(int64_t B, int64_t T, Device device = Device::cpu());
+  mutable std::shared_ptr<LayoutCache> cache;  // made on first use
 };
 // A head range of a [rows, H_total, D] tensor (so q, k, v can live in one fused qkv tensor).
 struct HeadSlice {
@@ -114,7 +122,7 @@ Var classifier_cross_entropy_vocab_parallel(const Var& h, const Var& w, const Te
 
 // ---- selection (no gradient) ----
 // scores [rows] packed by `layout`; k[s] per sequence -> i32 global row indices, ascending per
-// sequence, concatenated.
+// sequence, concatenated (on the scores' device; no host round trip).
 Tensor topk_per_sequence(const Tensor& scores, const SeqLayout& layout, const std::vector<int64_t>& k);
 
 }  // namespace mor::ad

@@ -27,14 +27,18 @@ int cuda_device_count() {
 
 Device parse_device(const std::string& s) {
   if (s == "cpu") return Device::cpu();
+  if (s == "test") return Device::test();
   if (s == "cuda" || s.rfind("cuda:", 0) == 0) {
-    int idx = s.size() > 5 ? std::stoi(s.substr(5)) : 0;
+    const std::string n = s.size() > 5 ? s.substr(5) : "0";
+    if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos)
+      fail_input("device '", s, "': the index after 'cuda:' must be a number. Hint: cuda:0.");
+    const int idx = std::stoi(n);
     if (!cuda_compiled()) fail_input("device '", s, "': this build has no CUDA. Hint: use device: cpu, or rebuild where nvcc is on PATH.");
     if (idx >= cuda_device_count())
       fail_input("device '", s, "': only ", cuda_device_count(), " CUDA device(s) visible. Hint: use device: cpu.");
     return Device::cuda(idx);
   }
-  fail_input("unknown device '", s, "'. Hint: use cpu, cuda or cuda:N.");
+  fail_input("unknown device '", s, "'. Hint: use cpu, cuda, cuda:N, or test (the CPU kernels behind the device seam, for checks).");
 }
 
 }  // namespace mor

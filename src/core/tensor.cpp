@@ -76,6 +76,12 @@ int64_t Tensor::dim(int i) const {
   return shape_[size_t(i)];
 }
 
+void Tensor::fail_host_access() const {
+  fail_internal("host access to a ", shape_str(shape_), " ", dtype_name(dtype_), " tensor on ", device().str(),
+                ". Hint: this code must run through the kernel table (kernels/kernel_table.h) or copy the tensor "
+                "explicitly with to(Device::cpu()).");
+}
+
 void* Tensor::raw() const {
   MOR_CHECK(storage_, "access to an undefined tensor");
   return static_cast<char*>(storage_->data()) + offset_ * int64_t(dtype_size(dtype_));
@@ -127,7 +133,7 @@ void Tensor::copy_from(const Tensor& src) {
   MOR_CHECK(src.numel_ == numel_ && src.dtype_ == dtype_, "copy_from: ", shape_str(src.shape_), " ",
             dtype_name(src.dtype_), " into ", shape_str(shape_), " ", dtype_name(dtype_));
   if (numel_ == 0) return;
-  if (device().is_cpu() && src.device().is_cpu()) {
+  if (device().host_memory() && src.device().host_memory()) {  // the CPU and the test device
     std::memcpy(raw(), src.raw(), nbytes());
     return;
   }
@@ -151,8 +157,8 @@ Tensor Tensor::to(Device d) const {
 }
 
 Tensor Tensor::to_dtype(DType target) const {
-  MOR_CHECK(device().is_cpu(), "to_dtype runs on CPU tensors");
   if (target == dtype_) return clone();
+  if (!device().is_cpu()) return to(Device::cpu()).to_dtype(target).to(device());
   Tensor out = empty(shape_, target);
   auto get = [&](int64_t i) -> double {
     switch (dtype_) {
@@ -179,7 +185,7 @@ Tensor Tensor::to_dtype(DType target) const {
 
 void Tensor::zero_() {
   if (numel_ == 0) return;
-  if (device().is_cpu()) {
+  if (device().host_memory()) {
     std::memset(raw(), 0, nbytes());
     return;
   }
@@ -189,7 +195,10 @@ void Tensor::zero_() {
 }
 
 void Tensor::fill_(double value) {
-  MOR_CHECK(device().is_cpu(), "fill_ runs on CPU tensors");
+  if (!device().is_cpu()) {
+    copy_from(Tensor::full(shape_, value, dtype_));
+    return;
+  }
   for (int64_t i = 0; i < numel_; ++i) {
     switch (dtype_) {
       case DType::F32: static_cast<float*>(raw())[i] = float(value); break;
@@ -211,7 +220,7 @@ std::vector<T> Tensor::to_vector() const {
 double Tensor::item() const {
   MOR_CHECK(numel_ == 1, "item() on a tensor of shape ", shape_str(shape_));
   Tensor c = device().is_cpu() ? *this : to(Device::cpu());
-  return c.to_dtype(DType::F64).data<double>()[0];
+  return c.to_dtype(DType::F64).data<double>()[0];  // c is on the host
 }
 
 template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shape&);

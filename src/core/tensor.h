@@ -41,11 +41,19 @@ class Tensor {
   Device device() const { return storage_ ? storage_->device() : Device::cpu(); }
   size_t nbytes() const { return size_t(numel_) * dtype_size(dtype_); }
 
+  // The element pointer on the tensor's device, for kernels (kernels/kernel_table.h) and copies.
   void* raw() const;
   template <typename T>
-  T* data() const {
+  T* ptr() const {
     MOR_CHECK(DTypeOf<T>::value == dtype_, "tensor holds ", dtype_name(dtype_));
     return static_cast<T*>(raw());
+  }
+  // Host access: the elements, for code running on the host. Refused for tensors on any other
+  // device (CUDA, the test device): copy them with to(Device::cpu()) first.
+  template <typename T>
+  T* data() const {
+    if (!device().is_cpu()) fail_host_access();
+    return ptr<T>();
   }
 
   // Same storage, new shape with the same element count (one dim may be -1).
@@ -57,7 +65,7 @@ class Tensor {
 
   Tensor clone() const;
   Tensor to(Device device) const;       // explicit device copy (clone when same device)
-  Tensor to_dtype(DType dtype) const;   // CPU conversion between f32/f64/bf16
+  Tensor to_dtype(DType dtype) const;   // conversion between f32/f64/bf16 (through the host off the CPU)
   void copy_from(const Tensor& src);    // same shape and dtype; any devices
   void zero_();
   void fill_(double value);
@@ -67,6 +75,7 @@ class Tensor {
   double item() const;  // single-element tensor -> double
 
  private:
+  [[noreturn]] void fail_host_access() const;
   std::shared_ptr<Storage> storage_;
   int64_t offset_ = 0;  // in elements
   Shape shape_;

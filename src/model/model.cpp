@@ -122,6 +122,14 @@ ad::Var Model::run_step(int64_t r, const ad::Var& x, const ad::SeqLayout& layout
 ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
   Tensor inputs, targets;
   split_tokens(tokens, inputs, targets);
+  // Token ids are checked once here, where they enter the model (the ops do not scan them again).
+  {
+    const int32_t* t = tokens.data<int32_t>();
+    for (int64_t i = 0; i < tokens.numel(); ++i)
+      if (t[i] < 0 || t[i] >= cfg_.vocab_size)
+        fail_input("token id ", t[i], " at position ", i, " of the batch is outside [0, ", cfg_.vocab_size,
+                   "). Hint: the data's vocabulary must match model.vocab_size.");
+  }
   const int64_t B = tokens.dim(0), T = tokens.dim(1) - 1;
   const ad::SeqLayout layout = ad::SeqLayout::dense(B, T);
   ForwardResult res;

@@ -1,5 +1,4 @@
 // Activation ops: swiglu, sigmoid, tanh, softmax, logsumexp.
-#include "kernels/cpu/activation.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/profiler.h"
@@ -17,19 +16,19 @@ namespace mor::ad {
 Var swiglu(const Var& gate_up) {
   MOR_PROFILE_FORWARD("swiglu");
   const Tensor& X = gate_up->value;
-  require_cpu("swiglu", X);
+  const Device dev = op_device("swiglu", {&X});
   MOR_CHECK(X.ndim() >= 1 && X.dim(-1) % 2 == 0, "swiglu: last dim must be even (gate | up)");
   const int64_t f = X.dim(-1) / 2, n = X.numel() / (2 * f);
   Shape s = X.shape();
   s.back() = f;
-  Tensor Y = Tensor::empty(s, X.dtype());
-  MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::swiglu_forward<T>(n, f, X.data<T>(), Y.data<T>()));
+  Tensor Y = Tensor::empty(s, X.dtype(), dev);
+  MOR_DISPATCH_FLOAT(X.dtype(), T, MOR_RUN("swiglu", dev, T, swiglu_forward, n, f, X.ptr<T>(), Y.ptr<T>()));
   Var out = make_output(Y, {&gate_up});
-  record(out, [gate_up, n, f](const Tensor& dy) {
+  record(out, [gate_up, n, f, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("swiglu");
     GradTarget g = grad_target(gate_up);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
-                       kernels::swiglu_backward<T>(n, f, gate_up->value.data<T>(), dy.data<T>(), g.buf.data<T>(),
+                       MOR_RUN("swiglu", dev, T, swiglu_backward, n, f, gate_up->value.ptr<T>(), dy.ptr<T>(), g.buf.ptr<T>(),
                                                    g.accumulate));
   });
   return out;
@@ -38,15 +37,15 @@ Var swiglu(const Var& gate_up) {
 Var sigmoid(const Var& x) {
   MOR_PROFILE_FORWARD("sigmoid");
   const Tensor& X = x->value;
-  require_cpu("sigmoid", X);
-  Tensor Y = Tensor::empty(X.shape(), X.dtype());
-  MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::sigmoid_forward<T>(X.numel(), X.data<T>(), Y.data<T>()));
+  const Device dev = op_device("sigmoid", {&X});
+  Tensor Y = Tensor::empty(X.shape(), X.dtype(), dev);
+  MOR_DISPATCH_FLOAT(X.dtype(), T, MOR_RUN("sigmoid", dev, T, sigmoid_forward, X.numel(), X.ptr<T>(), Y.ptr<T>()));
   Var out = make_output(Y, {&x});
-  record(out, [x, Y](const Tensor& dy) {
+  record(out, [x, Y, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("sigmoid");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
-                       kernels::sigmoid_backward<T>(Y.numel(), Y.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
+                       MOR_RUN("sigmoid", dev, T, sigmoid_backward, Y.numel(), Y.ptr<T>(), dy.ptr<T>(), g.buf.ptr<T>(), g.accumulate));
   });
   return out;
 }
@@ -54,15 +53,15 @@ Var sigmoid(const Var& x) {
 Var tanh(const Var& x) {
   MOR_PROFILE_FORWARD("tanh");
   const Tensor& X = x->value;
-  require_cpu("tanh", X);
-  Tensor Y = Tensor::empty(X.shape(), X.dtype());
-  MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::tanh_forward<T>(X.numel(), X.data<T>(), Y.data<T>()));
+  const Device dev = op_device("tanh", {&X});
+  Tensor Y = Tensor::empty(X.shape(), X.dtype(), dev);
+  MOR_DISPATCH_FLOAT(X.dtype(), T, MOR_RUN("tanh", dev, T, tanh_forward, X.numel(), X.ptr<T>(), Y.ptr<T>()));
   Var out = make_output(Y, {&x});
-  record(out, [x, Y](const Tensor& dy) {
+  record(out, [x, Y, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("tanh");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
-                       kernels::tanh_backward<T>(Y.numel(), Y.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
+                       MOR_RUN("tanh", dev, T, tanh_backward, Y.numel(), Y.ptr<T>(), dy.ptr<T>(), g.buf.ptr<T>(), g.accumulate));
   });
   return out;
 }
@@ -70,15 +69,15 @@ Var tanh(const Var& x) {
 Var gelu(const Var& x) {
   MOR_PROFILE_FORWARD("gelu");
   const Tensor& X = x->value;
-  require_cpu("gelu", X);
-  Tensor Y = Tensor::empty(X.shape(), X.dtype());
-  MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::gelu_forward<T>(X.numel(), X.data<T>(), Y.data<T>()));
+  const Device dev = op_device("gelu", {&X});
+  Tensor Y = Tensor::empty(X.shape(), X.dtype(), dev);
+  MOR_DISPATCH_FLOAT(X.dtype(), T, MOR_RUN("gelu", dev, T, gelu_forward, X.numel(), X.ptr<T>(), Y.ptr<T>()));
   Var out = make_output(Y, {&x});
-  record(out, [x](const Tensor& dy) {
+  record(out, [x, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("gelu");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
-                       kernels::gelu_backward<T>(dy.numel(), x->value.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
+                       MOR_RUN("gelu", dev, T, gelu_backward, dy.numel(), x->value.ptr<T>(), dy.ptr<T>(), g.buf.ptr<T>(), g.accumulate));
   });
   return out;
 }
@@ -86,16 +85,16 @@ Var gelu(const Var& x) {
 Var softmax(const Var& x) {
   MOR_PROFILE_FORWARD("softmax");
   const Tensor& X = x->value;
-  require_cpu("softmax", X);
+  const Device dev = op_device("softmax", {&X});
   const int64_t c = X.dim(-1), n = X.numel() / c;
-  Tensor Y = Tensor::empty(X.shape(), X.dtype());
-  MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::softmax_forward<T>(n, c, X.data<T>(), Y.data<T>()));
+  Tensor Y = Tensor::empty(X.shape(), X.dtype(), dev);
+  MOR_DISPATCH_FLOAT(X.dtype(), T, MOR_RUN("softmax", dev, T, softmax_forward, n, c, X.ptr<T>(), Y.ptr<T>()));
   Var out = make_output(Y, {&x});
-  record(out, [x, Y, n, c](const Tensor& dy) {
+  record(out, [x, Y, n, c, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("softmax");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
-                       kernels::softmax_backward<T>(n, c, Y.data<T>(), dy.data<T>(), g.buf.data<T>(), g.accumulate));
+                       MOR_RUN("softmax", dev, T, softmax_backward, n, c, Y.ptr<T>(), dy.ptr<T>(), g.buf.ptr<T>(), g.accumulate));
   });
   return out;
 }
@@ -103,20 +102,20 @@ Var softmax(const Var& x) {
 Var logsumexp(const Var& x) {
   MOR_PROFILE_FORWARD("logsumexp");
   const Tensor& X = x->value;
-  require_cpu("logsumexp", X);
+  const Device dev = op_device("logsumexp", {&X});
   const int64_t c = X.dim(-1), n = X.numel() / c;
   Shape s = X.shape();
   s.pop_back();
   if (s.empty()) s = {1};
-  Tensor Y = Tensor::empty(s, X.dtype());
-  MOR_DISPATCH_FLOAT(X.dtype(), T, kernels::logsumexp_forward<T>(n, c, X.data<T>(), Y.data<T>()));
+  Tensor Y = Tensor::empty(s, X.dtype(), dev);
+  MOR_DISPATCH_FLOAT(X.dtype(), T, MOR_RUN("logsumexp", dev, T, logsumexp_forward, n, c, X.ptr<T>(), Y.ptr<T>()));
   Var out = make_output(Y, {&x});
-  record(out, [x, Y, n, c](const Tensor& dy) {
+  record(out, [x, Y, n, c, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("logsumexp");
     GradTarget g = grad_target(x);
     MOR_DISPATCH_FLOAT(dy.dtype(), T,
-                       kernels::logsumexp_backward<T>(n, c, x->value.data<T>(), Y.data<T>(), dy.data<T>(),
-                                                      g.buf.data<T>(), g.accumulate));
+                       MOR_RUN("logsumexp", dev, T, logsumexp_backward, n, c, x->value.ptr<T>(), Y.ptr<T>(), dy.ptr<T>(),
+                                                      g.buf.ptr<T>(), g.accumulate));
   });
   return out;
 }

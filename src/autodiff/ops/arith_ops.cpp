@@ -1,6 +1,4 @@
 // Arithmetic ops: add, mul, scale, scale_rows, sum.
-#include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/reduce.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/profiler.h"
@@ -15,15 +13,17 @@ MOR_REGISTER_OP(sum)
 
 namespace mor::ad {
 namespace {
-void same_shape(const char* op, const Tensor& a, const Tensor& b) {
-  require_cpu(op, a);
+// The device of a and b, which must have one shape and dtype.
+Device same_shape(const char* op, const Tensor& a, const Tensor& b) {
   require_shape(op, "b", a.shape() == b.shape() && a.dtype() == b.dtype(), b.shape(), shape_str(a.shape()));
+  return op_device(op, {&a, &b});
 }
 // g(v) (+)= c * dy
 void pass_grad(const Var& v, const Tensor& dy, double c) {
   if (!v->requires_grad) return;
   GradTarget g = grad_target(v);
-  MOR_DISPATCH_FLOAT(dy.dtype(), T, kernels::axpy<T>(dy.numel(), T(c), dy.data<T>(), g.buf.data<T>(), g.accumulate));
+  const Device dev = dy.device();
+  MOR_DISPATCH_FLOAT(dy.dtype(), T, MOR_RUN("axpy", dev, T, axpy, dy.numel(), T(c), dy.ptr<T>(), g.buf.ptr<T>(), g.accumulate));
 }
 }  // namespace
 
@@ -43,11 +43,11 @@ Var reshape(const Var& x, const Shape& shape) {
 
 Var add(const Var& a, const Var& b) {
   MOR_PROFILE_FORWARD("add");
-  same_shape("add", a->value, b->value);
-  Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype());
-  MOR_DISPATCH_FLOAT(Y.dtype(), T, kernels::add<T>(Y.numel(), a->value.data<T>(), b->value.data<T>(), Y.data<T>()));
+  const Device dev = same_shape("add", a->value, b->value);
+  Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype(), dev);
+  MOR_DISPATCH_FLOAT(Y.dtype(), T, MOR_RUN("add", dev, T, add, Y.numel(), a->value.ptr<T>(), b->value.ptr<T>(), Y.ptr<T>()));
   Var out = make_output(Y, {&a, &b});
-  record(out, [a, b](const Tensor& dy) {
+  record(out, [a, b, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("add");
     pass_grad(a, dy, 1.0);
     pass_grad(b, dy, 1.0);
@@ -57,21 +57,21 @@ Var add(const Var& a, const Var& b) {
 
 Var mul(const Var& a, const Var& b) {
   MOR_PROFILE_FORWARD("mul");
-  same_shape("mul", a->value, b->value);
-  Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype());
+  const Device dev = same_shape("mul", a->value, b->value);
+  Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype(), dev);
   MOR_DISPATCH_FLOAT(Y.dtype(), T,
-                     kernels::mul<T>(Y.numel(), a->value.data<T>(), b->value.data<T>(), Y.data<T>(), false));
+                     MOR_RUN("mul", dev, T, mul, Y.numel(), a->value.ptr<T>(), b->value.ptr<T>(), Y.ptr<T>(), false));
   Var out = make_output(Y, {&a, &b});
-  record(out, [a, b](const Tensor& dy) {
+  record(out, [a, b, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("mul");
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       if (a->requires_grad) {
         GradTarget g = grad_target(a);
-        kernels::mul<T>(dy.numel(), dy.data<T>(), b->value.data<T>(), g.buf.data<T>(), g.accumulate);
+        MOR_RUN("mul", dev, T, mul, dy.numel(), dy.ptr<T>(), b->value.ptr<T>(), g.buf.ptr<T>(), g.accumulate);
       }
       if (b->requires_grad) {
         GradTarget g = grad_target(b);
-        kernels::mul<T>(dy.numel(), dy.data<T>(), a->value.data<T>(), g.buf.data<T>(), g.accumulate);
+        MOR_RUN("mul", dev, T, mul, dy.numel(), dy.ptr<T>(), a->value.ptr<T>(), g.buf.ptr<T>(), g.accumulate);
       }
     });
   });
@@ -80,11 +80,11 @@ Var mul(const Var& a, const Var& b) {
 
 Var scale(const Var& a, double c) {
   MOR_PROFILE_FORWARD("scale");
-  require_cpu("scale", a->value);
-  Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype());
-  MOR_DISPATCH_FLOAT(Y.dtype(), T, kernels::axpy<T>(Y.numel(), T(c), a->value.data<T>(), Y.data<T>(), false));
+  const Device dev = op_device("scale", {&a->value});
+  Tensor Y = Tensor::empty(a->value.shape(), a->value.dtype(), dev);
+  MOR_DISPATCH_FLOAT(Y.dtype(), T, MOR_RUN("scale", dev, T, axpy, Y.numel(), T(c), a->value.ptr<T>(), Y.ptr<T>(), false));
   Var out = make_output(Y, {&a});
-  record(out, [a, c](const Tensor& dy) {
+  record(out, [a, c, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("scale");
     pass_grad(a, dy, c);
   });
@@ -94,24 +94,24 @@ Var scale(const Var& a, double c) {
 Var scale_rows(const Var& x, const Var& s) {
   MOR_PROFILE_FORWARD("scale_rows");
   const Tensor& X = x->value;
-  require_cpu("scale_rows", X);
+  const Device dev = op_device("scale_rows", {&X, &s->value});
   const int64_t n = X.dim(0), d = n ? X.numel() / n : 0;
   require_shape("scale_rows", "s", s->value.numel() == n && s->value.dtype() == X.dtype(), s->value.shape(),
                 "[" + std::to_string(n) + "]");
-  Tensor Y = Tensor::empty(X.shape(), X.dtype());
+  Tensor Y = Tensor::empty(X.shape(), X.dtype(), dev);
   MOR_DISPATCH_FLOAT(X.dtype(), T,
-                     kernels::scale_rows<T>(n, d, X.data<T>(), s->value.data<T>(), Y.data<T>(), false));
+                     MOR_RUN("scale_rows", dev, T, scale_rows, n, d, X.ptr<T>(), s->value.ptr<T>(), Y.ptr<T>(), false));
   Var out = make_output(Y, {&x, &s});
-  record(out, [x, s, n, d](const Tensor& dy) {
+  record(out, [x, s, n, d, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("scale_rows");
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       if (x->requires_grad) {
         GradTarget g = grad_target(x);
-        kernels::scale_rows<T>(n, d, dy.data<T>(), s->value.data<T>(), g.buf.data<T>(), g.accumulate);
+        MOR_RUN("scale_rows", dev, T, scale_rows, n, d, dy.ptr<T>(), s->value.ptr<T>(), g.buf.ptr<T>(), g.accumulate);
       }
       if (s->requires_grad) {
         GradTarget g = grad_target(s);
-        kernels::row_dots<T>(n, d, dy.data<T>(), x->value.data<T>(), g.buf.data<T>(), g.accumulate);
+        MOR_RUN("scale_rows", dev, T, row_dots, n, d, dy.ptr<T>(), x->value.ptr<T>(), g.buf.ptr<T>(), g.accumulate);
       }
     });
   });
@@ -121,25 +121,15 @@ Var scale_rows(const Var& x, const Var& s) {
 Var sum(const Var& x) {
   MOR_PROFILE_FORWARD("sum");
   const Tensor& X = x->value;
-  require_cpu("sum", X);
-  Tensor Y = Tensor::empty({1}, X.dtype());
-  MOR_DISPATCH_FLOAT(X.dtype(), T, {
-    const T* p = X.data<T>();
-    Y.data<T>()[0] = T(kernels::scalar_sum(X.numel(), [p](int64_t i) { return p[i]; }));
-  });
+  const Device dev = op_device("sum", {&X});
+  Tensor Y = Tensor::empty({1}, X.dtype(), dev);
+  MOR_DISPATCH_FLOAT(X.dtype(), T, MOR_RUN("sum", dev, T, sum_all, X.numel(), X.ptr<T>(), Y.ptr<T>()));
   Var out = make_output(Y, {&x});
-  record(out, [x](const Tensor& dy) {
+  record(out, [x, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("sum");
     GradTarget g = grad_target(x);
-    MOR_DISPATCH_FLOAT(dy.dtype(), T, {
-      const T c = dy.data<T>()[0];
-      T* gp = g.buf.data<T>();
-      const int64_t n = g.buf.numel();
-      if (g.accumulate)
-        for (int64_t i = 0; i < n; ++i) gp[i] += c;
-      else
-        for (int64_t i = 0; i < n; ++i) gp[i] = c;
-    });
+    MOR_DISPATCH_FLOAT(dy.dtype(), T,
+                       MOR_RUN("sum", dev, T, fill_scalar, g.buf.numel(), dy.ptr<T>(), g.buf.ptr<T>(), g.accumulate));
   });
   return out;
 }

@@ -1,9 +1,12 @@
 // attention: causal GQA over packed variable-length sequences with explicit positions.
 // Saves only the log-sum-exp per (query, head); the backward recomputes probabilities.
+// The kernels come from the device's table; the layouts' offsets (and pages) are host tensors
+// copied to the device once per layout, and the executed-FLOP count of a (query, key) layout pair
+// is computed once per pair while FLOP counting is on (flop_counter.h), never per call.
 #include <cmath>
+#include <utility>
+#include <vector>
 
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/attention_paged.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/flop_counter.h"
 #include "src/autodiff/op_registry.h"
@@ -14,18 +17,80 @@ MOR_REGISTER_OP(attention)
 
 namespace mor::ad {
 
-SeqLayout SeqLayout::dense(int64_t B, int64_t T) {
+// What a layout keeps once made: device copies and the visible-pair counts against key layouts.
+struct LayoutCache {
+  Tensor offsets_dev, pages_dev;
+  std::vector<std::pair<const void*, double>> visible;  // key layout's positions -> visible pairs
+};
+
+namespace {
+LayoutCache& cache_of(const SeqLayout& l) {
+  if (!l.cache) l.cache = std::make_shared<LayoutCache>();
+  return *l.cache;
+}
+
+const Tensor& on_device(const Tensor& host, Tensor& copy, Device d) {
+  if (d.is_cpu() || !host.defined()) return host;
+  if (!copy.defined() || !(copy.device() == d)) copy = host.to(d);
+  return copy;
+}
+}  // namespace
+
+const Tensor& SeqLayout::offsets_on(Device d) const { return on_device(offsets, cache_of(*this).offsets_dev, d); }
+const Tensor& SeqLayout::pages_on(Device d) const { return on_device(pages, cache_of(*this).pages_dev, d); }
+
+SeqLayout SeqLayout::dense(int64_t B, int64_t T, Device device) {
   SeqLayout L;
   L.offsets = Tensor::empty({B + 1}, DType::I64);
-  L.positions = Tensor::empty({B * T}, DType::I32);
+  Tensor pos = Tensor::empty({B * T}, DType::I32);
   int64_t* off = L.offsets.data<int64_t>();
-  int32_t* pos = L.positions.data<int32_t>();
+  int32_t* p = pos.data<int32_t>();
   for (int64_t b = 0; b <= B; ++b) off[b] = b * T;
-  for (int64_t i = 0; i < B * T; ++i) pos[i] = int32_t(i % T);
+  for (int64_t i = 0; i < B * T; ++i) p[i] = int32_t(i % T);
+  L.positions = device.is_cpu() ? pos : pos.to(device);
   return L;
 }
 
 namespace {
+// Query-key pairs query layout q sees in key layout kv (causal by position, per sequence).
+double count_visible(const SeqLayout& q, const SeqLayout& kv) {
+  const Tensor qp = q.positions.device().is_cpu() ? q.positions : q.positions.to(Device::cpu());
+  const Tensor kp = kv.positions.device().is_cpu() ? kv.positions : kv.positions.to(Device::cpu());
+  const int64_t* q_off = q.offsets.data<int64_t>();
+  const int32_t* q_pos = qp.data<int32_t>();
+  const int32_t* k_pos = kp.data<int32_t>();
+  const int64_t* k_off = kv.offsets.data<int64_t>();
+  double visible = 0;
+  for (int64_t s = 0; s < q.n_seq(); ++s) {
+    if (kv.paged()) {
+      const int64_t* pg = kv.pages.data<int64_t>();
+      for (int64_t i = q_off[s]; i < q_off[s + 1]; ++i)
+        for (int64_t g = k_off[s]; g < k_off[s + 1]; ++g)
+          for (int64_t r = pg[2 * g]; r < pg[2 * g] + pg[2 * g + 1] && k_pos[r] <= q_pos[i]; ++r) ++visible;
+      continue;
+    }
+    int64_t j = k_off[s];
+    for (int64_t i = q_off[s]; i < q_off[s + 1]; ++i) {
+      while (j < k_off[s + 1] && k_pos[j] <= q_pos[i]) ++j;
+      visible += double(j - k_off[s]);
+    }
+  }
+  return visible;
+}
+
+// Useful FLOPs of one attention forward: QK^T and PV over visible pairs, 2 flops per multiply-add
+// (0 while FLOP counting is off).
+double attention_flops(const SeqLayout& q, const SeqLayout& kv, int64_t heads, int64_t D) {
+  if (!flops_counting()) return 0;
+  LayoutCache& c = cache_of(q);
+  const void* key = kv.positions.raw();
+  for (const auto& [k, v] : c.visible)
+    if (k == key) return 4.0 * double(D) * double(heads) * v;
+  const double v = count_visible(q, kv);
+  c.visible.emplace_back(key, v);
+  return 4.0 * double(D) * double(heads) * v;
+}
+
 // The head counts and row strides both kernels' layouts share.
 template <typename Layout>
 void set_heads(Layout& L, const HeadSlice& q, const HeadSlice& k, const HeadSlice& v) {
@@ -53,7 +118,7 @@ void check_paged_layout(const SeqLayout& L, int64_t rows) {
 
 // Forward over a paged key/value layout (the engine's caches); not differentiable.
 Var attention_paged(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const SeqLayout& q_layout,
-                    const SeqLayout& kv_layout) {
+                    const SeqLayout& kv_layout, Device dev) {
   const Tensor& Q = q.t->value;
   const Tensor& K = k.t->value;
   const Tensor& V = v.t->value;
@@ -62,26 +127,20 @@ Var attention_paged(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, 
   check_paged_layout(kv_layout, K.dim(0));
   kernels::PagedAttentionLayout L;
   L.n_seq = q_layout.n_seq();
-  L.q_off = q_layout.offsets.data<int64_t>();
-  L.q_pos = q_layout.positions.data<int32_t>();
-  L.pg_off = kv_layout.offsets.data<int64_t>();
-  L.pages = kv_layout.pages.data<int64_t>();
-  L.k_pos = kv_layout.positions.data<int32_t>();
+  L.q_off = q_layout.offsets_on(dev).ptr<int64_t>();
+  L.q_pos = q_layout.positions.ptr<int32_t>();
+  L.pg_off = kv_layout.offsets_on(dev).ptr<int64_t>();
+  L.pages = kv_layout.pages_on(dev).ptr<int64_t>();
+  L.k_pos = kv_layout.positions.ptr<int32_t>();
   set_heads(L, q, k, v);
-  // Useful FLOPs: QK^T and PV over visible (query, key) pairs, 2 flops per multiply-add.
-  double visible = 0;
-  for (int64_t s = 0; s < L.n_seq; ++s)
-    for (int64_t i = L.q_off[s]; i < L.q_off[s + 1]; ++i)
-      for (int64_t g = L.pg_off[s]; g < L.pg_off[s + 1]; ++g)
-        for (int64_t r = L.pages[2 * g]; r < L.pages[2 * g] + L.pages[2 * g + 1] && L.k_pos[r] <= L.q_pos[i]; ++r) ++visible;
-  flops_add(4.0 * double(L.d) * double(q.n_heads) * visible);
-  Tensor O = Tensor::empty({Q.dim(0), q.n_heads, L.d}, Q.dtype());
-  Tensor lse = Tensor::empty({Q.dim(0), q.n_heads}, Q.dtype());
+  flops_add(attention_flops(q_layout, kv_layout, q.n_heads, L.d));
+  Tensor O = Tensor::empty({Q.dim(0), q.n_heads, L.d}, Q.dtype(), dev);
+  Tensor lse = Tensor::empty({Q.dim(0), q.n_heads}, Q.dtype(), dev);
   const double scale = 1.0 / std::sqrt(double(L.d));
   MOR_DISPATCH_FLOAT(Q.dtype(), T,
-                     kernels::attention_forward_paged<T>(L, T(scale), Q.data<T>() + q.head_offset * L.d,
-                                                         K.data<T>() + k.head_offset * L.d,
-                                                         V.data<T>() + v.head_offset * L.d, O.data<T>(), lse.data<T>()));
+                     MOR_RUN("attention", dev, T, attention_forward_paged, L, T(scale), Q.ptr<T>() + q.head_offset * L.d,
+                             K.ptr<T>() + k.head_offset * L.d, V.ptr<T>() + v.head_offset * L.d, O.ptr<T>(),
+                             lse.ptr<T>()));
   return make_var(O);
 }
 
@@ -100,7 +159,7 @@ Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const 
   const Tensor& Q = q.t->value;
   const Tensor& K = k.t->value;
   const Tensor& V = v.t->value;
-  require_cpu("attention", Q);
+  const Device dev = op_device("attention", {&Q, &K, &V, &q_layout.positions, &kv_layout.positions});
   MOR_CHECK(Q.ndim() == 3 && K.ndim() == 3 && V.ndim() == 3, "attention: q/k/v tensors must be [rows, H, D]");
   const int64_t D = Q.dim(2), Nq = Q.dim(0), Nk = K.dim(0);
   MOR_CHECK(K.dim(2) == D && V.dim(2) == D && V.dim(0) == Nk, "attention: head dims/rows differ");
@@ -112,53 +171,43 @@ Var attention(const HeadSlice& q, const HeadSlice& k, const HeadSlice& v, const 
   check_layout(q_layout, Nq, "query");
   if (kv_layout.paged()) {
     MOR_CHECK(q_layout.n_seq() == kv_layout.n_seq(), "attention: query and key layouts differ in sequence count");
-    return attention_paged(q, k, v, q_layout, kv_layout);
+    return attention_paged(q, k, v, q_layout, kv_layout, dev);
   }
   check_layout(kv_layout, Nk, "key/value");
   MOR_CHECK(q_layout.n_seq() == kv_layout.n_seq(), "attention: query and key layouts differ in sequence count");
 
   kernels::AttentionLayout L;
   L.n_seq = q_layout.n_seq();
-  L.q_off = q_layout.offsets.data<int64_t>();
-  L.k_off = kv_layout.offsets.data<int64_t>();
-  L.q_pos = q_layout.positions.data<int32_t>();
-  L.k_pos = kv_layout.positions.data<int32_t>();
+  L.q_off = q_layout.offsets_on(dev).ptr<int64_t>();
+  L.k_off = kv_layout.offsets_on(dev).ptr<int64_t>();
+  L.q_pos = q_layout.positions.ptr<int32_t>();
+  L.k_pos = kv_layout.positions.ptr<int32_t>();
   set_heads(L, q, k, v);
   const double scale = 1.0 / std::sqrt(double(D));
-
-  // Useful FLOPs: QK^T and PV over visible (query, key) pairs, 2 flops per multiply-add.
-  double visible = 0;
-  for (int64_t s = 0; s < L.n_seq; ++s) {
-    int64_t j = L.k_off[s];
-    for (int64_t i = L.q_off[s]; i < L.q_off[s + 1]; ++i) {
-      while (j < L.k_off[s + 1] && L.k_pos[j] <= L.q_pos[i]) ++j;
-      visible += double(j - L.k_off[s]);
-    }
-  }
-  const double attn_flops = 4.0 * double(D) * double(q.n_heads) * visible;
+  const double attn_flops = attention_flops(q_layout, kv_layout, q.n_heads, D);
   flops_add(attn_flops);
-  Tensor O = Tensor::empty({Nq, q.n_heads, D}, Q.dtype());
-  Tensor lse = Tensor::empty({Nq, q.n_heads}, Q.dtype());
+  Tensor O = Tensor::empty({Nq, q.n_heads, D}, Q.dtype(), dev);
+  Tensor lse = Tensor::empty({Nq, q.n_heads}, Q.dtype(), dev);
   MOR_DISPATCH_FLOAT(Q.dtype(), T,
-                     kernels::attention_forward<T>(L, T(scale), Q.data<T>() + q.head_offset * D,
-                                                   K.data<T>() + k.head_offset * D, V.data<T>() + v.head_offset * D,
-                                                   O.data<T>(), lse.data<T>()));
+                     MOR_RUN("attention", dev, T, attention_forward, L, T(scale), Q.ptr<T>() + q.head_offset * D,
+                             K.ptr<T>() + k.head_offset * D, V.ptr<T>() + v.head_offset * D, O.ptr<T>(),
+                             lse.ptr<T>()));
   Var out = make_output(O, {&q.t, &k.t, &v.t});
-  record(out, [q, k, v, q_layout, kv_layout, L, O, lse, scale, D, attn_flops](const Tensor& dy) {
+  // The closure keeps the layouts (their device copies stay alive with it).
+  record(out, [q, k, v, q_layout, kv_layout, L, O, lse, scale, D, attn_flops, dev](const Tensor& dy) {
     MOR_PROFILE_BACKWARD("attention");
     flops_add(2 * attn_flops);
     MOR_DISPATCH_FLOAT(dy.dtype(), T, {
       auto slot = [&](const HeadSlice& hs) -> T* {
         if (!hs.t->requires_grad) return nullptr;
-        return grad_target_zeroed(hs.t).buf.template data<T>() + hs.head_offset * D;
+        return grad_target_zeroed(hs.t).buf.template ptr<T>() + hs.head_offset * D;
       };
       T* dq = slot(q);
       T* dk = slot(k);
       T* dv = slot(v);
-      kernels::attention_backward<T>(L, T(scale), q.t->value.data<T>() + q.head_offset * D,
-                                     k.t->value.data<T>() + k.head_offset * D,
-                                     v.t->value.data<T>() + v.head_offset * D, O.data<T>(), lse.data<T>(),
-                                     dy.data<T>(), dq, dk, dv);
+      MOR_RUN("attention", dev, T, attention_backward, L, T(scale), q.t->value.ptr<T>() + q.head_offset * D,
+              k.t->value.ptr<T>() + k.head_offset * D, v.t->value.ptr<T>() + v.head_offset * D, O.ptr<T>(),
+              lse.ptr<T>(), dy.ptr<T>(), dq, dk, dv);
     });
   });
   return out;

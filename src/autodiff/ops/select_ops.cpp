@@ -1,5 +1,4 @@
 // topk_per_sequence: per-sequence top-k row selection (no gradient).
-#include "kernels/cpu/select.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/profiler.h"
@@ -11,7 +10,7 @@ namespace mor::ad {
 
 Tensor topk_per_sequence(const Tensor& scores, const SeqLayout& layout, const std::vector<int64_t>& k) {
   MOR_PROFILE_FORWARD("topk_per_sequence");
-  require_cpu("topk_per_sequence", scores);
+  const Device dev = op_device("topk_per_sequence", {&scores, &layout.positions});
   const int64_t S = layout.n_seq();
   MOR_CHECK(scores.numel() == layout.rows(), "topk_per_sequence: ", scores.numel(), " scores for ",
             layout.rows(), " rows");
@@ -23,9 +22,11 @@ Tensor topk_per_sequence(const Tensor& scores, const SeqLayout& layout, const st
               " for a sequence of ", off[s + 1] - off[s]);
     total += k[size_t(s)];
   }
-  Tensor out = Tensor::empty({total}, DType::I32);
+  Tensor out = Tensor::empty({total}, DType::I32, dev);
+  const Tensor kk = dev.is_cpu() ? Tensor::from_vector(k, {S}) : Tensor::from_vector(k, {S}).to(dev);  // an upload, no sync
   MOR_DISPATCH_FLOAT(scores.dtype(), T,
-                     kernels::topk_per_sequence<T>(S, off, scores.data<T>(), k.data(), out.data<int32_t>()));
+                     MOR_RUN("topk_per_sequence", dev, T, topk_per_sequence, S, layout.offsets_on(dev).ptr<int64_t>(),
+                             scores.ptr<T>(), kk.ptr<int64_t>(), out.ptr<int32_t>()));
   return out;
 }
 

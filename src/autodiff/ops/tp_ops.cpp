@@ -6,7 +6,6 @@
 // A column-parallel linear is copy_to -> linear(w shard); a row-parallel one is linear(w shard)
 // -> reduce_from. The collectives go through the TpGroup handle (tp_group.h): the ops never see
 // ranks or transports.
-#include "kernels/cpu/elementwise.h"
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/profiler.h"
@@ -22,13 +21,14 @@ namespace {
 void add_into_grad(const Var& v, const Tensor& src) {
   if (!v->requires_grad) return;
   GradTarget g = grad_target(v);
-  MOR_DISPATCH_FLOAT(src.dtype(), T, kernels::axpy<T>(src.numel(), T(1), src.data<T>(), g.buf.data<T>(), g.accumulate));
+  const Device dev = src.device();
+  MOR_DISPATCH_FLOAT(src.dtype(), T,
+                     MOR_RUN("tp_region", dev, T, axpy, src.numel(), T(1), src.ptr<T>(), g.buf.ptr<T>(), g.accumulate));
 }
 }  // namespace
 
 Var copy_to_tp_region(const Var& x, TpGroup& g) {
   MOR_PROFILE_FORWARD("copy_to_tp_region");
-  require_cpu("copy_to_tp_region", x->value);
   Var out = make_output(x->value, {&x});  // same storage: nobody writes a forward value in place
   TpGroup* group = &g;
   record(out, [x, group](const Tensor& dy) {
@@ -42,7 +42,6 @@ Var copy_to_tp_region(const Var& x, TpGroup& g) {
 
 Var reduce_from_tp_region(const Var& x, TpGroup& g) {
   MOR_PROFILE_FORWARD("reduce_from_tp_region");
-  require_cpu("reduce_from_tp_region", x->value);
   Tensor y = x->value.clone();
   g.all_reduce_sum(y);
   Var out = make_output(y, {&x});
