@@ -125,4 +125,29 @@ Var classifier_cross_entropy_vocab_parallel(const Var& h, const Var& w, const Te
 // sequence, concatenated (on the scores' device; no host round trip).
 Tensor topk_per_sequence(const Tensor& scores, const SeqLayout& layout, const std::vector<int64_t>& k);
 
+// ---- routing indices (no gradient; src/autodiff/ops/index_ops.cpp) ----
+// All on the given / the inputs' device, asynchronous, unless the comment says it synchronises.
+Tensor iota_rows(int64_t n, Device device);                    // i32 [0, 1, ..., n-1]
+Tensor take_i32(const Tensor& table, const Tensor& idx);        // i32 out[i] = table[idx[i]]
+Tensor i32_on(const std::vector<int32_t>& v, Device device);   // an upload of host indices
+// [n] of `dtype`, 1 at the rows idx and 0 elsewhere (the routers' auxiliary BCE target).
+Tensor ones_at(int64_t n, const Tensor& idx, DType dtype);
+// Token-choice depths from probabilities p [n, N_r]: depth[t] = argmax_j (p + bias) (bias [N_r]
+// or undefined), or N_r - 1 everywhere when all_deepest; gate_index[t] = t N_r + depth[t].
+struct TokenDepths {
+  Tensor depth;       // i32 [n]
+  Tensor gate_index;  // i32 [n]
+};
+TokenDepths token_depths(const Tensor& p, const Tensor& bias, bool all_deepest);
+// Rows of each sequence at each depth: host [S * N_r] (row s: sequence s), for the rows of `depth`
+// grouped by sequence with counts[s] rows in sequence s. The host round trip of token-choice
+// routing: it synchronises.
+std::vector<int64_t> depth_counts(const std::vector<int64_t>& counts, int64_t nr, const Tensor& depth);
+// Stable split of the rows 0..n-1 of `depth` into those with depth == r (n_exit of them, known
+// from depth_counts) and the others, both ascending.
+struct DepthSplit {
+  Tensor exits, stays;  // i32
+};
+DepthSplit split_by_depth(const Tensor& depth, int32_t r, int64_t n_exit);
+
 }  // namespace mor::ad

@@ -111,7 +111,7 @@ void visit_train(TrainConfig& c, V& v) {
              "on a spike: warn (apply the step), skip (drop the update) or stop the run; checkpoints are never published from a spiking model, non-finite values always stop");
   });
   v.field("threads", c.threads, "CPU threads (0: OpenMP default)");
-  v.field("device", c.device, "cpu, cuda or cuda:N (training runs on cpu in this version)");
+  v.field("device", c.device, "cpu, cuda or cuda:N; test: the CPU kernels behind the device seam (checks)");
   v.choice("precision", c.precision, {"fp32", "bf16"},
            "GEMM precision: fp32, or bf16 (bf16 inputs, f32 accumulation, f32 master weights; CPUs with AVX512_BF16 or AMX)");
   v.field("memory_check", c.memory_check,
@@ -447,8 +447,8 @@ struct Validator {
       const std::string& d = t.device;
       const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
                           std::all_of(d.begin() + 5, d.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-      if (d != "cpu" && d != "cuda" && !cuda_n)
-        bad("train.device", "unknown device '" + d + "'. Hint: use cpu, cuda or cuda:N.");
+      if (d != "cpu" && d != "cuda" && d != "test" && !cuda_n)
+        bad("train.device", "unknown device '" + d + "'. Hint: use cpu, cuda, cuda:N or test.");
     }
     positive("train.eps", t.eps);
     if (t.weight_decay < 0) bad("train.weight_decay", "train.weight_decay must be >= 0.");

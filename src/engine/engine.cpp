@@ -541,7 +541,7 @@ void Engine::block_phase() {
       for (int32_t i : u->local) group_rows.push_back(g.active[size_t(i)]);
       StepOutcome o;
       if (router) {
-        o = router->combine(r, x, f, u->route, u->gate);
+        o = router->combine(r, x, f, u->route, u->gate, {int64_t(u->local.size())});  // one sequence
       } else {  // unrouted: every row takes f and continues
         o.out_rows = Tensor::from_vector(iota_rows(int64_t(group_rows.size())), {int64_t(group_rows.size())});
         o.out_update = f;

@@ -18,7 +18,7 @@ void split_tokens(const Tensor& tokens, Tensor& inputs, Tensor& targets) {
   }
 }
 
-Model::Model(const ModelConfig& cfg, DType dtype, ad::TpGroup* tp)
+Model::Model(const ModelConfig& cfg, DType dtype, ad::TpGroup* tp, Device device)
     : cfg_(cfg),
       tp_(tp),
       plan_(cfg.recursion.sharing, cfg.n_layers, cfg.recursion.num_recursions),
@@ -27,7 +27,7 @@ Model::Model(const ModelConfig& cfg, DType dtype, ad::TpGroup* tp)
   declare_parameters();
   router_ = Router::create(spec_, params_, cfg_.d_model, cfg_.init_std);
   if (tp_) params_.set_tp_shard({tp_->shard_index(), tp_->size()});
-  params_.finalize(Device::cpu(), dtype);
+  params_.finalize(device, dtype);
   build_layer_weights();
 }
 
@@ -121,7 +121,7 @@ ad::Var Model::run_step(int64_t r, const ad::Var& x, const ad::SeqLayout& layout
 
 ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
   Tensor inputs, targets;
-  split_tokens(tokens, inputs, targets);
+  split_tokens(tokens, inputs, targets);  // on the host
   // Token ids are checked once here, where they enter the model (the ops do not scan them again).
   {
     const int32_t* t = tokens.data<int32_t>();
@@ -130,8 +130,10 @@ ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
         fail_input("token id ", t[i], " at position ", i, " of the batch is outside [0, ", cfg_.vocab_size,
                    "). Hint: the data's vocabulary must match model.vocab_size.");
   }
+  const Device dev = device();
+  if (!dev.is_cpu()) inputs = inputs.to(dev), targets = targets.to(dev);  // uploads
   const int64_t B = tokens.dim(0), T = tokens.dim(1) - 1;
-  const ad::SeqLayout layout = ad::SeqLayout::dense(B, T);
+  const ad::SeqLayout layout = ad::SeqLayout::dense(B, T, dev);
   ForwardResult res;
   res.tokens = B * T;
   std::vector<AuxTerm> aux;

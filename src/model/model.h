@@ -36,8 +36,10 @@ struct ForwardResult {
 class Model {
  public:
   // dtype: f32 for training; f64 for whole-model gradient checks. tp: the tensor-parallel group
-  // to split over (nullptr: the whole model here); it must outlive the model.
-  explicit Model(const ModelConfig& cfg, DType dtype = DType::F32, ad::TpGroup* tp = nullptr);
+  // to split over (nullptr: the whole model here); it must outlive the model. device: where the
+  // parameters live and every op runs (the model itself never touches their memory).
+  explicit Model(const ModelConfig& cfg, DType dtype = DType::F32, ad::TpGroup* tp = nullptr,
+                 Device device = Device::cpu());
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
   ad::TpGroup* tp_group() const { return tp_; }
@@ -48,20 +50,22 @@ class Model {
   const SharingPlan& plan() const { return plan_; }
   ParamTable& params() { return params_; }
   const ParamTable& params() const { return params_; }
+  Device device() const { return params_.values().device(); }
 
   // Initialises every parameter (N(0, init_std^2), norms 1) from `seed`.
   void initialize(uint64_t seed) { params_.initialize(seed); }
 
-  // tokens: i32 [B, T+1]; inputs are columns [0, T), targets [1, T].
+  // tokens: i32 [B, T+1] on the host (the data layer's batch; ids checked here, then uploaded);
+  // inputs are columns [0, T), targets [1, T].
   ForwardResult forward(const Tensor& tokens, const ForwardContext& ctx);
 
-  // Final hidden states -> logits for the given rows: [n, d] -> [n, V] (inference helper; under
-  // TP every member's vocabulary slice is gathered).
+  // Final hidden states -> logits for the given rows: [n, d] -> [n, V] on the model's device
+  // (inference helper; under TP every member's vocabulary slice is gathered).
   Tensor logits(const Tensor& hidden) const;
 
   // The pieces of forward() the inference engine (src/engine) runs over the rows in flight, with
   // layer_forward and the router: token ids [n] -> embeddings [n, d]; each effective layer's
-  // weights; the final RMSNorm [n, d] -> [n, d]; logits() above.
+  // weights; the final RMSNorm [n, d] -> [n, d]; logits() above. ids on the model's device.
   ad::Var embed(const Tensor& ids) const;
   const LayerWeights& layer_weights(int64_t effective_layer) const { return layer_w_[size_t(effective_layer)]; }
   const LayerShape& layer_shape() const { return shape_; }

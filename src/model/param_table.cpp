@@ -99,7 +99,7 @@ void ParamTable::finalize(Device device, DType dtype) {
 }
 
 void ParamTable::initialize(uint64_t seed) {
-  MOR_CHECK(finalized_ && values_.device().is_cpu(), "initialize needs a finalized CPU table");
+  MOR_CHECK(finalized_, "initialize needs a finalized table");
   for (size_t i = 0; i < specs_.size(); ++i) {
     // The global tensor, then this shard's slice of it: the same weights under every layout.
     const int64_t n = shape_numel(specs_[i].shape);
@@ -109,11 +109,11 @@ void ParamTable::initialize(uint64_t seed) {
       for (double& x : v) x = double(float(specs_[i].std * rng.normal()));  // same values in f32 and f64
     }
     Tensor global = Tensor::from_vector(v, specs_[i].shape).to_dtype(values_.dtype());
-    vars_[i]->value.copy_from(sharded(int(i)) ? local_slice(int(i), global) : global);
+    vars_[i]->value.copy_from(sharded(int(i)) ? local_slice(int(i), global) : global);  // an upload off the CPU
   }
   // The f64 and f32 staging tensors above (one pair per parameter shape, the embedding's among
   // them) would otherwise stay cached for the whole run without ever being reused.
-  memory_release_cached(values_.device());
+  memory_release_cached(Device::cpu());
 }
 
 int ParamTable::index(const std::string& name) const {

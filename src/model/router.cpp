@@ -1,8 +1,6 @@
 // Router factory and the per-row routing state helpers; see router.h.
 #include "router.h"
 
-#include <cstring>
-
 namespace mor {
 
 std::unique_ptr<Router> make_expert_router(const RoutingSpec&, ParamTable&, int64_t, double);  // router_expert.cpp
@@ -18,10 +16,7 @@ std::unique_ptr<Router> Router::create(const RoutingSpec& spec, ParamTable& tabl
 
 RouteRows RouteRows::take(const Tensor& local) const {
   RouteRows r;
-  if (depth.defined()) {
-    r.depth = Tensor::empty({local.numel()}, DType::I32);
-    for (int64_t i = 0; i < local.numel(); ++i) r.depth.data<int32_t>()[i] = depth.data<int32_t>()[local.data<int32_t>()[i]];
-  }
+  if (depth.defined()) r.depth = ad::take_i32(depth, local);
   if (gate) r.gate = ad::gather_rows(gate, local);
   if (probs.defined()) r.probs = ad::gather_rows(ad::make_var(probs), local)->value;
   return r;
@@ -33,16 +28,16 @@ RouteRows RouteRows::concat(const std::vector<const RouteRows*>& parts) {
   int64_t n = 0;
   for (const RouteRows* p : parts) n += p->depth.numel();
   const int64_t nr = parts.front()->probs.dim(1);
-  const DType gd = parts.front()->gate->value.dtype(), pd = parts.front()->probs.dtype();
-  r.depth = Tensor::empty({n}, DType::I32);
-  Tensor gate = Tensor::empty({n}, gd);
-  r.probs = Tensor::empty({n, nr}, pd);
+  const Device dev = parts.front()->depth.device();
+  r.depth = Tensor::empty({n}, DType::I32, dev);
+  Tensor gate = Tensor::empty({n}, parts.front()->gate->value.dtype(), dev);
+  r.probs = Tensor::empty({n, nr}, parts.front()->probs.dtype(), dev);
   int64_t at = 0;
-  for (const RouteRows* p : parts) {
+  for (const RouteRows* p : parts) {  // device copies into the parts' rows
     const int64_t k = p->depth.numel();
-    std::memcpy(r.depth.data<int32_t>() + at, p->depth.data<int32_t>(), size_t(k) * 4);
-    std::memcpy(static_cast<char*>(gate.raw()) + at * dtype_size(gd), p->gate->value.raw(), size_t(k) * dtype_size(gd));
-    std::memcpy(static_cast<char*>(r.probs.raw()) + at * nr * dtype_size(pd), p->probs.raw(), size_t(k * nr) * dtype_size(pd));
+    r.depth.view(at, {k}).copy_from(p->depth);
+    gate.view(at, {k}).copy_from(p->gate->value.reshape({k}));
+    r.probs.view(at * nr, {k, nr}).copy_from(p->probs);
     at += k;
   }
   r.gate = ad::make_var(gate);

@@ -42,7 +42,10 @@ struct StepChoice {
   Tensor run;                   // i32 local indices of the candidates that run the step, ascending
   std::vector<int64_t> counts;  // run rows per sequence of the candidates' layout
   ad::Var gate;                 // expert: [m] gate of every candidate; token: unset
-  double mean_score = 0;        // mean router score over the candidates (statistics)
+  // The candidates' router scores for the statistics (RoutingStats::resolve averages them):
+  // [m], or [m, N_r] whose column score_column is the step's.
+  Tensor score;
+  int64_t score_column = -1;
 };
 
 // How the rows that ran step r continue. Rows are local indices into the run rows.
@@ -52,6 +55,8 @@ struct StepOutcome {
   bool add = true;
   Tensor stays;        // rows that are candidates of step r+1
   ad::Var next;        // [|stays|, d] their input to step r+1; unset: their output state
+  // Rows of `stays` per sequence of the run rows (empty: every run row stays).
+  std::vector<int64_t> stays_counts;
 };
 
 // Per-forward accumulators a router writes into.
@@ -74,9 +79,10 @@ class Router {
   virtual StepChoice select(int64_t r, const ad::Var& x, const RouteRows& rows, const ad::SeqLayout& layout, int64_t T,
                             const ForwardContext& ctx, RouteRecord& rec) = 0;
   // x [k, d]: the inputs of the rows that ran, f [k, d]: the block's output on them, rows: their
-  // state, gate [k]: their gates from select() (expert; unset for token-choice).
+  // state, gate [k]: their gates from select() (expert; unset for token-choice), run_counts: the
+  // run rows per sequence (they are grouped by sequence).
   virtual StepOutcome combine(int64_t r, const ad::Var& x, const ad::Var& f, const RouteRows& rows,
-                              const ad::Var& gate) const = 0;
+                              const ad::Var& gate, const std::vector<int64_t>& run_counts) const = 0;
   // full: the whole batch's layout; T its sequence length.
   virtual void finish(const ad::SeqLayout& full, int64_t T, RouteRecord& rec) const = 0;
 

@@ -4,7 +4,6 @@
 // (MOR.md 3.7: decoding, eval_selection threshold). The selected rows run the block and update
 // x <- x + g * f(x) (weighted gating; additive: x + f(x); none: f(x)).
 #include <cmath>
-#include <set>
 
 #include "router.h"
 #include "routing_util.h"
@@ -46,7 +45,7 @@ class ExpertRouter final : public Router {
       std::vector<double> u(static_cast<size_t>(mrows));
       MOR_CHECK(ctx.rng, "rand_router needs ForwardContext::rng");
       for (double& x : u) x = ctx.rng->uniform();
-      score = ad::make_var(Tensor::from_vector(u, {mrows}).to_dtype(xc->value.dtype()));
+      score = ad::make_var(Tensor::from_vector(u, {mrows}).to_dtype(xc->value.dtype()).to(xc->value.device()));
       c.gate = ad::scale(score, alpha);
     } else {
       logits = ad::reshape(router_logits(table_, nets_[size_t(r)], xin), {mrows});
@@ -65,11 +64,14 @@ class ExpertRouter final : public Router {
     // Selection (no gradient): top-k per sequence, or threshold per token.
     c.counts.assign(size_t(S), 0);
     const double cap = spec_.capacity[size_t(r)];
+    const Device dev = xc->value.device();
     if (selection(ctx) == Selection::Threshold && cap >= 1.0) {
-      c.run = all_rows(mrows);  // capacity 1: every candidate (as top-k over all of them)
+      c.run = ad::iota_rows(mrows, dev);  // capacity 1: every candidate (as top-k over all of them)
       c.counts = layout_counts(layout);
     } else if (selection(ctx) == Selection::Threshold) {
-      const std::vector<double> sv = (aux_logits ? aux_logits->value : score->value).to_dtype(DType::F64).to_vector<double>();
+      // The causal rule's counts depend on the scores: one host copy of them (decoding, evaluation).
+      const std::vector<double> sv =
+          (aux_logits ? aux_logits->value : score->value).to(Device::cpu()).to_dtype(DType::F64).to_vector<double>();
       const double thr = aux_logits ? 0.0 : spec_.threshold;  // aux router: sigmoid(logit) >= 0.5
       std::vector<int32_t> keep;
       const int64_t* off = layout.offsets.data<int64_t>();
@@ -79,22 +81,19 @@ class ExpertRouter final : public Router {
           if (sv[size_t(i)] >= thr) keep.push_back(int32_t(i));
         c.counts[size_t(s)] = int64_t(keep.size() - before);
       }
-      c.run = to_i32(keep);
-    } else {
+      c.run = ad::i32_on(keep, dev);
+    } else {  // top-k: k per sequence is known on the host, so the selection stays on the device
       const double c_eff = effective_capacity(cap, ctx, spec_.cap_warmup_steps);
       const auto cc = layout_counts(layout);
       for (int64_t s = 0; s < S; ++s)
         c.counts[size_t(s)] = std::min<int64_t>(cc[size_t(s)], std::max<int64_t>(1, int64_t(std::floor(c_eff * double(T)))));
       c.run = ad::topk_per_sequence(c.gate->value, layout, c.counts);
     }
-    double sum = 0;
-    for (double v : score->value.to_dtype(DType::F64).to_vector<double>()) sum += v;
-    c.mean_score = mrows ? sum / double(mrows) : 0.0;
+    c.score = score->value;  // averaged when the statistics are read
 
     // Auxiliary losses on the router logits (training only).
     if (ctx.training && (logits || aux_logits)) {
-      Tensor target = Tensor::zeros({mrows}, DType::F64);
-      for (int64_t i = 0; i < c.run.numel(); ++i) target.data<double>()[c.run.data<int32_t>()[i]] = 1.0;
+      const Tensor target = ad::ones_at(mrows, c.run, (logits ? logits : aux_logits)->value.dtype());
       const double norm = double(std::max<int64_t>(mrows, 1)) * double(std::max<int64_t>(ctx.micro_batches, 1));
       if (logits && spec_.sampling == Sampling::AuxLoss && !spec_.rand_router)
         rec.accumulate("bce", ad::bce_with_logits(logits, target, norm));
@@ -104,10 +103,11 @@ class ExpertRouter final : public Router {
     return c;
   }
 
-  StepOutcome combine(int64_t, const ad::Var& x, const ad::Var& f, const RouteRows&, const ad::Var& gate) const override {
+  StepOutcome combine(int64_t, const ad::Var& x, const ad::Var& f, const RouteRows&, const ad::Var& gate,
+                      const std::vector<int64_t>&) const override {
     StepOutcome o;
     const int64_t k = x->value.dim(0);
-    o.out_rows = all_rows(k);
+    o.out_rows = ad::iota_rows(k, x->value.device());
     o.stays = o.out_rows;  // the next step's select() decides who continues
     if (spec_.gating == Gating::Weighted) o.out_update = ad::scale_rows(f, gate);
     else if (spec_.gating == Gating::Additive) o.out_update = f;
@@ -115,14 +115,8 @@ class ExpertRouter final : public Router {
     return o;
   }
 
-  void finish(const ad::SeqLayout& full, int64_t T, RouteRecord& rec) const override {
-    // Dead ratio: positions that no sequence selected at the last step.
-    std::set<int32_t> alive;
-    if (!rec.stats.selected.empty()) {
-      const Tensor& last = rec.stats.selected.back();
-      for (int64_t i = 0; i < last.numel(); ++i) alive.insert(full.positions.data<int32_t>()[last.data<int32_t>()[i]]);
-    }
-    rec.stats.dead_ratio = 1.0 - double(alive.size()) / double(T);
+  void finish(const ad::SeqLayout&, int64_t, RouteRecord& rec) const override {
+    // (The dead ratio is computed from rec.stats.selected when the statistics are read.)
     for (const auto& [name, coeff] : {std::pair{"bce", spec_.aux_coeff}, {"aux_router_bce", 1.0}, {"z", spec_.z_coeff}}) {
       auto it = rec.sums.find(name);
       if (it != rec.sums.end()) rec.aux.push_back({name, it->second, coeff});

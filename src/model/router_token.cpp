@@ -31,34 +31,20 @@ class TokenRouter final : public Router {
     ad::Var z = router_logits(table_, net_, router_input(h1));
     ad::Var p = ad::scale(spec_.router_func == RouterFunc::Softmax ? ad::softmax(z) : ad::sigmoid(z), spec_.alpha);
 
-    // Depth per token (no gradient): argmax of p + bias; everyone at max depth during warm-up.
+    // Depth per token (no gradient, on the device): argmax of p + bias; everyone at max depth
+    // during warm-up.
     const bool warmup = ctx.training && ctx.step < spec_.bal_warmup_steps;
-    std::vector<int32_t> depth(static_cast<size_t>(n)), gate_index(static_cast<size_t>(n));
-    const std::vector<double> pv = p->value.to_dtype(DType::F64).to_vector<double>();
-    const std::vector<double> bias = bias_values();
-    for (int64_t t = 0; t < n; ++t) {
-      int32_t best = int32_t(nr - 1);
-      if (!warmup) {
-        best = 0;
-        double bv = pv[size_t(t * nr)] + bias[0];
-        for (int64_t j = 1; j < nr; ++j) {
-          const double v = pv[size_t(t * nr + j)] + bias[size_t(j)];
-          if (v > bv) bv = v, best = int32_t(j);
-        }
-      }
-      depth[size_t(t)] = best;
-      gate_index[size_t(t)] = int32_t(t * nr + best);
-    }
+    const ad::TokenDepths td = ad::token_depths(p->value, bias_ >= 0 ? table_.var(bias_)->value : Tensor(), warmup);
     RouteRows rows;
-    rows.depth = to_i32(depth);
+    rows.depth = td.depth;
     rows.probs = p->value;
     // g_t = p[t, i_t] (from the unbiased p), as a differentiable [n] vector.
-    rows.gate = ad::reshape(ad::gather_rows(ad::reshape(p, {n * nr, 1}), to_i32(gate_index)), {n});
+    rows.gate = ad::reshape(ad::gather_rows(ad::reshape(p, {n * nr, 1}), td.gate_index), {n});
+    // The depth histogram: the forward's one host round trip of the depths (counts only).
+    const std::vector<int64_t> hist = n ? ad::depth_counts({n}, nr, td.depth) : std::vector<int64_t>(size_t(nr), 0);
 
     RoutingStats& st = rec.stats;
     st.depth = rows.depth;
-    std::vector<int64_t> hist(size_t(nr), 0);
-    for (int32_t dv : depth) ++hist[size_t(dv)];
     double max_load = 0;
     for (int64_t h : hist) max_load = std::max(max_load, double(h));
     const double mean_load = double(n) / double(nr);
@@ -79,33 +65,40 @@ class TokenRouter final : public Router {
                     const ForwardContext&, RouteRecord&) override {
     // Every remaining row runs step r (rows leave after their depth's step, in combine()).
     StepChoice c;
-    const int64_t m = layout.rows(), nr = spec_.num_recursions;
-    c.run = all_rows(m);
+    c.run = ad::iota_rows(layout.rows(), rows.depth.device());
     c.counts = layout_counts(layout);
-    double score = 0;
-    const Tensor p = rows.probs.to_dtype(DType::F64);
-    for (int64_t t = 0; t < m; ++t) score += p.data<double>()[t * nr + r];
-    c.mean_score = m ? score / double(m) : 0.0;
+    c.score = rows.probs;  // column r averaged when the statistics are read
+    c.score_column = r;
     return c;
   }
 
-  StepOutcome combine(int64_t r, const ad::Var& x, const ad::Var& f, const RouteRows& rows, const ad::Var&) const override {
-    std::vector<int32_t> exits, stays;
-    const int32_t* depth = rows.depth.data<int32_t>();
-    for (int64_t i = 0; i < rows.depth.numel(); ++i) (depth[i] == r ? exits : stays).push_back(int32_t(i));
+  StepOutcome combine(int64_t r, const ad::Var& x, const ad::Var& f, const RouteRows& rows, const ad::Var&,
+                      const std::vector<int64_t>& run_counts) const override {
+    // The run rows all have depth >= r: those at r leave, the others stay. Counts per sequence from
+    // the host round trip; the rows themselves are split on the device.
+    const int64_t nr = spec_.num_recursions, S = int64_t(run_counts.size());
+    const std::vector<int64_t> counts = ad::depth_counts(run_counts, nr, rows.depth);
+    int64_t n_exit = 0;
     StepOutcome o;
+    for (int64_t s = 0; s < S; ++s) {
+      const int64_t e = counts[size_t(s * nr + r)];
+      n_exit += e;
+      o.stays_counts.push_back(run_counts[size_t(s)] - e);
+    }
+    const ad::DepthSplit split = ad::split_by_depth(rows.depth, int32_t(r), n_exit);
+    const int64_t n_stay = rows.depth.numel() - n_exit;
     ad::Var next = f;  // state of the rows after this step
     if (spec_.gate_every_step) next = ad::add(x, ad::scale_rows(f, rows.gate));
-    if (!exits.empty()) {
-      o.out_rows = to_i32(exits);
+    if (n_exit > 0) {
+      o.out_rows = split.exits;
       ad::Var fe = ad::gather_rows(next, o.out_rows);
       if (spec_.gate_every_step) o.out_update = fe, o.add = false;
       else if (spec_.gating == Gating::Weighted) o.out_update = ad::scale_rows(fe, ad::gather_rows(rows.gate, o.out_rows));
       else if (spec_.gating == Gating::Additive) o.out_update = fe;  // added to H^1
       else o.out_update = fe, o.add = false;
     }
-    if (!stays.empty()) {
-      o.stays = to_i32(stays);
+    if (n_stay > 0) {
+      o.stays = split.stays;
       o.next = ad::gather_rows(next, o.stays);
     }
     return o;
@@ -122,7 +115,7 @@ class TokenRouter final : public Router {
       std::vector<double> fj(static_cast<size_t>(n * nr));
       for (int64_t t = 0; t < n; ++t)
         for (int64_t j = 0; j < nr; ++j) fj[size_t(t * nr + j)] = double(nr) * double(hist[size_t(j)]) / double(n);
-      ad::Var f = ad::make_var(Tensor::from_vector(fj, {n, nr}).to_dtype(p->value.dtype()));
+      ad::Var f = ad::make_var(Tensor::from_vector(fj, {n, nr}).to_dtype(p->value.dtype()).to(p->value.device()));
       rec.aux.push_back({"balance", ad::scale(ad::sum(ad::mul(p, f)), 1.0 / norm), spec_.bal_coeff});
     }
     if (spec_.z_coeff > 0) {

@@ -1,5 +1,7 @@
-// Row-subset helpers; see routing_util.h.
+// Row-subset helpers and the routing statistics' resolution; see routing_util.h, forward_context.h.
 #include "routing_util.h"
+
+#include <set>
 
 #include "forward_context.h"
 
@@ -13,7 +15,7 @@ ad::SeqLayout subset_layout(const Tensor& rows, const std::vector<int64_t>& coun
   off[0] = 0;
   for (int64_t s = 0; s < S; ++s) off[s + 1] = off[s] + counts[size_t(s)];
   MOR_CHECK(off[S] == rows.numel(), "subset_layout: counts sum to ", off[S], " but there are ", rows.numel(), " rows");
-  l.positions = take_i32(full.positions, rows);
+  l.positions = ad::take_i32(full.positions, rows);
   return l;
 }
 
@@ -24,38 +26,36 @@ std::vector<int64_t> layout_counts(const ad::SeqLayout& l) {
   return c;
 }
 
-Tensor take_i32(const Tensor& table, const Tensor& idx) {
-  Tensor out = Tensor::empty({idx.numel()}, DType::I32);
-  const int32_t* t = table.data<int32_t>();
-  const int32_t* i = idx.data<int32_t>();
-  int32_t* o = out.data<int32_t>();
-  for (int64_t k = 0; k < idx.numel(); ++k) o[k] = t[i[k]];
-  return out;
-}
-
-Tensor to_i32(const std::vector<int32_t>& v) { return Tensor::from_vector(v, {int64_t(v.size())}); }
-
-Tensor all_rows(int64_t n) {
-  Tensor t = Tensor::empty({n}, DType::I32);
-  for (int64_t i = 0; i < n; ++i) t.data<int32_t>()[i] = int32_t(i);
-  return t;
-}
-
-std::vector<int64_t> counts_of(const Tensor& local, const ad::SeqLayout& layout) {
-  std::vector<int64_t> c(size_t(layout.n_seq()), 0);
-  const int64_t* off = layout.offsets.data<int64_t>();
-  int64_t s = 0;
-  for (int64_t i = 0; i < local.numel(); ++i) {
-    const int64_t row = local.data<int32_t>()[i];
-    while (row >= off[s + 1]) ++s;
-    ++c[size_t(s)];
-  }
-  return c;
-}
-
 std::string routing_context(const ForwardContext& ctx, int64_t r) {
   return (ctx.training ? "training step " + std::to_string(ctx.step + 1) : std::string("evaluation")) + ", recursion " +
          std::to_string(r + 1);
+}
+
+void RoutingStats::resolve() {
+  if (pending_scores.empty()) return;
+  mean_score.clear();
+  for (const StepScores& p : pending_scores) {
+    if (!p.scores.defined() || p.scores.numel() == 0) {
+      mean_score.push_back(0.0);
+      continue;
+    }
+    const std::vector<double> v = p.scores.to(Device::cpu()).to_dtype(DType::F64).to_vector<double>();
+    const int64_t cols = p.column < 0 ? 1 : p.scores.dim(1), m = int64_t(v.size()) / cols;
+    double sum = 0;
+    for (int64_t t = 0; t < m; ++t) sum += v[size_t(t * cols + std::max<int64_t>(p.column, 0))];
+    mean_score.push_back(sum / double(m));
+  }
+  pending_scores.clear();
+  if (positions.defined() && seq_len > 0) {
+    // Dead ratio: positions that no sequence selected at the last step.
+    std::set<int32_t> alive;
+    if (!selected.empty()) {
+      const std::vector<int32_t> pos = positions.to_vector<int32_t>();
+      for (int32_t row : selected.back().to_vector<int32_t>()) alive.insert(pos[size_t(row)]);
+    }
+    dead_ratio = 1.0 - double(alive.size()) / double(seq_len);
+  }
+  positions = Tensor();
 }
 
 }  // namespace mor

@@ -10,25 +10,16 @@
 namespace mor {
 struct ForwardContext;  // model.h
 
-// Layout of the rows `rows` (global row numbers into `full`, sorted within each sequence, grouped
-// by sequence with counts[s] rows for sequence s): positions are the rows' original positions.
+// Layout of the rows `rows` (global row numbers into `full`, on its device, sorted within each
+// sequence, grouped by sequence with counts[s] rows for sequence s): positions are the rows'
+// original positions (gathered on the device; the offsets come from the host counts).
 ad::SeqLayout subset_layout(const Tensor& rows, const std::vector<int64_t>& counts, const ad::SeqLayout& full);
 
-// Rows per sequence of a layout.
+// Rows per sequence of a layout (its offsets are on the host).
 std::vector<int64_t> layout_counts(const ad::SeqLayout& l);
-
-// out[i] = table[idx[i]] for i32 tensors.
-Tensor take_i32(const Tensor& table, const Tensor& idx);
 
 // "training step 12, recursion 2" (step = ctx_step + 1 while training; "evaluation" otherwise):
 // names a routing decision in the tensor-parallel selection check.
 std::string routing_context(const ForwardContext& ctx, int64_t r);
-
-// i32 tensor from a vector.
-Tensor to_i32(const std::vector<int32_t>& v);
-// i32 [0, 1, ..., n-1].
-Tensor all_rows(int64_t n);
-// Rows per sequence of `layout` of the local rows `local` (ascending indices into the layout).
-std::vector<int64_t> counts_of(const Tensor& local, const ad::SeqLayout& layout);
 
 }  // namespace mor

@@ -2,7 +2,6 @@
 #include "data_parallel.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "dist/comm_timer.h"
 #include "src/autodiff/profiler.h"
@@ -16,7 +15,7 @@ DataParallel::DataParallel(dist::Communicator& dp, ParamTable& params, int zero_
     chunk_ = (n_ + size() - 1) / size();
     lo_ = std::min(n_, int64_t(rank()) * chunk_);
     hi_ = std::min(n_, lo_ + chunk_);
-    staging_ = Tensor::zeros({chunk_ * size()}, DType::F32);
+    staging_ = Tensor::zeros({chunk_ * size()}, DType::F32, params.values().device());
   } else {
     lo_ = 0;
     hi_ = n_;
@@ -27,30 +26,29 @@ void DataParallel::reduce_gradients() {
   if (size() == 1) return;
   MOR_PROFILE_FORWARD("dp.reduce_gradients");
   CommTimer timer(comm_s_);
-  float* g = params_.grads().data<float>();
+  // The communicator gets the arenas' own pointers (host memory for MPI; device buffers for NCCL).
+  Tensor& grads = params_.grads();
   if (!zero()) {
-    comm_.all_reduce(g, n_, DType::F32, dist::ReduceOp::Sum);
+    comm_.all_reduce(grads.ptr<float>(), n_, DType::F32, dist::ReduceOp::Sum);
     return;
   }
   // Reduce-scatter needs equal chunks: stage the arena padded with zeros, receive this rank's
   // reduced chunk into its place in the arena (the rest of the arena is stale and unused).
-  float* st = staging_.data<float>();
-  std::memcpy(st, g, size_t(n_) * sizeof(float));
-  std::vector<float> mine(static_cast<size_t>(chunk_));
-  comm_.reduce_scatter(st, mine.data(), chunk_, DType::F32, dist::ReduceOp::Sum);
-  std::memcpy(g + lo_, mine.data(), size_t(hi_ - lo_) * sizeof(float));
+  staging_.view(0, {n_}).copy_from(grads);
+  Tensor mine = Tensor::empty({chunk_}, DType::F32, grads.device());
+  comm_.reduce_scatter(staging_.ptr<float>(), mine.ptr<float>(), chunk_, DType::F32, dist::ReduceOp::Sum);
+  grads.view(lo_, {hi_ - lo_}).copy_from(mine.view(0, {hi_ - lo_}));
 }
 
 void DataParallel::gather_parameters() {
   if (!zero() || size() == 1) return;
   MOR_PROFILE_FORWARD("dp.gather_parameters");
   CommTimer timer(comm_s_);
-  float* p = params_.values().data<float>();
-  std::vector<float> mine(size_t(chunk_), 0.0f);
-  std::memcpy(mine.data(), p + lo_, size_t(hi_ - lo_) * sizeof(float));
-  float* st = staging_.data<float>();
-  comm_.all_gather(mine.data(), st, chunk_, DType::F32);
-  std::memcpy(p, st, size_t(n_) * sizeof(float));
+  Tensor& values = params_.values();
+  Tensor mine = Tensor::zeros({chunk_}, DType::F32, values.device());
+  mine.view(0, {hi_ - lo_}).copy_from(values.view(lo_, {hi_ - lo_}));
+  comm_.all_gather(mine.ptr<float>(), staging_.ptr<float>(), chunk_, DType::F32);
+  values.copy_from(staging_.view(0, {n_}));
 }
 
 double DataParallel::global_sum_squares(double local_shard_sum) const {
@@ -61,10 +59,10 @@ double DataParallel::global_sum_squares(double local_shard_sum) const {
 
 Tensor DataParallel::gather_shards(const Tensor& shard) const {
   if (!zero() || size() == 1) return shard;
-  std::vector<float> mine(size_t(chunk_), 0.0f);
-  std::memcpy(mine.data(), shard.data<float>(), size_t(hi_ - lo_) * sizeof(float));
-  Tensor all = Tensor::empty({chunk_ * size()}, DType::F32);
-  comm_.all_gather(mine.data(), all.data<float>(), chunk_, DType::F32);
+  Tensor mine = Tensor::zeros({chunk_}, DType::F32, shard.device());
+  mine.view(0, {hi_ - lo_}).copy_from(shard.view(0, {hi_ - lo_}));
+  Tensor all = Tensor::empty({chunk_ * size()}, DType::F32, shard.device());
+  comm_.all_gather(mine.ptr<float>(), all.ptr<float>(), chunk_, DType::F32);
   return all.view(0, {n_}).clone();
 }
 

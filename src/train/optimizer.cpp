@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/optim.h"
+#include "src/autodiff/dispatch.h"
 #include "src/autodiff/profiler.h"
 
 namespace mor {
@@ -13,19 +13,21 @@ AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, int64_t shard_begin, in
     : params_(params), cfg_(cfg), lo_(shard_begin), hi_(shard_end < 0 ? params.total_numel() : shard_end) {
   MOR_CHECK(params.finalized(), "AdamW needs a finalized parameter table");
   MOR_CHECK(0 <= lo_ && lo_ <= hi_ && hi_ <= params.total_numel(), "bad optimizer shard [", lo_, ", ", hi_, ")");
-  m_ = Tensor::zeros({hi_ - lo_}, DType::F32);
-  v_ = Tensor::zeros({hi_ - lo_}, DType::F32);
+  const Device dev = params.values().device();  // the moments live with the master weights
+  m_ = Tensor::zeros({hi_ - lo_}, DType::F32, dev);
+  v_ = Tensor::zeros({hi_ - lo_}, DType::F32, dev);
 }
 
 double AdamW::shard_grad_sum_squares(const std::string& group, Part part) const {
   double ss = 0;
-  const float* g = params_.grads().data<float>();
+  const Device dev = params_.grads().device();
+  const float* g = params_.grads().ptr<float>();
   for (size_t i = 0; i < params_.size(); ++i) {
     const ParamSpec& s = params_.spec(int(i));
     if (!s.trainable || (!group.empty() && s.group != group)) continue;
     if (part != Part::All && params_.sharded(int(i)) != (part == Part::Split)) continue;
     const int64_t a = std::max(lo_, params_.offset(int(i))), b = std::min(hi_, params_.offset(int(i)) + params_.numel(int(i)));
-    if (a < b) ss += kernels::sum_squares(b - a, g + a);
+    if (a < b) ss += MOR_RUN_TABLE("grad_norm", dev, sum_squares, b - a, g + a);
   }
   return ss;
 }
@@ -33,11 +35,12 @@ double AdamW::shard_grad_sum_squares(const std::string& group, Part part) const 
 double AdamW::grad_norm(const std::string& group) const {
   MOR_PROFILE_FORWARD("optimizer.grad_norm");
   double ss = 0;
-  const float* g = params_.grads().data<float>();
+  const Device dev = params_.grads().device();
+  const float* g = params_.grads().ptr<float>();
   for (size_t i = 0; i < params_.size(); ++i) {
     const ParamSpec& s = params_.spec(int(i));
     if (!s.trainable || (!group.empty() && s.group != group)) continue;
-    ss += kernels::sum_squares(params_.numel(int(i)), g + params_.offset(int(i)));
+    ss += MOR_RUN_TABLE("grad_norm", dev, sum_squares, params_.numel(int(i)), g + params_.offset(int(i)));
   }
   return std::sqrt(ss);
 }
@@ -46,10 +49,11 @@ double AdamW::step(double lr, double norm, double clip, const std::string& group
   MOR_PROFILE_FORWARD("optimizer.adamw");
   const int64_t t = ++t_[group];
   const double coef = (clip > 0 && norm > clip) ? clip / (norm + 1e-6) : 1.0;
-  float* p = params_.values().data<float>();
-  const float* g = params_.grads().data<float>();
-  float* m = m_.data<float>();
-  float* v = v_.data<float>();
+  const Device dev = params_.values().device();
+  float* p = params_.values().ptr<float>();
+  const float* g = params_.grads().ptr<float>();
+  float* m = m_.ptr<float>();
+  float* v = v_.ptr<float>();
   for (size_t i = 0; i < params_.size(); ++i) {
     const ParamSpec& s = params_.spec(int(i));
     if (!s.trainable || (!group.empty() && s.group != group)) continue;
@@ -64,7 +68,7 @@ double AdamW::step(double lr, double norm, double clip, const std::string& group
     a.bias_correction2 = float(1.0 - std::pow(cfg_.beta2, double(t)));
     a.grad_scale = float(coef);
     const int64_t a0 = std::max(lo_, params_.offset(int(i))), a1 = std::min(hi_, params_.offset(int(i)) + params_.numel(int(i)));
-    if (a0 < a1) kernels::adamw_update(a1 - a0, p + a0, g + a0, m + (a0 - lo_), v + (a0 - lo_), a);
+    if (a0 < a1) MOR_RUN_TABLE("adamw", dev, adamw_update, a1 - a0, p + a0, g + a0, m + (a0 - lo_), v + (a0 - lo_), a);
   }
   return coef;
 }

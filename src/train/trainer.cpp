@@ -26,8 +26,9 @@
 namespace mor {
 namespace fs = std::filesystem;
 
-void accumulate_routing(RoutingStats& acc, const RoutingStats& r, double micro_batches) {
+void accumulate_routing(RoutingStats& acc, RoutingStats& r, double micro_batches) {
   if (r.tokens_per_step.empty()) return;
+  r.resolve();  // the scores and dead ratio, read from the device after the micro-batch's backward
   if (acc.tokens_per_step.empty()) {
     acc.tokens_per_step.assign(r.tokens_per_step.size(), 0);
     acc.mean_score.assign(r.mean_score.size(), 0.0);
@@ -61,9 +62,11 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   if (!root_ && !std::freopen("/dev/null", "w", stdout)) {
   }  // rank 0 prints the step lines; every rank's errors go to stderr
   set_num_threads(dist::threads_per_rank(int(c.train.threads), &threads_reason_));
-  if (!parse_device(c.train.device).is_cpu())
-    fail_input(cfg_.source, ": train.device '", c.train.device,
-               "': training on CUDA is not wired up yet. Hint: use device: cpu.");
+  device_ = parse_device(c.train.device);  // fails with a hint where the build or machine lacks it
+  if (!device_.host_memory() && grid_->world().size() > 1)
+    fail_input(cfg_.source, ": train.device '", c.train.device, "' with ", grid_->world().size(),
+               " ranks: the collectives move host memory (MPI) in this version, not device buffers. Hint: run one ",
+               "process per GPU only once the NCCL backend is wired up; use one process, or device: cpu.");
   apply_train_precision(cfg_.source, c.train);
   run_dir_ = opts.run_dir.empty() ? "runs/" + c.name : opts.run_dir;
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
@@ -89,7 +92,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
 
   // Prints the per-rank estimate; refuses before allocating if it cannot fit.
   check_training_memory(c, cfg_.source, grid_->dp_size(), grid_->tp_size(), int(c.dist.zero), dist::rank_info().local_size);
-  model_ = std::make_unique<Model>(c.model, DType::F32, tp_->group());  // this rank's TP shard
+  model_ = std::make_unique<Model>(c.model, DType::F32, tp_->group(), device_);  // this rank's TP shard
   model_->initialize(uint64_t(c.train.seed));
   dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero));
   optim_ = std::make_unique<AdamW>(model_->params(), c.train, dp_->shard_begin(), dp_->shard_end());

@@ -99,6 +99,7 @@ class Trainer {
   LoadedConfig cfg_;
   TrainOptions opts_;
   std::unique_ptr<dist::ProcessGrid> grid_;
+  Device device_;  // train.device: where the model, its gradients and the optimizer state live
   std::unique_ptr<TensorParallel> tp_;  // the model's TP group (outlives the model)
   std::unique_ptr<DataParallel> dp_;
   bool root_ = true;            // world rank 0: prints, writes metrics and checkpoints

@@ -20,7 +20,11 @@ namespace mor {
 namespace fs = std::filesystem;
 
 namespace {
-bool all_finite(const Tensor& t) {
+// t itself on the CPU, else a host copy (checkpoints are written from the host).
+Tensor on_host(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
+
+bool all_finite(const Tensor& device_tensor) {
+  const Tensor t = on_host(device_tensor);
   const float* p = t.data<float>();
   const int64_t n = t.numel();
   bool ok = true;
@@ -78,9 +82,9 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
       // This rank's optimizer shard of the parameter (all of it without ZeRO).
       const int64_t off = p.offset(int(i)), lo = optim_->shard_begin();
       const int64_t a = std::max(lo, off), b = std::min(optim_->shard_end(), off + m.numel());
-      if (a < b) {
-        std::copy_n(m.data<float>() + (a - off), b - a, optim_->exp_avg().data<float>() + (a - lo));
-        std::copy_n(v.data<float>() + (a - off), b - a, optim_->exp_avg_sq().data<float>() + (a - lo));
+      if (a < b) {  // uploads off the CPU
+        optim_->exp_avg().view(a - lo, {b - a}).copy_from(m.view(a - off, {b - a}));
+        optim_->exp_avg_sq().view(a - lo, {b - a}).copy_from(v.view(a - off, {b - a}));
       }
     }
     by_name.erase(it);
@@ -114,7 +118,9 @@ void Trainer::snapshot_checkpoint() {
   const ParamTable& p = model_->params();
   // ZeRO: every rank contributes its moment shard (collective over DP); TP: every rank its slice
   // of each split tensor (collective over TP). Rank 0 writes the full tensors by global name.
-  const Tensor m_all = dp_->gather_shards(optim_->exp_avg()), v_all = dp_->gather_shards(optim_->exp_avg_sq());
+  const Tensor m_all = on_host(dp_->gather_shards(optim_->exp_avg()));
+  const Tensor v_all = on_host(dp_->gather_shards(optim_->exp_avg_sq()));
+  const Tensor values = on_host(p.values());
   if (!root_ && tp_->size() == 1) {  // nothing more to contribute
     last_saved_step_ = state_.step;
     return;
@@ -124,7 +130,7 @@ void Trainer::snapshot_checkpoint() {
     const ParamSpec& spec = p.spec(int(i));
     ckpt::NamedTensor t;
     t.name = spec.name;
-    t.value = tp_->gather_full(p, p.values(), int(i));
+    t.value = tp_->gather_full(p, values, int(i));
     if (spec.trainable) {
       t.m = tp_->gather_full(p, m_all, int(i));
       t.v = tp_->gather_full(p, v_all, int(i));
