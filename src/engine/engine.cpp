@@ -40,22 +40,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Rows of several [n_i, d] tensors one after another.
+// Rows of several [n_i, d] tensors one after another (on their device).
 Tensor concat_rows(const std::vector<Tensor>& parts) {
   int64_t n = 0;
   for (const Tensor& t : parts) n += t.dim(0);
   const Tensor& f = parts.front();
-  Tensor out = Tensor::empty({n, f.dim(1)}, f.dtype());
-  size_t at = 0;
+  Tensor out = Tensor::empty({n, f.dim(1)}, f.dtype(), f.device());
+  int64_t at = 0;
   for (const Tensor& t : parts) {
-    std::memcpy(static_cast<char*>(out.raw()) + at, t.raw(), t.nbytes());
-    at += t.nbytes();
+    out.view(at, t.shape()).copy_from(t);
+    at += t.numel();
   }
   return out;
 }
 
 Tensor rows_of(const Tensor& t, const std::vector<int32_t>& idx) {
-  return ad::gather_rows(ad::make_var(t), Tensor::from_vector(idx, {int64_t(idx.size())}))->value;
+  return ad::gather_rows(ad::make_var(t), ad::i32_on(idx, t.device()))->value;
 }
 
 Tensor slice_rows(const Tensor& t, int64_t a, int64_t b) {
@@ -64,21 +64,19 @@ Tensor slice_rows(const Tensor& t, int64_t a, int64_t b) {
   return rows_of(t, idx);
 }
 
-// One sequence per entry of `positions`.
-ad::SeqLayout layout_of(const std::vector<std::vector<int32_t>>& positions) {
+// One sequence per entry of `positions` (host offsets; positions uploaded to `device`).
+ad::SeqLayout layout_of(const std::vector<std::vector<int32_t>>& positions, Device device) {
   ad::SeqLayout l;
   const int64_t S = int64_t(positions.size());
   l.offsets = Tensor::empty({S + 1}, DType::I64);
-  int64_t n = 0;
-  for (const auto& p : positions) n += int64_t(p.size());
-  l.positions = Tensor::empty({n}, DType::I32);
+  std::vector<int32_t> all;
   int64_t* off = l.offsets.data<int64_t>();
   off[0] = 0;
-  int64_t at = 0;
   for (int64_t s = 0; s < S; ++s) {
-    for (int32_t p : positions[size_t(s)]) l.positions.data<int32_t>()[at++] = p;
-    off[s + 1] = at;
+    all.insert(all.end(), positions[size_t(s)].begin(), positions[size_t(s)].end());
+    off[s + 1] = int64_t(all.size());
   }
+  l.positions = ad::i32_on(all, device);
   return l;
 }
 
@@ -111,7 +109,8 @@ Engine::Engine(const Model& model, const EngineOptions& options)
         if (pages < 1)
           fail_input("KV budget ", options.kv_budget_bytes, " bytes is less than one page (", options.page_tokens,
                      " tokens x ", row, " bytes). Hint: raise the KV budget.");
-        return KvPool(pages, options.page_tokens, s.n_kv_heads, s.head_dim, model.params().values().dtype());
+        return KvPool(pages, options.page_tokens, s.n_kv_heads, s.head_dim, model.params().values().dtype(),
+                      model.device());
       }()),
       estimate_(model, map_, options.page_tokens),
       sched_(options.max_batch, pool_.pages()) {
@@ -260,6 +259,7 @@ void Engine::finish(Seq* s, const std::string& error) {
 
 void Engine::nonblock_phase() {
   const auto t0 = Clock::now();
+  const Device dev = model_.device();  // where the rows and index tensors live
   const SharingPlan& plan = model_.plan();
   const LayerShape& shape = model_.layer_shape();
   const int64_t L = plan.effective_layers();
@@ -303,7 +303,7 @@ void Engine::nonblock_phase() {
     ad::Var x = ad::make_var(concat_rows(outs));
     if (plan.has_middle()) {
       PagedKv kv(pool_, caches, false);
-      x = layer_forward(x, layout_of(pos), model_.layer_weights(L - 1), shape, &kv);
+      x = layer_forward(x, layout_of(pos, dev), model_.layer_weights(L - 1), shape, &kv);
     }
     std::vector<int32_t> last_rows;
     int64_t at = 0;
@@ -311,8 +311,9 @@ void Engine::nonblock_phase() {
       at += g->k();
       if (g->last) last_rows.push_back(int32_t(at - 1));
     }
-    Tensor logits;
-    if (!last_rows.empty()) logits = model_.logits(model_.final_norm(ad::make_var(rows_of(x->value, last_rows)))->value);
+    Tensor logits;  // on the host: the samplers read them
+    if (!last_rows.empty())
+      logits = model_.logits(model_.final_norm(ad::make_var(rows_of(x->value, last_rows)))->value).to(Device::cpu());
     const int64_t V = model_.config().vocab_size;
     int64_t li = 0;
     for (const auto& g : exits) {
@@ -347,10 +348,10 @@ void Engine::nonblock_phase() {
       caches.push_back(&g->seq->caches[0]);
     }
     stats_.fed_tokens += int64_t(ids.size());
-    ad::Var x = model_.embed(Tensor::from_vector(ids, {int64_t(ids.size())}));
+    ad::Var x = model_.embed(ad::i32_on(ids, dev));
     if (plan.has_middle()) {
       PagedKv kv(pool_, caches, false);
-      x = layer_forward(x, layout_of(pos), model_.layer_weights(0), shape, &kv);
+      x = layer_forward(x, layout_of(pos, dev), model_.layer_weights(0), shape, &kv);
     }
     RouteRows route;
     if (Router* router = model_.router()) {
@@ -369,7 +370,7 @@ void Engine::nonblock_phase() {
       if (route.depth.defined()) {
         std::vector<int32_t> mine;
         for (int64_t i = at; i < at + g->k(); ++i) mine.push_back(int32_t(i));
-        g->route = route.take(Tensor::from_vector(mine, {g->k()}));
+        g->route = route.take(ad::i32_on(mine, dev));
       }
       g->depth = 0;
       at += g->k();
@@ -381,6 +382,7 @@ void Engine::nonblock_phase() {
 
 void Engine::block_phase() {
   const auto t0 = Clock::now();
+  const Device dev = model_.device();  // where the rows and index tensors live
   const SharingPlan& plan = model_.plan();
   const LayerShape& shape = model_.layer_shape();
   const int64_t nr = plan.num_recursions();
@@ -423,15 +425,14 @@ void Engine::block_phase() {
       pos.push_back(positions_of(u.g->pos, u.g->active));
       routes.push_back(&u.g->route);
     }
-    const ad::SeqLayout cl = layout_of(pos);
+    const ad::SeqLayout cl = layout_of(pos, dev);
     const RouteRows route = RouteRows::concat(routes);
     RoutingStats st;
     std::vector<AuxTerm> aux;
     RouteRecord rec{st, aux, {}, {}};
     const StepChoice c = router->select(r, ad::make_var(concat_rows(xs)), route, cl, 1, ctx, rec);
     const int64_t* off = cl.offsets.data<int64_t>();
-    std::vector<int32_t> run_all;
-    for (int64_t i = 0; i < c.run.numel(); ++i) run_all.push_back(c.run.data<int32_t>()[i]);
+    const std::vector<int32_t> run_all = c.run.to_vector<int32_t>();  // the scheduler's host copy
     size_t ri = 0;
     for (size_t s = 0; s < runs.size(); ++s) {
       std::vector<int32_t> rows_c;  // candidate rows (of the depth's concatenation) of this group
@@ -440,7 +441,7 @@ void Engine::block_phase() {
         rows_c.push_back(run_all[ri]);
         ++ri;
       }
-      const Tensor idx = Tensor::from_vector(rows_c, {int64_t(rows_c.size())});
+      const Tensor idx = ad::i32_on(rows_c, dev);
       runs[s].x = rows_of(runs[s].g->in, runs[s].local);
       if (route.depth.defined()) runs[s].route = route.take(idx);
       if (c.gate) runs[s].gate = ad::gather_rows(c.gate, idx);
@@ -505,7 +506,7 @@ void Engine::block_phase() {
       for (int32_t i : u->local) rows.push_back(u->g->active[size_t(i)]);
       pos.push_back(positions_of(u->g->pos, rows));
     }
-    const ad::SeqLayout layout = layout_of(pos);
+    const ad::SeqLayout layout = layout_of(pos, dev);
     ad::Var x = ad::make_var(concat_rows(xs));
     for (int64_t j = 0; j < plan.base_depth(); ++j) {
       std::vector<SeqCache*> caches;
@@ -543,7 +544,7 @@ void Engine::block_phase() {
       if (router) {
         o = router->combine(r, x, f, u->route, u->gate, {int64_t(u->local.size())});  // one sequence
       } else {  // unrouted: every row takes f and continues
-        o.out_rows = Tensor::from_vector(iota_rows(int64_t(group_rows.size())), {int64_t(group_rows.size())});
+        o.out_rows = ad::iota_rows(int64_t(group_rows.size()), dev);
         o.out_update = f;
         o.add = false;
         o.stays = o.out_rows;
@@ -551,13 +552,13 @@ void Engine::block_phase() {
       }
       if (o.out_rows.defined() && o.out_rows.numel() > 0) {
         std::vector<int32_t> rows;
-        for (int64_t i = 0; i < o.out_rows.numel(); ++i) rows.push_back(group_rows[size_t(o.out_rows.data<int32_t>()[i])]);
-        const Tensor idx = Tensor::from_vector(rows, {int64_t(rows.size())});
+        for (int32_t i : o.out_rows.to_vector<int32_t>()) rows.push_back(group_rows[size_t(i)]);
+        const Tensor idx = ad::i32_on(rows, dev);
         const ad::Var base = ad::make_var(g.out);
         g.out = (o.add ? ad::scatter_add_rows(base, idx, o.out_update) : ad::scatter_rows(base, idx, o.out_update))->value;
       }
       if (o.stays.defined() && o.stays.numel() > 0 && r + 1 < nr) {
-        for (int64_t i = 0; i < o.stays.numel(); ++i) next_active.push_back(group_rows[size_t(o.stays.data<int32_t>()[i])]);
+        for (int32_t i : o.stays.to_vector<int32_t>()) next_active.push_back(group_rows[size_t(i)]);
         next_in = o.next ? o.next->value : rows_of(g.out, next_active);
         if (u->route.depth.defined()) next_route = u->route.take(o.stays);
       }

@@ -2,18 +2,18 @@
 #include "kv_cache.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "src/core/error.h"
 
 namespace mor {
 
-KvPool::KvPool(int64_t pages, int64_t page_tokens, int64_t kv_heads, int64_t head_dim, DType dtype)
+KvPool::KvPool(int64_t pages, int64_t page_tokens, int64_t kv_heads, int64_t head_dim, DType dtype, Device device)
     : page_tokens_(page_tokens), hkv_(kv_heads), d_(head_dim) {
   MOR_CHECK(pages >= 1 && page_tokens >= 1, "KvPool: needs at least one page of one token");
   row_bytes_ = int64_t(2 * kv_heads * head_dim * int64_t(dtype_size(dtype))) + 4;
-  kv_ = Tensor::zeros({pages * page_tokens, 2 * kv_heads, head_dim}, dtype);
-  positions_ = Tensor::zeros({pages * page_tokens}, DType::I32);
+  kv_ = Tensor::zeros({pages * page_tokens, 2 * kv_heads, head_dim}, dtype, device);
+  positions_ = Tensor::zeros({pages * page_tokens}, DType::I32, device);
+  if (!device.is_cpu()) host_positions_.assign(size_t(pages * page_tokens), 0);
   for (int64_t p = pages - 1; p >= 0; --p) free_.push_back(p);  // hand out page 0 first
 }
 
@@ -23,6 +23,15 @@ int64_t KvPool::take() {
   free_.pop_back();
   peak_ = std::max(peak_, ++used_);
   return p;
+}
+
+void KvPool::set_position(int64_t row, int32_t pos) {
+  if (positions_.device().is_cpu()) {
+    positions_.data<int32_t>()[row] = pos;
+    return;
+  }
+  host_positions_[size_t(row)] = pos;
+  positions_.view(row, {1}).copy_from(Tensor::wrap(&host_positions_[size_t(row)], {1}, DType::I32, Device::cpu()));
 }
 
 void KvPool::give(int64_t page) {
@@ -48,18 +57,19 @@ KvSource PagedKv::attend(const ad::Var& qkv, const ad::SeqLayout& layout, const 
   const Tensor& kv = pool_.kv();
   const int64_t* off = layout.offsets.data<int64_t>();
   if (!reuse_) {
-    // Append each row's K and V (heads Hq .. Hq + 2 Hkv of qkv) at the end of its sequence's cache.
+    // Append each row's K and V (heads Hq .. Hq + 2 Hkv of qkv) at the end of its sequence's cache:
+    // device copies of one row each, positions through the pool's host mirror.
     const Tensor& src = qkv->value;
-    const size_t es = dtype_size(src.dtype()), row = size_t(2 * Hkv * D) * es;
-    MOR_CHECK(src.dtype() == kv.dtype(), "PagedKv: the pool's dtype is not the model's");
+    const int64_t row = 2 * Hkv * D;
+    MOR_CHECK(src.dtype() == kv.dtype() && src.device() == kv.device(), "PagedKv: the pool's dtype or device is not the model's");
+    const std::vector<int32_t> pos = layout.positions.to_vector<int32_t>();  // host copy off the CPU
     for (int64_t g = 0; g < S; ++g) {
       SeqCache& c = *caches_[size_t(g)];
       MOR_CHECK(int64_t(c.pages.size()) * P >= c.len + off[g + 1] - off[g], "PagedKv: pages were not reserved");
       for (int64_t i = off[g]; i < off[g + 1]; ++i, ++c.len) {
         const int64_t dst = c.pages[size_t(c.len / P)] * P + c.len % P;
-        std::memcpy(static_cast<char*>(kv.raw()) + size_t(dst) * row,
-                    static_cast<const char*>(src.raw()) + (size_t(i) * size_t(Hq + 2 * Hkv) + size_t(Hq)) * size_t(D) * es, row);
-        pool_.positions().data<int32_t>()[dst] = layout.positions.data<int32_t>()[i];
+        kv.view(dst * row, {row}).copy_from(src.view((i * (Hq + 2 * Hkv) + Hq) * D, {row}));
+        pool_.set_position(dst, pos[size_t(i)]);
       }
     }
   }
