@@ -25,7 +25,11 @@ int device_count() {
 void* device_malloc(size_t bytes, int device) {
   check(cudaSetDevice(device), "cudaSetDevice");
   void* p = nullptr;
-  check(cudaMalloc(&p, bytes), "cudaMalloc");
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // an allocation failure is not sticky: clear it so later launch checks do not see it
+    throw std::runtime_error(std::string("cudaMalloc of ") + std::to_string(bytes) + " bytes: " + cudaGetErrorString(e));
+  }
   return p;
 }
 
@@ -43,6 +47,23 @@ void copy_bytes(void* dst, bool dst_dev, const void* src, bool src_dev, size_t b
 void memset_zero(void* ptr, size_t bytes) { check(cudaMemset(ptr, 0, bytes), "cudaMemset"); }
 
 void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+void synchronize_device(int device) {
+  check(cudaSetDevice(device), "cudaSetDevice");
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
+std::string device_name(int device) {
+  cudaDeviceProp p{};
+  check(cudaGetDeviceProperties(&p, device), "cudaGetDeviceProperties");
+  return p.name;
+}
+
+size_t device_total_memory(int device) {
+  cudaDeviceProp p{};
+  check(cudaGetDeviceProperties(&p, device), "cudaGetDeviceProperties");
+  return p.totalGlobalMem;
+}
 
 void* stream_create(int device) {
   check(cudaSetDevice(device), "cudaSetDevice");

@@ -2,6 +2,7 @@
 // Only compiled when the build has CUDA; callers include it under MOR_HAVE_CUDA.
 #pragma once
 #include <cstddef>
+#include <string>
 
 namespace mor::cuda {
 
@@ -12,7 +13,10 @@ void device_free(void* ptr, int device);
 // Copies `bytes` between host and/or device pointers (flags say which side is on the device).
 void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes);
 void memset_zero(void* ptr, size_t bytes);
-void synchronize();
+void synchronize();  // the current device
+void synchronize_device(int device);
+std::string device_name(int device);  // cudaDeviceProp::name, e.g. "NVIDIA H100 80GB HBM3"
+size_t device_total_memory(int device);
 
 // Streams and events, for the allocator's stream-ordered frees (src/core/storage.cpp): a block
 // freed after use on a stream is reused only once an event recorded there has completed.

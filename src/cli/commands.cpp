@@ -119,7 +119,7 @@ int run_config_keys() {
 }
 
 int run_eval(const EvalArgs& a) {
-  LoadedModel lm = load_model(a.checkpoint);
+  LoadedModel lm = load_model(a.checkpoint, parse_device(a.device));
   const std::string split = resolve_eval_split(a.data);
   const int64_t T = a.seq_len > 0 ? a.seq_len : lm.config.train.seq_len;
   // Expert-choice MoR is evaluated under both selection rules (MOR.md 3.7).

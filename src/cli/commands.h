@@ -31,6 +31,7 @@ struct EvalArgs {
   int64_t max_windows = 0;  // 0: the whole split
   int64_t batch = 8;
   int64_t seq_len = 0;      // 0: the model's train.seq_len
+  std::string device = "cpu";  // cpu, cuda, cuda:N, test
   bool json = false;
 };
 int run_eval(const EvalArgs& a);
@@ -59,6 +60,7 @@ struct GenerateArgs {
   uint64_t seed = 0;       // prompt i samples with seed + i
   int64_t batch = 32;      // engine max batch (rows per phase, sequences at once)
   int64_t kv_budget = 0;   // bytes; 0: every prompt's worst case (all tokens at every depth)
+  std::string device = "cpu";
   bool json = false;
 };
 int run_generate(const GenerateArgs& a);
@@ -72,6 +74,7 @@ struct BenchGenerateArgs {
   int64_t warmup = 8;      // queries decoded first, not timed
   int64_t page_tokens = 16;
   uint64_t seed = 1;
+  std::string device = "cpu";
   bool json = false;
 };
 int run_bench_generate(const BenchGenerateArgs& a);

@@ -74,7 +74,7 @@ int run_generate(const GenerateArgs& a) {
   if (a.prompt_given == !a.prompts.empty())
     fail_input("give either --prompt TEXT or --prompts FILE (one prompt per line), not ", a.prompt_given ? "both." : "neither.");
   if (!(a.top_p > 0 && a.top_p <= 1)) fail_input("--top-p ", a.top_p, " must be in (0, 1].");
-  LoadedModel lm = load_model(a.checkpoint);
+  LoadedModel lm = load_model(a.checkpoint, parse_device(a.device));
   data::Tokenizer tok = load_tokenizer(lm, a.checkpoint, a.tokenizer);
   const std::vector<std::string> texts = a.prompts.empty() ? std::vector<std::string>{a.prompt} : read_prompts(a.prompts);
   const bool single = a.prompts.empty();
@@ -156,7 +156,7 @@ int run_generate(const GenerateArgs& a) {
 }
 
 int run_bench_generate(const BenchGenerateArgs& a) {
-  LoadedModel lm = load_model(a.checkpoint);
+  LoadedModel lm = load_model(a.checkpoint, parse_device(a.device));
   const Model& model = *lm.model;
   int32_t start = 0;  // no prompt prefix: every query starts from the end-of-text token
   try {

@@ -94,6 +94,7 @@ void add_eval(CLI::App& app, mor::cli::EvalArgs& a) {
   c->add_option("--max-windows", a.max_windows, "Evaluate at most this many windows (0: all)")->capture_default_str()->check(kNonNegativeInt);
   c->add_option("--batch", a.batch, "Windows per forward pass")->capture_default_str()->check(kPositiveInt);
   c->add_option("--seq-len", a.seq_len, "Window length (0: the model's train.seq_len)")->check(kNonNegativeInt);
+  c->add_option("--device", a.device, "Device: cpu, cuda, cuda:N, or test (the CPU kernels behind the device seam)")->capture_default_str();
   c->add_flag("--json", a.json, "Print JSON");
 }
 
@@ -126,6 +127,7 @@ CLI::App* add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
   c->add_option("--kv-budget", a.kv_budget, "KV pool bytes (0: the prompts' worst case, every token at every depth)")
       ->capture_default_str()->check(kNonNegativeInt);
   c->add_option("--tokenizer", a.tokenizer, "SentencePiece model (default: the export's or the dataset's)");
+  c->add_option("--device", a.device, "Device: cpu, cuda, cuda:N, or test")->capture_default_str();
   c->add_flag("--json", a.json, "Print JSON (one object per prompt)");
   return c;
 }
@@ -145,6 +147,7 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bg->add_option("--warmup", g.warmup, "Queries decoded first, untimed")->capture_default_str()->check(kNonNegativeInt);
   bg->add_option("--page-tokens", g.page_tokens, "Rows per KV page")->capture_default_str()->check(kPositiveInt);
   bg->add_option("--seed", g.seed, "Seed of the length draw")->capture_default_str();
+  bg->add_option("--device", g.device, "Device: cpu, cuda, cuda:N, or test")->capture_default_str();
   bg->add_flag("--json", g.json, "Print one JSON object");
   auto* bt = b->add_subcommand("train", "Time training steps of a config on random tokens");
   bt->add_option("--config,-c", t.config, "YAML config")->required();
@@ -153,6 +156,8 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
   bt->add_option("--steps", t.steps, "Timed steps")->capture_default_str()->check(kPositiveInt);
   bt->add_flag("--json", t.json, "Print one JSON object");
   bt->add_flag("--profile", t.profile, "Print per-op forward/backward times (stderr)");
+  bt->add_option("--device", t.device, "Device: cpu, cuda, cuda:N, or test (default: the config's train.device)");
+  bt->add_flag("--max-batch", t.max_batch, "Also find the largest micro batch that fits the device's memory (doubling, then bisecting)");
   auto* bk = b->add_subcommand("checkpoint", "Checkpoint snapshot stall, write and load time, file size");
   bk->add_option("--config,-c", k.config, "YAML config (its model and AdamW state are saved)")->required();
   bk->add_option("--set", k.overrides, "Override a config key (repeatable)");

@@ -96,6 +96,7 @@ struct TrainConfig {
   int64_t threads = 0;          // 0 = OpenMP default
   std::string device = "cpu";
   std::string precision = "fp32";  // GEMMs: fp32 or bf16 (mixed precision; src/train/precision.h)
+  bool tf32 = true;                 // CUDA fp32 GEMMs on TF32 tensor cores (false: exact fp32)
   bool memory_check = true;     // refuse to start when the estimated peak memory does not fit
 };
 

@@ -17,6 +17,21 @@ bool cuda_compiled() {
 #endif
 }
 
+void device_synchronize(Device d) {
+#ifdef MOR_HAVE_CUDA
+  if (d.is_cuda()) cuda::synchronize_device(d.index);
+#else
+  (void)d;
+#endif
+}
+
+std::string device_name(Device d) {
+#ifdef MOR_HAVE_CUDA
+  if (d.is_cuda()) return cuda::device_name(d.index);
+#endif
+  return d.str();
+}
+
 int cuda_device_count() {
 #ifdef MOR_HAVE_CUDA
   return cuda::device_count();

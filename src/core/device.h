@@ -35,5 +35,10 @@ bool cuda_compiled();
 int cuda_device_count();
 // Parses "cpu" / "cuda" / "cuda:N" / "test"; throws BadInput with a hint otherwise.
 Device parse_device(const std::string& s);
+// Waits for all work queued on the device (no-op on the CPU and the test device, which run
+// synchronously): for timing.
+void device_synchronize(Device d);
+// "cpu", "test", or the GPU's name as CUDA reports it ("NVIDIA H100 80GB HBM3").
+std::string device_name(Device d);
 
 }  // namespace mor

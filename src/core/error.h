@@ -27,6 +27,13 @@ std::string concat(const Args&... args) {
 }
 }  // namespace detail
 
+// An allocation the device (or the host) could not satisfy, even after the caching allocator gave
+// back its cached blocks: an internal error (exit code 1) that callers probing sizes can catch.
+class OutOfMemoryError : public Error {
+ public:
+  explicit OutOfMemoryError(const std::string& msg) : Error(ErrorKind::Internal, msg) {}
+};
+
 // Bad input from the user (config, corpus, checkpoint, flag): exit code 2.
 template <typename... Args>
 [[noreturn]] void fail_input(const Args&... args) {

@@ -95,14 +95,25 @@ void* raw_alloc(size_t bytes, Device d) {
     if (!p) {
       const MemoryStats st = memory_stats(d);
       const std::string note = out_of_memory_note();
-      fail_internal("out of host memory allocating ", bytes, " bytes (tensors in use ", st.in_use_bytes,
-                    " bytes, cached ", st.cached_bytes, ")", note.empty() ? "" : "; " + note, ". ",
-                    out_of_memory_hint());
+      throw OutOfMemoryError(detail::concat("out of host memory allocating ", bytes, " bytes (tensors in use ",
+                                            st.in_use_bytes, " bytes, cached ", st.cached_bytes, ")",
+                                            note.empty() ? "" : "; " + note, ". ", out_of_memory_hint()));
     }
     return p;
   }
 #ifdef MOR_HAVE_CUDA
-  return cuda::device_malloc(bytes, d.index);
+  try {
+    return cuda::device_malloc(bytes, d.index);
+  } catch (const std::runtime_error&) {
+    memory_release_cached(d);  // give the cached blocks back, then try once more
+  }
+  try {
+    return cuda::device_malloc(bytes, d.index);
+  } catch (const std::runtime_error& e) {
+    const MemoryStats st = memory_stats(d);
+    throw OutOfMemoryError(detail::concat("out of memory on ", d.str(), " allocating ", bytes, " bytes (", e.what(),
+                                          "; tensors in use ", st.in_use_bytes, " bytes). ", out_of_memory_hint()));
+  }
 #else
   fail_internal("CUDA allocation requested but this build has no CUDA support");
 #endif
@@ -160,7 +171,15 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
     if (pool.stats.in_use_bytes > pool.stats.peak_in_use_bytes)
       pool.stats.peak_in_use_bytes = pool.stats.in_use_bytes;
   }
-  if (!p) p = raw_alloc(cls, device);
+  if (!p) {
+    try {
+      p = raw_alloc(cls, device);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(pool.mu);
+      pool.stats.in_use_bytes -= int64_t(cls);
+      throw;
+    }
+  }
   s->ptr_ = p;
   s->bytes_ = bytes;
   s->block_bytes_ = cls;

@@ -16,6 +16,8 @@ struct BenchTrainOptions {
   int steps = 5;    // timed optimizer steps (after one warm-up step)
   bool json = false;
   bool profile = false;  // print the per-op time table (forward/backward)
+  std::string device;    // "" : the config's train.device; else cpu, cuda, cuda:N, test
+  bool max_batch = false;  // also search the largest micro batch that fits the device's memory
 };
 int run_bench_train(const BenchTrainOptions& o);
 

@@ -1,6 +1,8 @@
 // Published GPU peaks; see gpu_peaks.h.
 #include "gpu_peaks.h"
 
+#include <cstdio>
+
 namespace mor {
 namespace {
 
@@ -19,6 +21,23 @@ const Row kRows[] = {
 };
 
 }  // namespace
+
+MfuPeak gpu_mfu_peak(Device d, bool bf16, bool tf32) {
+  const std::string name = device_name(d);
+  MfuPeak m;
+  const GpuPeak* p = published_gpu_peak(name);
+  if (!p) {
+    m.what = name + ": not in the table of published peaks (src/train/gpu_peaks.cpp), MFU not computed";
+    return m;
+  }
+  const double tflops = bf16 ? p->bf16_tflops : tf32 ? p->tf32_tflops : p->fp32_tflops;
+  m.gflops = tflops * 1e3;
+  char b[256];
+  std::snprintf(b, sizeof b, "%s: %.1f TFLOP/s dense %s (published, %s)", name.c_str(), tflops,
+                bf16 ? "bf16" : tf32 ? "tf32" : "fp32", p->device);
+  m.what = b;
+  return m;
+}
 
 const GpuPeak* published_gpu_peak(const std::string& name) {
   for (const Row& r : kRows)

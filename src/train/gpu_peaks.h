@@ -9,10 +9,11 @@
 //   H200 SXM            989.4                494.7         66.9
 //   A100 (SXM / PCIe)   312.0                156.0         19.5
 //
-// Not yet used by training (CUDA training is not wired up); `mor bench` and the trainer will
-// divide by it once they run on a GPU.
+// `mor bench train` and the trainer divide by it on a GPU (gpu_mfu_peak).
 #pragma once
 #include <string>
+
+#include "src/core/device.h"
 
 namespace mor {
 
@@ -23,5 +24,13 @@ struct GpuPeak {
 
 // nullptr for a device not in the table.
 const GpuPeak* published_gpu_peak(const std::string& cuda_device_name);
+
+// The MFU denominator of a CUDA device for the GEMM precision in use: bf16 tensor cores, TF32
+// tensor cores (fp32 with TF32 on), or plain fp32. gflops 0 when the GPU is not in the table.
+struct MfuPeak {
+  double gflops = 0;
+  std::string what;  // "NVIDIA H100 80GB HBM3: 989.4 TFLOP/s dense bf16 (published)"
+};
+MfuPeak gpu_mfu_peak(Device d, bool bf16, bool tf32);
 
 }  // namespace mor

@@ -41,7 +41,7 @@ void check_has_model(const std::string& dir) {
 
 }  // namespace
 
-LoadedModel load_model(const std::string& given) {
+LoadedModel load_model(const std::string& given, Device device) {
   const std::string path = resolve_run_dir(given);
   LoadedModel lm;
   lm.source = path;
@@ -57,7 +57,7 @@ LoadedModel load_model(const std::string& given) {
     lm.tokenizer_hash = ck.state.data_tokenizer_hash;
     for (auto& t : ck.tensors) params[t.name] = t.value;
   }
-  lm.model = std::make_unique<Model>(lm.config.model);
+  lm.model = std::make_unique<Model>(lm.config.model, DType::F32, nullptr, device);
   ParamTable& p = lm.model->params();
   for (size_t i = 0; i < p.size(); ++i) {
     const ParamSpec& s = p.spec(int(i));

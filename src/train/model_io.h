@@ -21,8 +21,9 @@ struct LoadedModel {
 // size and, when the checkpoint recorded it, the same tokenizer hash.
 void check_tokenizer_matches(const LoadedModel& lm, const std::string& path, int64_t vocab_size, uint64_t hash);
 
-// `path`: a checkpoint file, a run directory (its latest checkpoint), or an HF export directory.
-LoadedModel load_model(const std::string& path);
+// `path`: a checkpoint file, a run directory (its latest checkpoint), or an HF export directory;
+// the model is built on `device` (its weights uploaded there).
+LoadedModel load_model(const std::string& path, Device device = Device::cpu());
 
 // Internal parameter name -> value (views into the model's arena).
 std::map<std::string, Tensor> model_params(const Model& model);

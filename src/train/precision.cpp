@@ -5,12 +5,23 @@
 #include "kernels/cpu/gemm_bf16.h"
 #include "src/core/cpu_features.h"
 #include "src/core/error.h"
+#if defined(MOR_HAVE_CUDA) && __has_include("kernels/cuda/gemm.h")
+#include "kernels/cuda/gemm.h"  // set_cuda_tf32
+#define MOR_HAVE_CUDA_GEMM 1
+#endif
 
 namespace mor {
 
-void apply_train_precision(const std::string& source, const TrainConfig& t) {
+void apply_train_precision(const std::string& source, const TrainConfig& t, Device device) {
+#ifdef MOR_HAVE_CUDA_GEMM
+  kernels::set_cuda_tf32(t.tf32);
+#endif
   if (t.precision == "fp32") {
     kernels::set_gemm_precision(kernels::GemmPrecision::F32);
+    return;
+  }
+  if (device.is_cuda()) {  // every GPU the build targets (sm_80, sm_90) has bf16 tensor cores
+    kernels::set_gemm_precision(kernels::GemmPrecision::BF16);
     return;
   }
   const std::string why = kernels::bf16_gemm_unavailable_reason();
@@ -20,10 +31,18 @@ void apply_train_precision(const std::string& source, const TrainConfig& t) {
   kernels::set_gemm_precision(kernels::GemmPrecision::BF16);
 }
 
-std::string train_precision_description() {
-  return kernels::gemm_precision() == kernels::GemmPrecision::BF16
-             ? "bf16 GEMMs (oneDNN, f32 accumulation, f32 master weights)"
-             : "fp32";
+std::string train_precision_description(Device device) {
+  const bool bf16 = kernels::gemm_precision() == kernels::GemmPrecision::BF16;
+  if (device.is_cuda()) {
+#ifdef MOR_HAVE_CUDA_GEMM
+    const bool tf32 = kernels::cuda_tf32();
+#else
+    const bool tf32 = false;
+#endif
+    return bf16 ? "bf16 GEMMs (cuBLASLt, f32 accumulation, f32 master weights)"
+                : tf32 ? "fp32 (GEMMs on TF32 tensor cores; train.tf32: false for exact fp32)" : "fp32 (TF32 off)";
+  }
+  return bf16 ? "bf16 GEMMs (oneDNN, f32 accumulation, f32 master weights)" : "fp32";
 }
 
 }  // namespace mor

@@ -12,6 +12,7 @@
 #include "evaluate.h"
 #include "format.h"
 #include "memory_check.h"
+#include "gpu_peaks.h"
 #include "precision.h"
 #include "metrics.h"
 #include "peak.h"
@@ -67,7 +68,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
     fail_input(cfg_.source, ": train.device '", c.train.device, "' with ", grid_->world().size(),
                " ranks: the collectives move host memory (MPI) in this version, not device buffers. Hint: run one ",
                "process per GPU only once the NCCL backend is wired up; use one process, or device: cpu.");
-  apply_train_precision(cfg_.source, c.train);
+  apply_train_precision(cfg_.source, c.train, device_);
   run_dir_ = opts.run_dir.empty() ? "runs/" + c.name : opts.run_dir;
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
     fail_input(run_dir_, ": the run directory exists and is not a directory. Hint: pass --run-dir a new or existing directory.");
@@ -181,9 +182,10 @@ void Trainer::print_header() {
   std::fflush(stdout);  // shown before the sgemm measurement below
   if (!root_) return;
   warn_known_collapses(c.model);
-  const FmaPeak fma = measure_fma_peak();
-  fma_gflops_ = fma.gflops;
-  sgemm_gflops_ = measure_sgemm_peak().gflops;
+  const FmaPeak fma = device_.is_cuda() ? FmaPeak{} : measure_fma_peak();
+  const MfuPeak gpu = device_.is_cuda() ? gpu_mfu_peak(device_, c.train.precision == "bf16", c.train.tf32) : MfuPeak{};
+  fma_gflops_ = device_.is_cuda() ? gpu.gflops : fma.gflops;  // the MFU denominator
+  sgemm_gflops_ = device_.is_cuda() ? 0 : measure_sgemm_peak().gflops;
   const int64_t tokens_per_step = c.train.micro_batch * c.train.grad_accum * c.train.seq_len * dp_->size();
   std::printf("model: %s | unique params %s (non-embedding %s) | effective layers %lld | %s\n", c.name.c_str(),
               format_si(double(unique_params(c.model, true)), 2).c_str(),
@@ -197,10 +199,15 @@ void Trainer::print_header() {
               "lm_head included) | budget %s\n",
               format_si(budget_flops_per_token_, 2).c_str(), format_si(executed_flops_per_token_, 2).c_str(),
               c.train.budget_flops > 0 ? format_si(c.train.budget_flops, 2).c_str() : "none (train.steps)");
-  std::printf("compute: %s | precision %s | FP32 peak %.1f GFLOP/s (FMA on registers, %d thread%s, %s; the MFU "
-              "denominator) | sgemm %.1f GFLOP/s (sgemm_util denominator), measured now\n",
-              blas_description().c_str(), train_precision_description().c_str(), fma_gflops_, fma.threads, fma.threads == 1 ? "" : "s", fma.isa.c_str(),
-              sgemm_gflops_);
+  if (device_.is_cuda())
+    std::printf("compute: %s | cuBLASLt | precision %s | peak %s (the MFU denominator)\n", device_.str().c_str(),
+                train_precision_description(device_).c_str(), gpu.what.c_str());
+  else
+    std::printf("compute: %s%s | precision %s | FP32 peak %.1f GFLOP/s (FMA on registers, %d thread%s, %s; the MFU "
+                "denominator) | sgemm %.1f GFLOP/s (sgemm_util denominator), measured now\n",
+                device_.is_test() ? "test device (CPU kernels behind the device seam) | " : "", blas_description().c_str(),
+                train_precision_description(device_).c_str(), fma_gflops_, fma.threads, fma.threads == 1 ? "" : "s",
+                fma.isa.c_str(), sgemm_gflops_);
   const dist::RankInfo& ri = dist::rank_info();
   if (ri.size > 1 || ri.mpi)
     std::printf("parallel: %s | %d rank(s) on %d node(s) (%s) | %d thread(s) per rank (%s)%s\n", grid_->describe().c_str(),
