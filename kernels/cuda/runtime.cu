@@ -48,6 +48,8 @@ void memset_zero(void* ptr, size_t bytes) { check(cudaMemset(ptr, 0, bytes), "cu
 
 void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
 
+void set_device(int device) { check(cudaSetDevice(device), "cudaSetDevice"); }
+
 void synchronize_device(int device) {
   check(cudaSetDevice(device), "cudaSetDevice");
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");

@@ -15,6 +15,7 @@ void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_devi
 void memset_zero(void* ptr, size_t bytes);
 void synchronize();  // the current device
 void synchronize_device(int device);
+void set_device(int device);  // cudaSetDevice: this thread's kernels launch there
 std::string device_name(int device);  // cudaDeviceProp::name, e.g. "NVIDIA H100 80GB HBM3"
 size_t device_total_memory(int device);
 

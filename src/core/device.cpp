@@ -25,6 +25,22 @@ void device_synchronize(Device d) {
 #endif
 }
 
+void device_activate(Device d) {
+#ifdef MOR_HAVE_CUDA
+  if (d.is_cuda()) cuda::set_device(d.index);
+#else
+  (void)d;
+#endif
+}
+
+int64_t device_memory_bytes(Device d) {
+#ifdef MOR_HAVE_CUDA
+  if (d.is_cuda()) return int64_t(cuda::device_total_memory(d.index));
+#endif
+  (void)d;
+  return -1;
+}
+
 std::string device_name(Device d) {
 #ifdef MOR_HAVE_CUDA
   if (d.is_cuda()) return cuda::device_name(d.index);

@@ -38,6 +38,11 @@ Device parse_device(const std::string& s);
 // Waits for all work queued on the device (no-op on the CPU and the test device, which run
 // synchronously): for timing.
 void device_synchronize(Device d);
+// Makes `d` the device this thread's kernels run on (cudaSetDevice; no-op off CUDA). Called where a
+// run picks its device (the trainer, benchmarks, model loading).
+void device_activate(Device d);
+// A GPU's total memory in bytes (-1 for host-memory devices).
+int64_t device_memory_bytes(Device d);
 // "cpu", "test", or the GPU's name as CUDA reports it ("NVIDIA H100 80GB HBM3").
 std::string device_name(Device d);
 

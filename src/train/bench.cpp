@@ -102,6 +102,7 @@ int run_bench_train(const BenchTrainOptions& o) {
     fail_input("--max-batch searches the largest micro batch that fits a GPU's memory. Hint: on ", dev.str(),
                ", `mor train` prints the memory estimate of a config before it allocates (src/model/memory_estimate.h).");
   set_num_threads(o.threads);
+  device_activate(dev);
   apply_train_precision(lc.source, c.train, dev);
   const int64_t B = c.train.micro_batch, T = c.train.seq_len, GA = c.train.grad_accum;
   Model model(c.model, DType::F32, nullptr, dev);

@@ -9,8 +9,9 @@
 namespace mor {
 using dist::CommTimer;
 
-DataParallel::DataParallel(dist::Communicator& dp, ParamTable& params, int zero_stage)
-    : comm_(dp), params_(params), zero_(zero_stage), n_(params.total_numel()) {
+DataParallel::DataParallel(dist::Communicator& dp, ParamTable& params, int zero_stage, dist::Communicator* arena)
+    : comm_(dp), arena_(arena ? *arena : dp), params_(params), zero_(zero_stage), n_(params.total_numel()) {
+  MOR_CHECK(arena_.size() == comm_.size() && arena_.rank() == comm_.rank(), "DataParallel: the arena communicator is not the dp group");
   if (zero() && size() > 1) {
     chunk_ = (n_ + size() - 1) / size();
     lo_ = std::min(n_, int64_t(rank()) * chunk_);
@@ -22,6 +23,13 @@ DataParallel::DataParallel(dist::Communicator& dp, ParamTable& params, int zero_
   }
 }
 
+template <typename F>
+void DataParallel::on_arena(F&& collective) const {
+  device_synchronize(params_.values().device());  // the backward pass / update queued on the compute stream
+  collective(arena_);
+  arena_.synchronize();  // NCCL works on its own stream
+}
+
 void DataParallel::reduce_gradients() {
   if (size() == 1) return;
   MOR_PROFILE_FORWARD("dp.reduce_gradients");
@@ -29,14 +37,16 @@ void DataParallel::reduce_gradients() {
   // The communicator gets the arenas' own pointers (host memory for MPI; device buffers for NCCL).
   Tensor& grads = params_.grads();
   if (!zero()) {
-    comm_.all_reduce(grads.ptr<float>(), n_, DType::F32, dist::ReduceOp::Sum);
+    on_arena([&](dist::Communicator& c) { c.all_reduce(grads.ptr<float>(), n_, DType::F32, dist::ReduceOp::Sum); });
     return;
   }
   // Reduce-scatter needs equal chunks: stage the arena padded with zeros, receive this rank's
   // reduced chunk into its place in the arena (the rest of the arena is stale and unused).
   staging_.view(0, {n_}).copy_from(grads);
   Tensor mine = Tensor::empty({chunk_}, DType::F32, grads.device());
-  comm_.reduce_scatter(staging_.ptr<float>(), mine.ptr<float>(), chunk_, DType::F32, dist::ReduceOp::Sum);
+  on_arena([&](dist::Communicator& c) {
+    c.reduce_scatter(staging_.ptr<float>(), mine.ptr<float>(), chunk_, DType::F32, dist::ReduceOp::Sum);
+  });
   grads.view(lo_, {hi_ - lo_}).copy_from(mine.view(0, {hi_ - lo_}));
 }
 
@@ -47,7 +57,7 @@ void DataParallel::gather_parameters() {
   Tensor& values = params_.values();
   Tensor mine = Tensor::zeros({chunk_}, DType::F32, values.device());
   mine.view(0, {hi_ - lo_}).copy_from(values.view(lo_, {hi_ - lo_}));
-  comm_.all_gather(mine.ptr<float>(), staging_.ptr<float>(), chunk_, DType::F32);
+  on_arena([&](dist::Communicator& c) { c.all_gather(mine.ptr<float>(), staging_.ptr<float>(), chunk_, DType::F32); });
   values.copy_from(staging_.view(0, {n_}));
 }
 
@@ -62,7 +72,7 @@ Tensor DataParallel::gather_shards(const Tensor& shard) const {
   Tensor mine = Tensor::zeros({chunk_}, DType::F32, shard.device());
   mine.view(0, {hi_ - lo_}).copy_from(shard.view(0, {hi_ - lo_}));
   Tensor all = Tensor::empty({chunk_ * size()}, DType::F32, shard.device());
-  comm_.all_gather(mine.ptr<float>(), all.ptr<float>(), chunk_, DType::F32);
+  on_arena([&](dist::Communicator& c) { c.all_gather(mine.ptr<float>(), all.ptr<float>(), chunk_, DType::F32); });
   return all.view(0, {n_}).clone();
 }
 

@@ -6,6 +6,8 @@
 //                            shards are all-gathered, so every rank again holds all weights
 // Shards are contiguous ranges of the flat arena: rank r owns [r*c, min(n, (r+1)*c)), c = ceil(n/dp).
 // With one rank every call is a no-op (the local communicator), so a single process runs the same code.
+// The arenas' collectives may go over a second communicator for device buffers (NCCL, one GPU per
+// rank); the host statistics (sum, mean) always use `dp`.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -18,7 +20,8 @@ namespace mor {
 
 class DataParallel {
  public:
-  DataParallel(dist::Communicator& dp, ParamTable& params, int zero_stage);
+  // arena: the communicator for the parameter/gradient arenas when they live on a GPU (nullptr: dp).
+  DataParallel(dist::Communicator& dp, ParamTable& params, int zero_stage, dist::Communicator* arena = nullptr);
 
   int rank() const { return comm_.rank(); }
   int size() const { return comm_.size(); }
@@ -47,7 +50,11 @@ class DataParallel {
   double take_comm_seconds();
 
  private:
+  // Runs an arena collective: the device's queued work first, the collective, then its completion.
+  template <typename F>
+  void on_arena(F&& collective) const;
   dist::Communicator& comm_;
+  dist::Communicator& arena_;
   ParamTable& params_;
   int zero_;
   int64_t n_ = 0, chunk_ = 0, lo_ = 0, hi_ = 0;

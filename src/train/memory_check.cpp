@@ -49,11 +49,16 @@ std::string advice(const Config& c, const MemoryCheck& m, int dp, int tp, int ze
 
 }  // namespace
 
-MemoryCheck assess_training_memory(const Config& c, int dp, int tp, int zero_stage, int ranks_on_node) {
+MemoryCheck assess_training_memory(const Config& c, int dp, int tp, int zero_stage, int ranks_on_node, Device device) {
   MemoryCheck m;
   m.estimate = estimate_training_memory(c, dp, tp, zero_stage);
-  m.available = available_memory();
-  if (ranks_on_node > 1 && m.available.known()) {  // the ranks of one node share its memory
+  if (device.is_cuda()) {  // the tensors live in the GPU's memory, one GPU per rank
+    m.available.bytes = device_memory_bytes(device);
+    m.available.limited_by = "memory of " + device.str() + " (" + device_name(device) + ")";
+  } else {
+    m.available = available_memory();
+  }
+  if (!device.is_cuda() && ranks_on_node > 1 && m.available.known()) {  // the ranks of one node share its memory
     m.available.bytes /= ranks_on_node;
     m.available.limited_by += ", shared by " + std::to_string(ranks_on_node) + " ranks on this node";
   }
@@ -66,8 +71,8 @@ MemoryCheck assess_training_memory(const Config& c, int dp, int tp, int zero_sta
 }
 
 MemoryCheck check_training_memory(const Config& c, const std::string& source, int dp, int tp, int zero_stage,
-                                  int ranks_on_node) {
-  MemoryCheck m = assess_training_memory(c, dp, tp, zero_stage, ranks_on_node);
+                                  int ranks_on_node, Device device) {
+  MemoryCheck m = assess_training_memory(c, dp, tp, zero_stage, ranks_on_node, device);
   std::printf("%s\n", m.line.c_str());
   std::fflush(stdout);
   set_out_of_memory_note("the start-up estimate was " + format_bytes(m.estimate.total()) + " of " +

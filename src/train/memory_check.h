@@ -28,13 +28,15 @@ struct MemoryCheck {
 
 // The estimate, the available memory and the verdict for `c` (nothing printed).
 // ranks_on_node > 1: this process gets its share of the node's available memory.
-MemoryCheck assess_training_memory(const Config& c, int dp = 1, int tp = 1, int zero_stage = 0, int ranks_on_node = 1);
+// On a GPU (device cuda) the budget is the GPU's memory (one GPU per rank), not the host's.
+MemoryCheck assess_training_memory(const Config& c, int dp = 1, int tp = 1, int zero_stage = 0, int ranks_on_node = 1,
+                                   Device device = Device::cpu());
 
 // Prints the summary line on stdout, records it for out-of-memory errors, and refuses when the
 // estimate does not fit (train.memory_check: false turns the refusal into a warning on stderr).
 // `source` names the config file in messages.
 MemoryCheck check_training_memory(const Config& c, const std::string& source, int dp = 1, int tp = 1,
-                                  int zero_stage = 0, int ranks_on_node = 1);
+                                  int zero_stage = 0, int ranks_on_node = 1, Device device = Device::cpu());
 
 // `mor generate` / `mor bench generate`: refuses when the engine's KV pool of `kv_bytes` (plus the
 // activations of `batch` rows) exceeds kMemoryFitFraction of what is available now, the model being

@@ -57,6 +57,7 @@ LoadedModel load_model(const std::string& given, Device device) {
     lm.tokenizer_hash = ck.state.data_tokenizer_hash;
     for (auto& t : ck.tensors) params[t.name] = t.value;
   }
+  device_activate(device);
   lm.model = std::make_unique<Model>(lm.config.model, DType::F32, nullptr, device);
   ParamTable& p = lm.model->params();
   for (size_t i = 0; i < p.size(); ++i) {

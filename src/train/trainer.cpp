@@ -19,6 +19,9 @@
 #include "signals.h"
 #include "dist/process_grid.h"
 #include "dist/runtime.h"
+#ifdef MOR_HAVE_NCCL
+#include "dist/comm_nccl.h"
+#endif
 #include "dist/watchdog.h"
 #include "src/core/threads.h"
 #include "src/model/flops.h"
@@ -64,10 +67,8 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   }  // rank 0 prints the step lines; every rank's errors go to stderr
   set_num_threads(dist::threads_per_rank(int(c.train.threads), &threads_reason_));
   device_ = parse_device(c.train.device);  // fails with a hint where the build or machine lacks it
-  if (!device_.host_memory() && grid_->world().size() > 1)
-    fail_input(cfg_.source, ": train.device '", c.train.device, "' with ", grid_->world().size(),
-               " ranks: the collectives move host memory (MPI) in this version, not device buffers. Hint: run one ",
-               "process per GPU only once the NCCL backend is wired up; use one process, or device: cpu.");
+  if (device_.is_cuda() && grid_->world().size() > 1) open_gpu_data_parallel();
+  device_activate(device_);
   apply_train_precision(cfg_.source, c.train, device_);
   run_dir_ = opts.run_dir.empty() ? "runs/" + c.name : opts.run_dir;
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
@@ -92,10 +93,11 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   check_val_split();
 
   // Prints the per-rank estimate; refuses before allocating if it cannot fit.
-  check_training_memory(c, cfg_.source, grid_->dp_size(), grid_->tp_size(), int(c.dist.zero), dist::rank_info().local_size);
+  check_training_memory(c, cfg_.source, grid_->dp_size(), grid_->tp_size(), int(c.dist.zero), dist::rank_info().local_size,
+                        device_);
   model_ = std::make_unique<Model>(c.model, DType::F32, tp_->group(), device_);  // this rank's TP shard
   model_->initialize(uint64_t(c.train.seed));
-  dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero));
+  dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero), arena_comm_.get());
   optim_ = std::make_unique<AdamW>(model_->params(), c.train, dp_->shard_begin(), dp_->shard_end());
   total_steps_ = resolve_total_steps(c, dp_->size());
   schedule_ = make_schedule(c, total_steps_, dp_->size());
@@ -138,6 +140,23 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
                ". Hint: pass a later step, or drop --stop-at-step.");
   session_start_step_ = state_.step;
   if (root_) metrics_ = std::make_unique<MetricsWriter>((fs::path(run_dir_) / "metrics.jsonl").string());
+}
+
+void Trainer::open_gpu_data_parallel() {
+  const Config& c = cfg_.config;
+  if (grid_->tp_size() > 1)
+    fail_input(cfg_.source, ": train.device '", c.train.device, "' with dist.tp ", grid_->tp_size(),
+               ": tensor parallelism on GPUs is not wired up (its collectives run inside the ops over the MPI group). "
+               "Hint: use dist.tp: 1 (data parallelism, one GPU per rank), or device: cpu.");
+  const int gpu = dist::rank_info().cuda_device;  // local rank modulo the visible GPUs
+  if (gpu < 0) fail_input(cfg_.source, ": train.device '", c.train.device, "': rank ", grid_->world().rank(), " sees no CUDA device. Hint: run the ranks on GPU nodes.");
+  device_ = Device::cuda(gpu);
+#ifdef MOR_HAVE_NCCL
+  arena_comm_ = std::make_unique<dist::NcclCommunicator>(grid_->dp(), gpu, "dp-nccl");  // collective over the dp group
+#else
+  fail_input(cfg_.source, ": train.device '", c.train.device, "' with ", grid_->world().size(),
+             " ranks needs NCCL to move the GPU arenas, and this build has none. Hint: install NCCL where nvcc is and rebuild, or run one process.");
+#endif
 }
 
 void Trainer::check_val_split() {

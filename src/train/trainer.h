@@ -100,7 +100,9 @@ class Trainer {
   TrainOptions opts_;
   std::unique_ptr<dist::ProcessGrid> grid_;
   Device device_;  // train.device: where the model, its gradients and the optimizer state live
+  void open_gpu_data_parallel();  // train.device cuda on several ranks: one GPU each, NCCL arenas
   std::unique_ptr<TensorParallel> tp_;  // the model's TP group (outlives the model)
+  std::unique_ptr<dist::Communicator> arena_comm_;  // NCCL over the dp group for GPU arenas (else null)
   std::unique_ptr<DataParallel> dp_;
   bool root_ = true;            // world rank 0: prints, writes metrics and checkpoints
   std::string threads_reason_;  // why this many threads per rank
