@@ -95,7 +95,7 @@ void check_lmhead(bool keep, int64_t tile, double f32_tol) {
   const auto h = uniform<T>(size_t(n * d), 65), w = uniform<T>(size_t(V * d), 66);
   std::vector<int32_t> target(n);
   for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 9 == 4 ? -1 : int32_t((i * 61) % V);
-  const int64_t lw = keep ? rows * V : rows * std::min(tile, V);
+  const int64_t lw = keep || tile <= 0 ? rows * V : rows * std::min(tile, V);  // lmhead_xent.h's buffer sizes
   Dev<T> dh_in(h), dw_in(w), dlogits(static_cast<size_t>(lw)), dstats(size_t(3 * rows)), ddh(size_t(n * d)), ddw(size_t(V * d)),
       dloss(1);
   Dev<int32_t> dt(target);
