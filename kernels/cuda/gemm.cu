@@ -8,10 +8,9 @@
 //   f64: cublasDgemm_64.
 // Handles: one cuBLASLt handle, one cuBLAS handle (bound to the stream) and one workspace per
 // (device, stream), created on first use; the chosen cuBLASLt algorithm is cached per problem.
+// The libraries themselves are loaded on the first GEMM (blas_lib.h), not linked.
 #include "kernels/cuda/gemm.h"
 
-#include <cublasLt.h>
-#include <cublas_v2.h>
 #include <cuda_bf16.h>
 
 #include <atomic>
@@ -22,6 +21,7 @@
 #include <tuple>
 
 #include "kernels/cpu/gemm.h"  // gemm_precision(), kBf16MinFlops
+#include "kernels/cuda/blas_lib.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops.h"
 
@@ -71,9 +71,9 @@ Handles& handles_for(cudaStream_t s) {
   auto& h = all[{dev, s}];
   if (!h) {
     auto fresh = std::make_unique<Handles>();
-    check_blas(cublasLtCreate(&fresh->lt), "cublasLtCreate");
-    check_blas(cublasCreate(&fresh->blas), "cublasCreate");
-    check_blas(cublasSetStream(fresh->blas, s), "cublasSetStream");
+    check_blas(blas_lib().lt_create(&fresh->lt), "cublasLtCreate");
+    check_blas(blas_lib().create(&fresh->blas), "cublasCreate");
+    check_blas(blas_lib().set_stream(fresh->blas, s), "cublasSetStream");
     check(cudaMalloc(&fresh->workspace, kWorkspaceBytes), "cudaMalloc (cuBLASLt workspace)");
     h = std::move(fresh);
   }
@@ -92,10 +92,10 @@ struct LtDescs {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   ~LtDescs() {
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (op) cublasLtMatmulDescDestroy(op);
+    if (a) blas_lib().layout_destroy(a);
+    if (b) blas_lib().layout_destroy(b);
+    if (c) blas_lib().layout_destroy(c);
+    if (op) blas_lib().desc_destroy(op);
   }
 };
 
@@ -106,12 +106,12 @@ void lt_matmul(cudaStream_t s, cudaDataType type, cublasComputeType_t compute, b
   Handles& h = handles_for(s);
   LtDescs d;
   const cublasOperation_t op_a = ta ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-  check_blas(cublasLtMatmulDescCreate(&d.op, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
-  check_blas(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)), "TRANSA");
-  check_blas(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)), "TRANSB");
-  check_blas(cublasLtMatrixLayoutCreate(&d.a, type, ta ? k : m, ta ? m : k, lda), "layout A");
-  check_blas(cublasLtMatrixLayoutCreate(&d.b, type, tb ? n : k, tb ? k : n, ldb), "layout B");
-  check_blas(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, m, n, ldc), "layout C");
+  check_blas(blas_lib().desc_create(&d.op, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  check_blas(blas_lib().desc_set(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)), "TRANSA");
+  check_blas(blas_lib().desc_set(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)), "TRANSB");
+  check_blas(blas_lib().layout_create(&d.a, type, ta ? k : m, ta ? m : k, lda), "layout A");
+  check_blas(blas_lib().layout_create(&d.b, type, tb ? n : k, tb ? k : n, ldb), "layout B");
+  check_blas(blas_lib().layout_create(&d.c, CUDA_R_32F, m, n, ldc), "layout C");
 
   LtKey key;
   key.type = int(type);
@@ -129,26 +129,26 @@ void lt_matmul(cudaStream_t s, cudaDataType type, cublasComputeType_t compute, b
   }
   if (!found) {
     cublasLtMatmulPreference_t pref = nullptr;
-    check_blas(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+    check_blas(blas_lib().pref_create(&pref), "cublasLtMatmulPreferenceCreate");
     const size_t ws = kWorkspaceBytes;
     const uint32_t aa = uint32_t(key.align_a), ab = uint32_t(key.align_b), ac = uint32_t(key.align_c);
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac));
+    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
+    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
+    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
+    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac));
     cublasLtMatmulHeuristicResult_t result;
     int count = 0;
     const cublasStatus_t st =
-        cublasLtMatmulAlgoGetHeuristic(h.lt, d.op, d.a, d.b, d.c, d.c, pref, 1, &result, &count);
-    cublasLtMatmulPreferenceDestroy(pref);
+        blas_lib().heuristic(h.lt, d.op, d.a, d.b, d.c, d.c, pref, 1, &result, &count);
+    blas_lib().pref_destroy(pref);
     check_blas(st, "cublasLtMatmulAlgoGetHeuristic");
     if (count == 0) check_blas(CUBLAS_STATUS_NOT_SUPPORTED, "cublasLtMatmulAlgoGetHeuristic (no algorithm)");
     algo = result.algo;
     std::lock_guard<std::mutex> lock(h.mu);
     h.algos.emplace(key, algo);
   }
-  check_blas(cublasLtMatmul(h.lt, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c, &algo, h.workspace,
+  check_blas(blas_lib().matmul(h.lt, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c, &algo, h.workspace,
                             kWorkspaceBytes, s),
              "cublasLtMatmul");
 }
@@ -195,7 +195,7 @@ void gemm_f32(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 void gemm_f64(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
               int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   Handles& h = handles_for(s);
-  check_blas(cublasDgemm_64(h.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
+  check_blas(blas_lib().dgemm(h.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
                             B, ldb, A, lda, &beta, C, ldc),
              "cublasDgemm");
 }
