@@ -1,0 +1,143 @@
+// Shared helpers of the CUDA kernels (kernels/cuda/*.cu): error checks, launch sizes, stream-ordered
+// scratch buffers, and deterministic warp/block reductions (fixed shuffle trees, no atomics).
+// Device code only; included by .cu files, never by host-only C++.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/kernel_table.h"
+
+namespace mor::kernels::cu {
+
+inline cudaStream_t as_stream(Stream s) { return static_cast<cudaStream_t>(s); }
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("CUDA kernel ") + what + ": " + cudaGetErrorString(e) +
+                             ". Hint: run with CUDA_LAUNCH_BLOCKING=1 to locate the failing kernel.");
+}
+// After a launch: reports a bad configuration at once (errors inside the kernel surface later).
+inline void check_launch(const char* what) { check(cudaGetLastError(), what); }
+
+constexpr int kThreads = 256;  // threads per block of the elementwise kernels
+
+// Blocks for a grid-stride loop over n items (at least 1, at most 32768: the loop covers the rest).
+inline unsigned grid_for(int64_t n, int threads = kThreads) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > 32768) b = 32768;
+  return unsigned(b);
+}
+
+// Streaming multiprocessors of the current device (for persistent-style grids).
+inline int sm_count() {
+  int dev = 0, sms = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
+  return sms > 0 ? sms : 1;
+}
+
+// A stream-ordered scratch buffer (cudaMallocAsync / cudaFreeAsync on the kernel's stream): the
+// free is queued behind the kernels that use it, so the destructor may run before they finish.
+template <typename T>
+class Scratch {
+ public:
+  Scratch(int64_t n, cudaStream_t s) : s_(s) {
+    check(cudaMallocAsync(reinterpret_cast<void**>(&p_), size_t(n > 0 ? n : 1) * sizeof(T), s), "cudaMallocAsync");
+  }
+  ~Scratch() {
+    if (p_) cudaFreeAsync(p_, s_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* get() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+  cudaStream_t s_;
+};
+
+// ---- device helpers ----
+
+template <typename T>
+__device__ __forceinline__ T neg_inf() {
+  return -INFINITY;
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;  // every lane holds the total
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_max(T v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Block-wide sum (blockDim.x a multiple of 32, all threads call it); every thread gets the total.
+// `sh` holds 32 values; the leading barrier lets callers reuse it back to back.
+template <typename T>
+__device__ __forceinline__ T block_sum(T v, T* sh) {
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) sh[w] = v;
+  __syncthreads();
+  if (w == 0) {
+    T x = lane < nw ? sh[lane] : T(0);
+    x = warp_sum(x);
+    if (lane == 0) sh[0] = x;
+  }
+  __syncthreads();
+  return sh[0];
+}
+
+template <typename T>
+__device__ __forceinline__ T block_max(T v, T* sh) {
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) sh[w] = v;
+  __syncthreads();
+  if (w == 0) {
+    T x = lane < nw ? sh[lane] : neg_inf<T>();
+    x = warp_max(x);
+    if (lane == 0) sh[0] = x;
+  }
+  __syncthreads();
+  return sh[0];
+}
+
+// Inclusive prefix sum over the block (blockDim.x a multiple of 32, at most 1024); returns this
+// thread's inclusive sum and sets *total to the block's total. `sh` holds 32 values.
+template <typename T>
+__device__ __forceinline__ T block_inclusive_scan(T v, T* sh, T* total) {
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  for (int o = 1; o < 32; o <<= 1) {
+    const T u = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += u;
+  }
+  __syncthreads();
+  if (lane == 31) sh[w] = v;
+  __syncthreads();
+  if (w == 0) {
+    T x = lane < nw ? sh[lane] : T(0);
+    for (int o = 1; o < 32; o <<= 1) {
+      const T u = __shfl_up_sync(0xffffffffu, x, o);
+      if (lane >= o) x += u;
+    }
+    sh[lane] = x;  // inclusive warp totals
+  }
+  __syncthreads();
+  if (w > 0) v += sh[w - 1];
+  *total = sh[nw - 1];
+  return v;
+}
+
+}  // namespace mor::kernels::cu
