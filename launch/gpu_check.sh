@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# GPU check in one go (designed for < 8 minutes on one H100): build the CUDA kernels for the GPU
-# present (CMAKE_CUDA_ARCHITECTURES=native), run the GPU kernel tests (tests/gpu: every CUDA
-# kernel-table entry against the CPU one), run the CUDA kernel lab's benchmark set
-# (kernels/lab/cuda_lab.cu: checks, then GB/s and TFLOP/s), and print a summary.
+# GPU check in one go (designed for < 8 minutes on one H100): build for the GPU present
+# (CMAKE_CUDA_ARCHITECTURES=native), run the GPU tests (tests/gpu: every CUDA kernel-table entry
+# against the CPU one; 5 training steps on the GPU against the CPU in fp32 with TF32 off for
+# vanilla, expert- and token-choice MoR; a bf16 run within its band of fp32), the CUDA kernel lab's
+# benchmark set (kernels/lab/cuda_lab.cu), `mor train` end to end on cuda (train, checkpoint, resume
+# bit-exact, evaluate, generate), and `mor bench train --device cuda` on the 360M paper configs
+# (vanilla, MoR-2, MoR-3) at T = 2048; then a summary. MAX_BATCH=1 also searches each config's
+# largest micro batch (slower).
 #   bash launch/gpu_check.sh            # build dir: build-gpu (BUILD_DIR=... to change)
 # Without a GPU (no nvidia-smi, or it lists none) it prints "no GPU: skipped" and exits 0.
 # Exit status: 0 when the tests and the lab's checks pass, 1 otherwise.
@@ -27,7 +31,7 @@ if ! cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA
   tail -30 "$log_dir/cmake.log"; echo "gpu_check: FAILED at cmake"; exit 1
 fi
 grep -q "CUDA kernels ON" "$log_dir/cmake.log" || { echo "gpu_check: FAILED: cmake found no CUDA compiler"; exit 1; }
-if ! timeout 300 ninja -C "$BUILD_DIR" -j "$JOBS" gpu_tests cuda_lab >"$log_dir/build.log" 2>&1; then
+if ! timeout 300 ninja -C "$BUILD_DIR" -j "$JOBS" gpu_tests cuda_lab mor >"$log_dir/build.log" 2>&1; then
   tail -40 "$log_dir/build.log"; echo "gpu_check: FAILED at build"; exit 1
 fi
 build_s=$(( $(date +%s) - start ))
@@ -41,12 +45,45 @@ echo "== cuda_lab =="
 timeout 240 "$BUILD_DIR/kernels/lab/cuda_lab" --kernel all --reps 10 2>&1 | tee "$log_dir/lab.log"
 lab_rc=${PIPESTATUS[0]}
 
+echo "== mor train on cuda: train, checkpoint, resume, evaluate, generate =="
+mor="$BUILD_DIR/src/cli/mor"
+e2e_rc=0
+run="$log_dir/run"
+common=(-c configs/tiny-mor.yaml --quiet --set train.device=cuda --set train.steps=20 --set train.ckpt_every=10
+        --set train.eval_every=20 --set train.eval_windows=16)
+if bash launch/prepare_default_corpus.sh >"$log_dir/prepare.log" 2>&1 &&
+   timeout 120 "$mor" train "${common[@]}" --run-dir "$run/full" 2>&1 | tail -4 &&
+   timeout 60 "$mor" train "${common[@]}" --run-dir "$run/cut" --stop-at-step 10 >/dev/null 2>&1 &&
+   timeout 60 "$mor" train "${common[@]}" --run-dir "$run/cut" --resume >/dev/null 2>&1; then
+  a=$(grep '"step":20' "$run/full/metrics.jsonl" | grep -o '"loss":[^,]*')
+  b=$(grep '"step":20' "$run/cut/metrics.jsonl" | grep -o '"loss":[^,]*')
+  echo "step 20 loss: uninterrupted $a | stopped at 10 and resumed $b"
+  [ -n "$a" ] && [ "$a" = "$b" ] || { echo "resume is not bit-exact"; e2e_rc=1; }
+  timeout 60 "$mor" eval --checkpoint "$run/full" --data datasets/pydocs --max-windows 32 --device cuda || e2e_rc=1
+  timeout 60 "$mor" generate --checkpoint "$run/full" --prompt "def main" --max-new-tokens 16 --device cuda --seed 1 || e2e_rc=1
+else
+  tail -20 "$log_dir/prepare.log"; e2e_rc=1
+fi
+
+echo "== mor bench train --device cuda (360M, T = 2048) =="
+bench_rc=0
+for cfg in 360m-vanilla 360m-mor2 360m-mor3; do
+  for prec in bf16 fp32; do
+    extra=()
+    [ "${MAX_BATCH:-0}" = 1 ] && [ "$prec" = bf16 ] && extra=(--max-batch)
+    timeout 150 "$mor" bench train -c "configs/paper/$cfg.yaml" --device cuda --steps 3 --set train.grad_accum=1 \
+      --set train.micro_batch="${MICRO_BATCH:-8}" --set train.precision=$prec "${extra[@]}" 2>&1 | grep -v "^#" || bench_rc=1
+  done
+done
+
 total_s=$(( $(date +%s) - start ))
 echo
 echo "== summary ($gpu_name) =="
 echo "build:     ${build_s} s"
 echo "gpu tests: $([ "$tests_rc" = 0 ] && echo ok || echo "FAILED (exit $tests_rc)")  ${tests_line}"
 echo "cuda_lab:  $([ "$lab_rc" = 0 ] && echo ok || echo "FAILED (exit $lab_rc)")"
+echo "mor train: $([ "$e2e_rc" = 0 ] && echo ok || echo FAILED)"
+echo "bench:     $([ "$bench_rc" = 0 ] && echo ok || echo FAILED)"
 grep -E "^  time " "$log_dir/lab.log" | sed 's/^  time /  /'
 echo "total:     ${total_s} s"
-[ "$tests_rc" = 0 ] && [ "$lab_rc" = 0 ]
+[ "$tests_rc" = 0 ] && [ "$lab_rc" = 0 ] && [ "$e2e_rc" = 0 ] && [ "$bench_rc" = 0 ]

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "src/config/config.h"
+#include "src/core/device.h"
 #include "src/core/available_memory.h"
 #include "src/model/memory_estimate.h"
 
