@@ -114,7 +114,7 @@ void visit_train(TrainConfig& c, V& v) {
   v.field("device", c.device, "cpu, cuda or cuda:N; test: the CPU kernels behind the device seam (checks)");
   v.field("tf32", c.tf32, "CUDA: fp32 GEMMs on TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation); false for exact fp32");
   v.choice("precision", c.precision, {"fp32", "bf16"},
-           "GEMM precision: fp32, or bf16 (bf16 inputs, f32 accumulation, f32 master weights; CPUs with AVX512_BF16 or AMX)");
+           "GEMM precision: fp32, or bf16 (bf16 inputs, f32 accumulation, f32 master weights; CPUs with AVX512_BF16 or AMX, and CUDA GPUs)");
   v.field("memory_check", c.memory_check,
           "refuse to start when the estimated peak memory exceeds 90% of the available memory (false: warn and start)");
 }
