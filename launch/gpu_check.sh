@@ -8,6 +8,8 @@
 # (vanilla, MoR-2, MoR-3) at T = 2048; then a summary. MAX_BATCH=1 also searches each config's
 # largest micro batch (slower).
 #   bash launch/gpu_check.sh            # build dir: build-gpu (BUILD_DIR=... to change)
+# On a GPU machine without the project's Debian libraries (the lent ones), build the bundle here
+# first (bash launch/gpu_bundle.sh) and carry .gpu-bundle.tar.gz: the script then runs it as is.
 # Without a GPU (no nvidia-smi, or it lists none) it prints "no GPU: skipped" and exits 0.
 # Exit status: 0 when the tests and the lab's checks pass, 1 otherwise.
 set -uo pipefail
@@ -25,14 +27,37 @@ start=$(date +%s)
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 
-echo "== build (${JOBS} jobs) =="
-if ! cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=native \
-       >"$log_dir/cmake.log" 2>&1; then
-  tail -30 "$log_dir/cmake.log"; echo "gpu_check: FAILED at cmake"; exit 1
-fi
-grep -q "CUDA kernels ON" "$log_dir/cmake.log" || { echo "gpu_check: FAILED: cmake found no CUDA compiler"; exit 1; }
-if ! timeout 300 ninja -C "$BUILD_DIR" -j "$JOBS" gpu_tests cuda_lab mor >"$log_dir/build.log" 2>&1; then
-  tail -40 "$log_dir/build.log"; echo "gpu_check: FAILED at build"; exit 1
+if [ -f .gpu-bundle.tar.gz ]; then
+  # Built elsewhere by launch/gpu_bundle.sh with the libraries this machine lacks.
+  echo "== bundle (.gpu-bundle.tar.gz, built by launch/gpu_bundle.sh) =="
+  rm -rf .gpu-bundle && mkdir -p .gpu-bundle && tar -C .gpu-bundle -xzf .gpu-bundle.tar.gz
+  BUILD_DIR=.gpu-bundle/bundle/build
+  extra_libs=$(python3 - <<'PY' 2>/dev/null
+import importlib, os
+dirs = []
+for mod in ("nvidia.nccl", "nvidia.cublas", "nvidia.cuda_runtime"):
+    try:
+        m = importlib.import_module(mod)
+        for p in getattr(m, "__path__", []):
+            dirs.append(os.path.join(p, "lib"))
+    except Exception:
+        pass
+print(":".join(d for d in dirs if os.path.isdir(d)))
+PY
+)
+  export LD_LIBRARY_PATH="$PWD/.gpu-bundle/bundle/lib:/usr/local/cuda/lib64:${extra_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  ldd "$BUILD_DIR/src/cli/mor" | grep "not found" && { echo "gpu_check: FAILED: libraries missing (above)"; exit 1; }
+  [ -d datasets/pydocs ] || { mkdir -p datasets && cp -r .gpu-bundle/bundle/datasets/pydocs datasets/; }
+else
+  echo "== build (${JOBS} jobs) =="
+  if ! cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=native \
+         >"$log_dir/cmake.log" 2>&1; then
+    tail -30 "$log_dir/cmake.log"; echo "gpu_check: FAILED at cmake (the lent GPU machines lack the project's Debian libraries: build .gpu-bundle.tar.gz with launch/gpu_bundle.sh and carry it)"; exit 1
+  fi
+  grep -q "CUDA kernels ON" "$log_dir/cmake.log" || { echo "gpu_check: FAILED: cmake found no CUDA compiler"; exit 1; }
+  if ! timeout 300 ninja -C "$BUILD_DIR" -j "$JOBS" gpu_tests cuda_lab mor >"$log_dir/build.log" 2>&1; then
+    tail -40 "$log_dir/build.log"; echo "gpu_check: FAILED at build"; exit 1
+  fi
 fi
 build_s=$(( $(date +%s) - start ))
 
@@ -51,7 +76,7 @@ e2e_rc=0
 run="$log_dir/run"
 common=(-c configs/tiny-mor.yaml --quiet --set train.device=cuda --set train.steps=20 --set train.ckpt_every=10
         --set train.eval_every=20 --set train.eval_windows=16)
-if bash launch/prepare_default_corpus.sh >"$log_dir/prepare.log" 2>&1 &&
+if MOR="$mor" bash launch/prepare_default_corpus.sh >"$log_dir/prepare.log" 2>&1 &&
    timeout 120 "$mor" train "${common[@]}" --run-dir "$run/full" 2>&1 | tail -4 &&
    timeout 60 "$mor" train "${common[@]}" --run-dir "$run/cut" --stop-at-step 10 >/dev/null 2>&1 &&
    timeout 60 "$mor" train "${common[@]}" --run-dir "$run/cut" --resume >/dev/null 2>&1; then

@@ -18,6 +18,7 @@
 #include "src/core/rng.h"
 #include "src/model/model.h"
 #include "src/train/optimizer.h"
+#include "tests/unit/random_tokens.h"
 
 namespace mor {
 namespace {
@@ -43,13 +44,6 @@ ModelConfig model_of(const std::string& type) {
   return m;
 }
 
-Tensor batch(int64_t B, int64_t T, int64_t V, uint64_t seed) {
-  Tensor t = Tensor::empty({B, T + 1}, DType::I32);
-  Rng rng(seed);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<int32_t>()[i] = int32_t(rng.below(uint64_t(V)));
-  return t;
-}
-
 struct Curve {
   std::vector<double> loss;
   std::vector<std::vector<int64_t>> route;
@@ -71,7 +65,7 @@ Curve train(const ModelConfig& cfg, Device dev, int steps) {
       ForwardContext ctx;
       ctx.step = s;
       ctx.forward_call = s + 1;
-      r = model.forward(batch(4, 64, cfg.vocab_size, 100 + uint64_t(s % 4)), ctx);
+      r = model.forward(testing::random_tokens(4, 64, cfg.vocab_size, 100 + uint64_t(s % 4)), ctx);
       tape.backward(r.loss);
     }
     opt.step(3e-3, opt.grad_norm(), 1.0);

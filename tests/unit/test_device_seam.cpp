@@ -11,6 +11,7 @@
 #include "src/engine/engine.h"
 #include "src/model/model.h"
 #include "src/train/optimizer.h"
+#include "tests/unit/random_tokens.h"
 
 namespace mor {
 namespace {
@@ -53,13 +54,6 @@ std::vector<Variant> variants() {
   free.mor.balancing = "loss_free";
   v.push_back({"token_loss_free", free});
   return v;
-}
-
-Tensor batch(int64_t B, int64_t T, int64_t V, uint64_t seed) {
-  Tensor t = Tensor::empty({B, T + 1}, DType::I32);
-  Rng rng(seed);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<int32_t>()[i] = int32_t(rng.below(uint64_t(V)));
-  return t;
 }
 
 std::vector<float> host_values(const Tensor& t) { return t.to(Device::cpu()).to_vector<float>(); }
@@ -121,7 +115,7 @@ TEST(DeviceSeam, TrainingAndEvaluationMatchTheCpuBitForBit) {
     TrainConfig t;
     AdamW opt_cpu(cpu.params(), t), opt_dev(dev.params(), t);
     for (int64_t s = 0; s < 4; ++s) {
-      const Tensor tokens = batch(3, 12, v.cfg.vocab_size, 40 + uint64_t(s));
+      const Tensor tokens = testing::random_tokens(3, 12, v.cfg.vocab_size, 40 + uint64_t(s));
       const StepRecord a = train_step(cpu, opt_cpu, s, tokens), b = train_step(dev, opt_dev, s, tokens);
       const std::string where = v.name + " step " + std::to_string(s + 1);
       EXPECT_EQ(a.lm_loss, b.lm_loss) << where;
@@ -143,7 +137,7 @@ TEST(DeviceSeam, TrainingAndEvaluationMatchTheCpuBitForBit) {
       ctx.training = false;
       ctx.selection = sel;
       ctx.return_hidden = true;
-      const Tensor tokens = batch(2, 16, v.cfg.vocab_size, 99);
+      const Tensor tokens = testing::random_tokens(2, 16, v.cfg.vocab_size, 99);
       ForwardResult a = cpu.forward(tokens, ctx), b = dev.forward(tokens, ctx);
       a.routing.resolve();
       b.routing.resolve();
