@@ -47,7 +47,13 @@ template <typename T>
 class Scratch {
  public:
   Scratch(int64_t n, cudaStream_t s) : s_(s) {
-    check(cudaMallocAsync(reinterpret_cast<void**>(&p_), size_t(n > 0 ? n : 1) * sizeof(T), s), "cudaMallocAsync");
+    const size_t bytes = size_t(n > 0 ? n : 1) * sizeof(T);
+    const cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&p_), bytes, s);
+    if (e != cudaSuccess) {
+      cudaGetLastError();  // not sticky: clear it, or the next launch check would report it
+      throw std::runtime_error("CUDA scratch buffer of " + std::to_string(bytes) +
+                               " bytes (cudaMallocAsync): " + cudaGetErrorString(e));
+    }
   }
   ~Scratch() {
     if (p_) cudaFreeAsync(p_, s_);

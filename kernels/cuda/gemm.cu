@@ -3,8 +3,8 @@
 // so the column-major libraries compute C^T = op(B)^T op(A)^T: B goes first, M and N swap.
 //   f32: cuBLASLt, fp32 compute (TF32 tensor cores unless set_cuda_tf32(false)); under the bf16
 //        GEMM precision, GEMMs of at least kBf16MinFlops round A and B to bf16 (nearest even,
-//        packed into a stream-ordered scratch) and run bf16 x bf16 -> fp32 with fp32 compute,
-//        as the CPU's gemm_bf16 does.
+//        copied into a stream-ordered scratch, rows padded to 16 bytes) and run bf16 x bf16 -> fp32
+//        with fp32 compute, as the CPU's gemm_bf16 does.
 //   f64: cublasDgemm_64.
 // Handles: one cuBLASLt handle, one cuBLAS handle (bound to the stream) and one workspace per
 // (device, stream), created on first use; the chosen cuBLASLt algorithm is cached per problem.
@@ -163,14 +163,20 @@ __global__ void scale_matrix_kernel(int64_t M, int64_t N, T beta, T* C, int64_t 
   }
 }
 
-// out [rows, cols] packed bf16 = in [rows, cols] (row stride ld) rounded to nearest even.
-__global__ void to_bf16_kernel(int64_t rows, int64_t cols, const float* in, int64_t ld, __nv_bfloat16* out) {
+// out [rows, cols] bf16 (row stride out_ld) = in [rows, cols] (row stride ld) rounded to nearest even.
+__global__ void to_bf16_kernel(int64_t rows, int64_t cols, const float* in, int64_t ld, __nv_bfloat16* out,
+                               int64_t out_ld) {
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < rows * cols;
        e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t i = e / cols, j = e - i * cols;
-    out[e] = __float2bfloat16_rn(in[i * ld + j]);
+    out[i * out_ld + j] = __float2bfloat16_rn(in[i * ld + j]);
   }
 }
+
+// Row stride of a packed bf16 copy: a multiple of 8 elements (16 bytes), so that every row
+// starts 16-byte aligned, as cuBLASLt's tensor-core kernels want (odd K would otherwise leave
+// only slow kernels, or none).
+int64_t bf16_ld(int64_t cols) { return (cols + 7) / 8 * 8; }
 
 void gemm_f32(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -183,13 +189,14 @@ void gemm_f32(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
   }
   // Stored shapes: A is [K, M] when transposed, else [M, K]; B is [N, K] when transposed, else [K, N].
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-  Scratch<__nv_bfloat16> a16(a_rows * a_cols, s), b16(b_rows * b_cols, s);
-  to_bf16_kernel<<<grid_for(a_rows * a_cols), kThreads, 0, s>>>(a_rows, a_cols, A, lda, a16.get());
+  const int64_t a_ld = bf16_ld(a_cols), b_ld = bf16_ld(b_cols);
+  Scratch<__nv_bfloat16> a16(a_rows * a_ld, s), b16(b_rows * b_ld, s);
+  to_bf16_kernel<<<grid_for(a_rows * a_cols), kThreads, 0, s>>>(a_rows, a_cols, A, lda, a16.get(), a_ld);
   check_launch("gemm: A to bf16");
-  to_bf16_kernel<<<grid_for(b_rows * b_cols), kThreads, 0, s>>>(b_rows, b_cols, B, ldb, b16.get());
+  to_bf16_kernel<<<grid_for(b_rows * b_cols), kThreads, 0, s>>>(b_rows, b_cols, B, ldb, b16.get(), b_ld);
   check_launch("gemm: B to bf16");
-  lt_matmul(s, CUDA_R_16BF, CUBLAS_COMPUTE_32F, tb, ta, N, M, K, alpha, b16.get(), b_cols, a16.get(), a_cols, beta,
-            C, ldc);
+  lt_matmul(s, CUDA_R_16BF, CUBLAS_COMPUTE_32F, tb, ta, N, M, K, alpha, b16.get(), b_ld, a16.get(), a_ld, beta, C,
+            ldc);
 }
 
 void gemm_f64(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,

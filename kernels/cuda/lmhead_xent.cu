@@ -4,8 +4,8 @@
 //           online max / sum of exponentials and the target logit into p.stats [3m];
 //   combine when set: the stream is synchronised and p.combine(m, p.stats) runs on the host with
 //           the DEVICE pointer (it must finish its own device work before returning);
-//   loss    the block's rows with target >= 0 add max + log(sum) - target logit, in double, in
-//           row order, to a device accumulator (deterministic);
+//   loss    the block's rows with target >= 0 add max + log(sum) - target logit, in double (one
+//           CUDA block, fixed shuffle tree: deterministic), to a device accumulator;
 //   pass 2  g_t = grad_scale (softmax - onehot) in place of the (kept or recomputed) logits, then
 //           dh (+)= g_t w_t and dw_t (+)= g_t^T h by GEMMs.
 // Only one block's logits ([m, V] kept, or [m, tile]) exist at a time. loss_out[0] = T(loss / norm).
@@ -107,7 +107,7 @@ void lmhead_xent(Stream st, const LmHeadXent<T>& p, double norm, T* loss_out) {
   const int64_t tile = p.tile > 0 ? std::min(p.tile, p.V) : p.V;
   Scratch<double> total(1, s);
   check(cudaMemsetAsync(total.get(), 0, sizeof(double), s), "lmhead_xent: cudaMemsetAsync");
-  for (int64_t r0 = 0; r0 < p.n && p.V > 0; r0 += rows) {
+  for (int64_t r0 = 0; r0 < p.n; r0 += rows) {  // every block, as the CPU: combine may be a collective
     const int64_t m = std::min(rows, p.n - r0);
     const T* h = p.h + r0 * p.d;
     const int32_t* target = p.target + r0;

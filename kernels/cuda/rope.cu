@@ -2,7 +2,7 @@
 // Heads [0, n_rot) rotate, the others are copied; inverse rotates by -angle (the backward);
 // accumulate adds into y. One thread per (token, head, pair i < D/2), which owns elements i and
 // i + D/2, so y may alias x. Angles in T's precision as on the CPU:
-// inv_freq_i = 1 / theta^(2i/D), a = pos * inv_freq_i.
+// inv_freq_i = 1 / theta^(2i/D) (the power evaluated in double), a = pos * inv_freq_i.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops.h"
 
@@ -21,7 +21,9 @@ __global__ void rope_kernel(int64_t n, int64_t n_heads, int64_t n_rot, int64_t D
     T* yi = y + th * D;
     if (h < n_rot) {
       if (i >= half) continue;
-      const T inv_freq = T(1) / pow(theta, T(2 * i) / T(D));
+      // theta^(2i/D) from T-rounded operands as the CPU, but evaluated in double and rounded
+      // once: CUDA's powf may be a few ulps off, which moves angles of ~1000 rad by ~1e-4.
+      const T inv_freq = T(1) / T(pow(double(theta), double(T(2 * i) / T(D))));
       const T a = T(pos[t]) * inv_freq;
       const T c = cos(a), sn = sign * sin(a);
       const T x1 = xi[i], x2 = xi[i + half];

@@ -39,8 +39,9 @@
 
 namespace mor::gputest {
 
+// ADD_FAILURE, not ASSERT: usable in constructors and value-returning helpers.
 inline void cuda_ok(cudaError_t e, const char* what) {
-  ASSERT_EQ(e, cudaSuccess) << what << ": " << cudaGetErrorString(e);
+  if (e != cudaSuccess) ADD_FAILURE() << what << ": " << cudaGetErrorString(e);
 }
 
 // A device copy of a host vector (or n uninitialised elements); back() copies it to the host.
@@ -48,18 +49,19 @@ template <typename T>
 class Dev {
  public:
   explicit Dev(const std::vector<T>& h) : n_(h.size()) {
-    cudaMalloc(reinterpret_cast<void**>(&p_), bytes());
-    if (!h.empty()) cudaMemcpy(p_, h.data(), bytes(), cudaMemcpyHostToDevice);
+    cuda_ok(cudaMalloc(reinterpret_cast<void**>(&p_), bytes()), "Dev: cudaMalloc");
+    if (!h.empty()) cuda_ok(cudaMemcpy(p_, h.data(), bytes(), cudaMemcpyHostToDevice), "Dev: copy to the device");
   }
   explicit Dev(size_t n) : Dev(std::vector<T>(n, T(0))) {}
   ~Dev() { cudaFree(p_); }
   Dev(const Dev&) = delete;
   Dev& operator=(const Dev&) = delete;
   T* get() const { return p_; }
+  // A kernel fault surfaces here (asynchronously): it fails the test rather than leave zeros.
   std::vector<T> back() const {
-    cudaDeviceSynchronize();
+    cuda_ok(cudaDeviceSynchronize(), "Dev::back: a kernel before this copy failed");
     std::vector<T> h(n_);
-    if (n_) cudaMemcpy(h.data(), p_, bytes(), cudaMemcpyDeviceToHost);
+    if (n_) cuda_ok(cudaMemcpy(h.data(), p_, bytes(), cudaMemcpyDeviceToHost), "Dev::back: copy to the host");
     return h;
   }
 
