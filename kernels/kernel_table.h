@@ -29,6 +29,7 @@ struct FloatKernels {
   void (*gather_rows)(Stream, int64_t n, int64_t d, const T* table, const int32_t* ids, T* out) = nullptr;
   // dtable[ids[i]] += dout[i] (ids may repeat)
   void (*scatter_add_rows)(Stream, int64_t n, int64_t d, const T* dout, const int32_t* ids, T* dtable) = nullptr;
+  // dst[ids[i]] = src[i]; ids are distinct (with repeats the CUDA kernel keeps an arbitrary one)
   void (*scatter_rows)(Stream, int64_t n, int64_t d, const T* src, const int32_t* ids, T* dst) = nullptr;
   void (*zero_rows)(Stream, int64_t n, int64_t d, const int32_t* ids, T* x) = nullptr;
   // One vocabulary shard [first, first + rows) of an embedding: y[i] = table[ids[i] - first] when

@@ -21,8 +21,9 @@ ninja -C "$BUILD_DIR" mor gpu_tests cuda_lab
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bundle/lib"
+mkdir -p "$stage/bundle/build"
 (cd "$BUILD_DIR" && find . \( -name '*.so' -o -name '*.so.*' -o -path ./src/cli/mor -o -path ./tests/gpu/gpu_tests \
-  -o -path ./kernels/lab/cuda_lab \) -type f -print0 | cpio -0 -pdm --quiet "$stage/bundle/build")
+  -o -path ./kernels/lab/cuda_lab \) -type f -print0 | tar --null -T - -cf -) | tar -C "$stage/bundle/build" -xf -
 # Libraries from outside the tree that the GPU machine lacks: everything ldd resolves to the
 # system's library directories, except glibc's own, the CUDA driver/runtime, NCCL and cuBLAS
 # (the GPU machine's CUDA provides them).

@@ -47,7 +47,7 @@ void add_scaled(const char* op, const Var& v, const Tensor& src, const Tensor& d
 // The classifier losses' shared driver (kernels/cpu/lmhead_xent.h): per block of rows, pass 1
 // computes the logits z = h w^T [m, V_w] of this member's vocabulary shard and each row's max,
 // sum of exponentials and target logit; `combine(row_max [m], sum_exp_and_target [2m])` turns
-// those into the full vocabulary's (a no-op without tensor parallelism); pass 2 turns the logits
+// those into the full vocabulary's (nullptr without tensor parallelism); pass 2 turns the logits
 // into d(loss)/dz and accumulates dh and dW by two GEMMs. The logits exist for one block only
 // (kept between the passes, or with tiling.recompute one tile at a time, recomputed). The
 // gradients are computed in the forward pass (a loss is always terminal); the loss output's
@@ -87,10 +87,11 @@ Var classifier_loss(const char* op, const Var& h, const Var& w, const Tensor& ta
     p.grad_scale = T(1.0 / norm);
     p.dh = grad_h ? dh.ptr<T>() : nullptr;
     p.dw = grad_w ? dw.ptr<T>() : nullptr;
-    p.combine = [&](int64_t m, T*) {
-      Tensor row_max = stats.view(0, {m}), sum_exp_and_target = stats.view(m, {2 * m});
-      combine(row_max, sum_exp_and_target);
-    };
+    if constexpr (!std::is_same_v<CombineFn, std::nullptr_t>)  // one shard: no hook, so no stream sync per block
+      p.combine = [&](int64_t m, T*) {
+        Tensor row_max = stats.view(0, {m}), sum_exp_and_target = stats.view(m, {2 * m});
+        combine(row_max, sum_exp_and_target);
+      };
     MOR_RUN(op, dev, T, lmhead_xent, p, norm, Y.ptr<T>());
   });
   Var out = make_output(Y, {&h, &w});
@@ -129,8 +130,7 @@ Var cross_entropy(const Var& logits, const Tensor& targets, double normalizer) {
 Var classifier_cross_entropy(const Var& h, const Var& w, const Tensor& targets, double normalizer,
                              const ClassifierTiling& tiling) {
   MOR_PROFILE_FORWARD("classifier_cross_entropy");
-  return classifier_loss("classifier_cross_entropy", h, w, targets, w->value.dim(0), 0, normalizer, tiling,
-                         [](Tensor&, Tensor&) {});
+  return classifier_loss("classifier_cross_entropy", h, w, targets, w->value.dim(0), 0, normalizer, tiling, nullptr);
 }
 
 Var classifier_cross_entropy_vocab_parallel(const Var& h, const Var& w, const Tensor& targets, const VocabShard& shard,
