@@ -45,6 +45,10 @@ for mod in ("nvidia.nccl", "nvidia.cublas", "nvidia.cuda_runtime"):
 print(":".join(d for d in dirs if os.path.isdir(d)))
 PY
 )
+  for lib in libnccl.so.2 libcublas.so.13; do  # wherever this machine keeps them (CUDA toolkit, pip wheels)
+    found=$(find /usr/local /opt /usr/lib -name "$lib" 2>/dev/null | head -1)
+    [ -n "$found" ] && extra_libs="${extra_libs:+$extra_libs:}$(dirname "$found")"
+  done
   export LD_LIBRARY_PATH="$PWD/.gpu-bundle/bundle/lib:/usr/local/cuda/lib64:${extra_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   ldd "$BUILD_DIR/src/cli/mor" | grep "not found" && { echo "gpu_check: FAILED: libraries missing (above)"; exit 1; }
   [ -d datasets/pydocs ] || { mkdir -p datasets && cp -r .gpu-bundle/bundle/datasets/pydocs datasets/; }
