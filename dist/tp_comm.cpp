@@ -9,22 +9,41 @@
 
 namespace mor::dist {
 
+CommTpGroup::CommTpGroup(Communicator& comm, bool check_selection, Communicator* device_comm)
+    : comm_(comm), device_comm_(device_comm), check_(check_selection) {
+  MOR_CHECK(!device_comm || (device_comm->size() == comm.size() && device_comm->rank() == comm.rank()),
+            "CommTpGroup: the device communicator is not the same group");
+}
+
+Communicator& CommTpGroup::serving(const Tensor& t) const {
+  return device_comm_ && t.device() == device_comm_->device() ? *device_comm_ : comm_;
+}
+
+template <typename F>
+void CommTpGroup::run(const Tensor& t, F&& collective) {
+  Communicator& c = serving(t);
+  if (&c == &comm_) return collective(c);
+  device_synchronize(t.device());  // the kernels that produced t, on the compute stream
+  collective(c);
+  c.synchronize();  // NCCL's own stream
+}
+
 void CommTpGroup::all_reduce_sum(Tensor& t) {
   if (comm_.size() == 1) return;
   CommTimer timer(comm_s_);
-  comm_.all_reduce(t, ReduceOp::Sum);
+  run(t, [&](Communicator& c) { c.all_reduce(t, ReduceOp::Sum); });
 }
 
 void CommTpGroup::all_reduce_max(Tensor& t) {
   if (comm_.size() == 1) return;
   CommTimer timer(comm_s_);
-  comm_.all_reduce(t, ReduceOp::Max);
+  run(t, [&](Communicator& c) { c.all_reduce(t, ReduceOp::Max); });
 }
 
 void CommTpGroup::all_gather(const Tensor& in, Tensor& out) {
   CommTimer timer(comm_s_);
   Tensor flat = out.reshape({out.numel()});
-  comm_.all_gather(in.reshape({in.numel()}), flat);
+  run(in, [&](Communicator& c) { c.all_gather(in.reshape({in.numel()}), flat); });
 }
 
 uint64_t tensor_hash(const Tensor& t) {

@@ -182,15 +182,17 @@ Tensor Model::logits(const Tensor& hidden) const {
   if (!tp_) return local;
   const int t = tp_->size();
   const int64_t n = local.dim(0), vl = local.dim(1);
+  // Gathered and interleaved on the host (an inference helper; explicit copies off the CPU).
+  const Tensor local_host = local.device().is_cpu() ? local : local.to(Device::cpu());
   Tensor parts = Tensor::empty({t, n, vl}, local.dtype());
-  tp_->all_gather(local, parts);
+  tp_->all_gather(local_host, parts);
   Tensor out = Tensor::empty({n, vl * t}, local.dtype());  // member k's columns are [k*vl, (k+1)*vl)
   const size_t es = dtype_size(local.dtype()), row = size_t(vl) * es;
   for (int k = 0; k < t; ++k)
     for (int64_t i = 0; i < n; ++i)
       std::memcpy(static_cast<char*>(out.raw()) + (size_t(i) * size_t(t) + size_t(k)) * row,
                   static_cast<const char*>(parts.raw()) + (size_t(k) * size_t(n) + size_t(i)) * row, row);
-  return out;
+  return local.device().is_cpu() ? out : out.to(local.device());
 }
 
 }  // namespace mor

@@ -5,8 +5,9 @@
 
 namespace mor {
 
-TensorParallel::TensorParallel(dist::ProcessGrid& grid, bool check) : size_(grid.tp_size()) {
-  if (size_ > 1) group_ = std::make_unique<dist::CommTpGroup>(grid.tp(), check);
+TensorParallel::TensorParallel(dist::ProcessGrid& grid, bool check, dist::Communicator* device_comm)
+    : size_(grid.tp_size()) {
+  if (size_ > 1) group_ = std::make_unique<dist::CommTpGroup>(grid.tp(), check, device_comm);
 }
 
 double TensorParallel::combine_sum_squares(double sharded, double replicated) const {

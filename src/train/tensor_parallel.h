@@ -18,7 +18,8 @@ namespace mor {
 
 class TensorParallel {
  public:
-  TensorParallel(dist::ProcessGrid& grid, bool check);
+  // device_comm: the TP group over GPU memory (NCCL) when the model lives on a GPU, else nullptr.
+  TensorParallel(dist::ProcessGrid& grid, bool check, dist::Communicator* device_comm = nullptr);
 
   int size() const { return size_; }
   // The model's group handle; nullptr when dist.tp = 1.

@@ -61,14 +61,14 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   dist::validate_layout(dist::world().size(), int(c.dist.tp), c.model.n_heads, c.model.kv_heads(), c.model.d_ff,
                         c.model.vocab_size);
   grid_ = std::make_unique<dist::ProcessGrid>(dist::world(), int(c.dist.tp));
-  tp_ = std::make_unique<TensorParallel>(*grid_, c.dist.check_tp_selection);
   root_ = dist::world().rank() == 0;
   if (!root_ && !std::freopen("/dev/null", "w", stdout)) {
   }  // rank 0 prints the step lines; every rank's errors go to stderr
   set_num_threads(dist::threads_per_rank(int(c.train.threads), &threads_reason_));
   device_ = parse_device(c.train.device);  // fails with a hint where the build or machine lacks it
-  if (device_.is_cuda() && grid_->world().size() > 1) open_gpu_data_parallel();
+  if (device_.is_cuda() && grid_->world().size() > 1) open_gpu_collectives();
   device_activate(device_);
+  tp_ = std::make_unique<TensorParallel>(*grid_, c.dist.check_tp_selection, tp_device_comm_.get());
   apply_train_precision(cfg_.source, c.train, device_);
   run_dir_ = opts.run_dir.empty() ? "runs/" + c.name : opts.run_dir;
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
@@ -142,17 +142,16 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   if (root_) metrics_ = std::make_unique<MetricsWriter>((fs::path(run_dir_) / "metrics.jsonl").string());
 }
 
-void Trainer::open_gpu_data_parallel() {
+void Trainer::open_gpu_collectives() {
   const Config& c = cfg_.config;
-  if (grid_->tp_size() > 1)
-    fail_input(cfg_.source, ": train.device '", c.train.device, "' with dist.tp ", grid_->tp_size(),
-               ": tensor parallelism on GPUs is not wired up (its collectives run inside the ops over the MPI group). "
-               "Hint: use dist.tp: 1 (data parallelism, one GPU per rank), or device: cpu.");
   const int gpu = dist::rank_info().cuda_device;  // local rank modulo the visible GPUs
   if (gpu < 0) fail_input(cfg_.source, ": train.device '", c.train.device, "': rank ", grid_->world().rank(), " sees no CUDA device. Hint: run the ranks on GPU nodes.");
   device_ = Device::cuda(gpu);
 #ifdef MOR_HAVE_NCCL
-  arena_comm_ = std::make_unique<dist::NcclCommunicator>(grid_->dp(), gpu, "dp-nccl");  // collective over the dp group
+  // Collective over each group: the DP arenas' collectives and the TP ops' go over NCCL; host
+  // values (statistics, selection hashes) keep the MPI groups.
+  if (grid_->dp_size() > 1) arena_comm_ = std::make_unique<dist::NcclCommunicator>(grid_->dp(), gpu, "dp-nccl");
+  if (grid_->tp_size() > 1) tp_device_comm_ = std::make_unique<dist::NcclCommunicator>(grid_->tp(), gpu, "tp-nccl");
 #else
   fail_input(cfg_.source, ": train.device '", c.train.device, "' with ", grid_->world().size(),
              " ranks needs NCCL to move the GPU arenas, and this build has none. Hint: install NCCL where nvcc is and rebuild, or run one process.");

@@ -99,8 +99,9 @@ class Trainer {
   LoadedConfig cfg_;
   TrainOptions opts_;
   std::unique_ptr<dist::ProcessGrid> grid_;
+  std::unique_ptr<dist::Communicator> tp_device_comm_;  // NCCL over the tp group for GPU tensors (else null)
   Device device_;  // train.device: where the model, its gradients and the optimizer state live
-  void open_gpu_data_parallel();  // train.device cuda on several ranks: one GPU each, NCCL arenas
+  void open_gpu_collectives();  // train.device cuda on several ranks: one GPU each, NCCL for DP and TP
   std::unique_ptr<TensorParallel> tp_;  // the model's TP group (outlives the model)
   std::unique_ptr<dist::Communicator> arena_comm_;  // NCCL over the dp group for GPU arenas (else null)
   std::unique_ptr<DataParallel> dp_;
