@@ -124,6 +124,8 @@ struct KernelTable {
   // ---- integers (routing state) ----
   void (*gather_i32)(Stream, int64_t n, const int32_t* table, const int32_t* idx, int32_t* out) = nullptr;
   void (*iota_i32)(Stream, int64_t n, int32_t* out) = nullptr;  // out[i] = i
+  // out[idx[i]] = src[i] (idx distinct): the KV pool's positions (src/engine/kv_cache.cpp).
+  void (*scatter_i32)(Stream, int64_t n, const int32_t* src, const int32_t* idx, int32_t* out) = nullptr;
   // counts[s * nr + j] = rows of sequence s (rows [off[s], off[s+1])) with depth j; i64 [S, nr].
   void (*depth_counts)(Stream, int64_t n_seq, const int64_t* off, int64_t nr, const int32_t* depth,
                        int64_t* counts) = nullptr;

@@ -224,6 +224,9 @@ KernelTable make_cpu_table() {
   t.gather_i32 = [](Stream, int64_t n, const int32_t* table, const int32_t* idx, int32_t* out) {
     for (int64_t i = 0; i < n; ++i) out[i] = table[idx[i]];
   };
+  t.scatter_i32 = [](Stream, int64_t n, const int32_t* src, const int32_t* idx, int32_t* out) {
+    for (int64_t i = 0; i < n; ++i) out[idx[i]] = src[i];
+  };
   t.iota_i32 = [](Stream, int64_t n, int32_t* out) {
     for (int64_t i = 0; i < n; ++i) out[i] = int32_t(i);
   };

@@ -63,6 +63,7 @@ KernelTable make_cuda_table() {
   t.f32 = cuda_float_kernels<float>();
   t.f64 = cuda_float_kernels<double>();
   t.gather_i32 = cu::gather_i32;
+  t.scatter_i32 = cu::scatter_i32;
   t.iota_i32 = cu::iota_i32;
   t.depth_counts = cu::depth_counts;
   t.split_by_depth = cu::split_by_depth;

@@ -95,6 +95,7 @@ void token_depth(Stream, int64_t n, int64_t nr, const T* p, const T* bias, bool 
                  int32_t* gate_index);
 template <typename T> void set_rows_one(Stream, int64_t m, const int32_t* idx, T* y);
 void gather_i32(Stream, int64_t n, const int32_t* table, const int32_t* idx, int32_t* out);
+void scatter_i32(Stream, int64_t n, const int32_t* src, const int32_t* idx, int32_t* out);
 void iota_i32(Stream, int64_t n, int32_t* out);
 void depth_counts(Stream, int64_t n_seq, const int64_t* off, int64_t nr, const int32_t* depth, int64_t* counts);
 void split_by_depth(Stream, int64_t n, const int32_t* depth, int32_t r, int32_t* exits, int32_t* stays);

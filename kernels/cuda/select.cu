@@ -127,6 +127,10 @@ __global__ void gather_i32_kernel(int64_t n, const int32_t* table, const int32_t
   MOR_GRID_STRIDE(i, n) out[i] = table[idx[i]];
 }
 
+__global__ void scatter_i32_kernel(int64_t n, const int32_t* src, const int32_t* idx, int32_t* out) {
+  MOR_GRID_STRIDE(i, n) out[idx[i]] = src[i];
+}
+
 __global__ void iota_i32_kernel(int64_t n, int32_t* out) {
   MOR_GRID_STRIDE(i, n) out[i] = int32_t(i);
 }
@@ -205,6 +209,12 @@ void gather_i32(Stream st, int64_t n, const int32_t* table, const int32_t* idx, 
   if (n <= 0) return;
   gather_i32_kernel<<<grid_for(n), kThreads, 0, as_stream(st)>>>(n, table, idx, out);
   check_launch("gather_i32");
+}
+
+void scatter_i32(Stream st, int64_t n, const int32_t* src, const int32_t* idx, int32_t* out) {
+  if (n <= 0) return;
+  scatter_i32_kernel<<<grid_for(n), kThreads, 0, as_stream(st)>>>(n, src, idx, out);
+  check_launch("scatter_i32");
 }
 
 void iota_i32(Stream st, int64_t n, int32_t* out) {

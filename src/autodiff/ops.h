@@ -130,6 +130,9 @@ Tensor topk_per_sequence(const Tensor& scores, const SeqLayout& layout, const st
 Tensor iota_rows(int64_t n, Device device);                    // i32 [0, 1, ..., n-1]
 Tensor take_i32(const Tensor& table, const Tensor& idx);        // i32 out[i] = table[idx[i]]
 Tensor i32_on(const std::vector<int32_t>& v, Device device);   // an upload of host indices
+// In place: dst[idx[i]] = src[i] for rows (dst [R, d], src [n, d] floats) or i32 elements; idx
+// distinct (the inference engine's KV pool appends).
+void scatter_rows_into(Tensor& dst, const Tensor& idx, const Tensor& src);
 // [n] of `dtype`, 1 at the rows idx and 0 elsewhere (the routers' auxiliary BCE target).
 Tensor ones_at(int64_t n, const Tensor& idx, DType dtype);
 // Token-choice depths from probabilities p [n, N_r]: depth[t] = argmax_j (p + bias) (bias [N_r]

@@ -13,7 +13,6 @@ KvPool::KvPool(int64_t pages, int64_t page_tokens, int64_t kv_heads, int64_t hea
   row_bytes_ = int64_t(2 * kv_heads * head_dim * int64_t(dtype_size(dtype))) + 4;
   kv_ = Tensor::zeros({pages * page_tokens, 2 * kv_heads, head_dim}, dtype, device);
   positions_ = Tensor::zeros({pages * page_tokens}, DType::I32, device);
-  if (!device.is_cpu()) host_positions_.assign(size_t(pages * page_tokens), 0);
   for (int64_t p = pages - 1; p >= 0; --p) free_.push_back(p);  // hand out page 0 first
 }
 
@@ -23,15 +22,6 @@ int64_t KvPool::take() {
   free_.pop_back();
   peak_ = std::max(peak_, ++used_);
   return p;
-}
-
-void KvPool::set_position(int64_t row, int32_t pos) {
-  if (positions_.device().is_cpu()) {
-    positions_.data<int32_t>()[row] = pos;
-    return;
-  }
-  host_positions_[size_t(row)] = pos;
-  positions_.view(row, {1}).copy_from(Tensor::wrap(&host_positions_[size_t(row)], {1}, DType::I32, Device::cpu()));
 }
 
 void KvPool::give(int64_t page) {
@@ -54,24 +44,33 @@ KvSource PagedKv::attend(const ad::Var& qkv, const ad::SeqLayout& layout, const 
   const int64_t S = layout.n_seq(), P = pool_.page_tokens(), Hq = s.n_heads, Hkv = s.n_kv_heads, D = s.head_dim;
   MOR_CHECK(int64_t(caches_.size()) == S, "PagedKv: ", caches_.size(), " caches for ", S, " sequences");
   MOR_CHECK(Hkv == pool_.kv_heads() && D == pool_.head_dim(), "PagedKv: the pool's rows are not this layer's K/V");
-  const Tensor& kv = pool_.kv();
+  Tensor& kv = pool_.kv();
   const int64_t* off = layout.offsets.data<int64_t>();
   if (!reuse_) {
-    // Append each row's K and V (heads Hq .. Hq + 2 Hkv of qkv) at the end of its sequence's cache:
-    // device copies of one row each, positions through the pool's host mirror.
+    // Append each row's K and V (heads Hq .. Hq + 2 Hkv of qkv) and its position at the end of its
+    // sequence's cache: the pool rows come from the host's page tables, the copies are one gather
+    // and two scatters on the device.
     const Tensor& src = qkv->value;
-    const int64_t row = 2 * Hkv * D;
     MOR_CHECK(src.dtype() == kv.dtype() && src.device() == kv.device(), "PagedKv: the pool's dtype or device is not the model's");
-    const std::vector<int32_t> pos = layout.positions.to_vector<int32_t>();  // host copy off the CPU
+    const int64_t n = layout.rows(), H = Hq + 2 * Hkv;
+    std::vector<int32_t> dst_rows, src_heads, dst_heads;  // pool rows; head rows of qkv and of the pool
     for (int64_t g = 0; g < S; ++g) {
       SeqCache& c = *caches_[size_t(g)];
       MOR_CHECK(int64_t(c.pages.size()) * P >= c.len + off[g + 1] - off[g], "PagedKv: pages were not reserved");
       for (int64_t i = off[g]; i < off[g + 1]; ++i, ++c.len) {
         const int64_t dst = c.pages[size_t(c.len / P)] * P + c.len % P;
-        kv.view(dst * row, {row}).copy_from(src.view((i * (Hq + 2 * Hkv) + Hq) * D, {row}));
-        pool_.set_position(dst, pos[size_t(i)]);
+        dst_rows.push_back(int32_t(dst));
+        for (int64_t h = 0; h < 2 * Hkv; ++h) {
+          src_heads.push_back(int32_t(i * H + Hq + h));
+          dst_heads.push_back(int32_t(dst * 2 * Hkv + h));
+        }
       }
     }
+    const Device dev = kv.device();
+    const Tensor kv_heads = ad::gather_rows(ad::make_var(src.reshape({n * H, D})), ad::i32_on(src_heads, dev))->value;
+    Tensor pool_heads = kv.reshape({kv.numel() / D, D});
+    ad::scatter_rows_into(pool_heads, ad::i32_on(dst_heads, dev), kv_heads);
+    ad::scatter_rows_into(pool_.positions(), ad::i32_on(dst_rows, dev), layout.positions);
   }
   ad::SeqLayout l;
   l.offsets = Tensor::empty({S + 1}, DType::I64);

@@ -26,7 +26,7 @@ namespace mor {
 
 class KvPool {
  public:
-  // The pool lives on `device` (the model's); positions are mirrored on the host.
+  // The pool lives on `device` (the model's).
   KvPool(int64_t pages, int64_t page_tokens, int64_t kv_heads, int64_t head_dim, DType dtype,
          Device device = Device::cpu());
   int64_t page_tokens() const { return page_tokens_; }
@@ -42,15 +42,14 @@ class KvPool {
   void give(int64_t page);
   const Tensor& kv() const { return kv_; }                 // [pages * page_tokens, 2 Hkv, D]
   const Tensor& positions() const { return positions_; }   // i32 [pages * page_tokens] (on the device)
-  // Writes row `row`'s position (the device copy too, off the CPU).
-  void set_position(int64_t row, int32_t pos);
+  Tensor& kv() { return kv_; }
+  Tensor& positions() { return positions_; }
   int64_t kv_heads() const { return hkv_; }
   int64_t head_dim() const { return d_; }
 
  private:
   int64_t page_tokens_, hkv_, d_, row_bytes_;
   Tensor kv_, positions_;
-  std::vector<int32_t> host_positions_;  // the host's copy of positions_ (off the CPU)
   std::vector<int64_t> free_;
   int64_t used_ = 0, peak_ = 0;
 };

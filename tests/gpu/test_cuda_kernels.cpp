@@ -362,6 +362,11 @@ TEST(CudaKernelsInt, RoutingState) {
   cpu().gather_i32(nullptr, 4, depth.data(), idx.data(), got.data());
   gpu().gather_i32(nullptr, 4, ddepth.get(), didx.get(), dgot.get());
   expect_equal(got, dgot.back(), "gather_i32");
+  std::vector<int32_t> scattered(depth.size(), -1);  // out[idx[i]] = src[i] at distinct idx
+  Dev<int32_t> dscattered(scattered), dsrc(got);
+  cpu().scatter_i32(nullptr, 4, got.data(), idx.data(), scattered.data());
+  gpu().scatter_i32(nullptr, 4, dsrc.get(), didx.get(), dscattered.get());
+  expect_equal(scattered, dscattered.back(), "scatter_i32");
   std::vector<int32_t> io(n);
   Dev<int32_t> dio(static_cast<size_t>(n));
   cpu().iota_i32(nullptr, n, io.data());
@@ -406,7 +411,7 @@ TEST(CudaKernelsTable, EveryEntryFilled) {
   };
   EXPECT_EQ(nulls(gpu().f32), 0u);
   EXPECT_EQ(nulls(gpu().f64), 0u);
-  EXPECT_TRUE(gpu().gather_i32 && gpu().iota_i32 && gpu().depth_counts && gpu().split_by_depth && gpu().adamw_update &&
+  EXPECT_TRUE(gpu().gather_i32 && gpu().scatter_i32 && gpu().iota_i32 && gpu().depth_counts && gpu().split_by_depth && gpu().adamw_update &&
               gpu().sum_squares);
   EXPECT_STREQ(gpu().device, "cuda");
 }

@@ -1,6 +1,8 @@
 // Routing index ops (no gradient): row numbers, gathers of row numbers, the BCE target, token-choice
 // depths and their per-sequence counts. They keep routing state on the device; only depth_counts
 // returns host values (and so synchronises).
+#include <algorithm>
+
 #include "src/autodiff/dispatch.h"
 #include "src/autodiff/op_registry.h"
 #include "src/autodiff/ops.h"
@@ -11,6 +13,7 @@ MOR_REGISTER_OP_NO_GRAD(ones_at)
 MOR_REGISTER_OP_NO_GRAD(token_depths)
 MOR_REGISTER_OP_NO_GRAD(depth_counts)
 MOR_REGISTER_OP_NO_GRAD(split_by_depth)
+MOR_REGISTER_OP_NO_GRAD(scatter_rows_into)
 
 namespace mor::ad {
 
@@ -32,6 +35,23 @@ Tensor take_i32(const Tensor& table, const Tensor& idx) {
 Tensor i32_on(const std::vector<int32_t>& v, Device device) {
   const Tensor host = Tensor::from_vector(v, {int64_t(v.size())});
   return device.is_cpu() ? host : host.to(device);
+}
+
+void scatter_rows_into(Tensor& dst, const Tensor& idx, const Tensor& src) {
+  const Device dev = op_device("scatter_rows_into", {&dst, &idx, &src});
+  const int64_t n = idx.numel();
+  MOR_CHECK(idx.dtype() == DType::I32 && src.dtype() == dst.dtype() && src.dim(0) == n &&
+                src.numel() / std::max<int64_t>(n, 1) == dst.numel() / std::max<int64_t>(dst.dim(0), 1),
+            "scatter_rows_into: ", shape_str(src.shape()), " rows into ", shape_str(dst.shape()), " at ", n, " indices");
+  if (n == 0) return;
+  if (dst.dtype() == DType::I32) {
+    MOR_CHECK(dst.ndim() == 1, "scatter_rows_into: i32 needs 1-d tensors");
+    MOR_RUN_TABLE("scatter_rows_into", dev, scatter_i32, n, src.ptr<int32_t>(), idx.ptr<int32_t>(), dst.ptr<int32_t>());
+    return;
+  }
+  const int64_t d = src.numel() / n;
+  MOR_DISPATCH_FLOAT(dst.dtype(), T,
+                     MOR_RUN("scatter_rows_into", dev, T, scatter_rows, n, d, src.ptr<T>(), idx.ptr<int32_t>(), dst.ptr<T>()));
 }
 
 Tensor ones_at(int64_t n, const Tensor& idx, DType dtype) {
