@@ -18,6 +18,7 @@
 #include "kernels/cpu/rows.h"
 #include "kernels/cpu/select.h"
 #include "kernels/kernel_table.h"
+#include "kernels/token_depth_rule.h"
 
 namespace mor::kernels {
 namespace {
@@ -115,17 +116,8 @@ template <typename T>
 void token_depth_entry(Stream, int64_t n, int64_t nr, const T* p, const T* bias, bool all_deepest, int32_t* depth,
                        int32_t* gate_index) {
   for (int64_t t = 0; t < n; ++t) {
-    int32_t best = int32_t(nr - 1);
-    if (!all_deepest) {
-      best = 0;
-      double bv = double(p[t * nr]) + (bias ? double(bias[0]) : 0.0);
-      for (int64_t j = 1; j < nr; ++j) {
-        const double v = double(p[t * nr + j]) + (bias ? double(bias[j]) : 0.0);
-        if (v > bv) bv = v, best = int32_t(j);
-      }
-    }
-    depth[t] = best;
-    gate_index[t] = int32_t(t * nr + best);
+    depth[t] = token_depth_of(p + t * nr, bias, nr, all_deepest);
+    gate_index[t] = int32_t(t * nr + depth[t]);
   }
 }
 

@@ -10,6 +10,7 @@
 //   set_rows_one, gather_i32, iota_i32: elementwise.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops.h"
+#include "kernels/token_depth_rule.h"
 
 namespace mor::kernels::cu {
 namespace {
@@ -104,15 +105,7 @@ template <typename T>
 __global__ void token_depth_kernel(int64_t n, int64_t nr, const T* p, const T* bias, bool all_deepest,
                                    int32_t* depth, int32_t* gate_index) {
   MOR_GRID_STRIDE(t, n) {
-    int32_t best = int32_t(nr - 1);
-    if (!all_deepest) {
-      best = 0;
-      double bv = double(p[t * nr]) + (bias ? double(bias[0]) : 0.0);
-      for (int64_t j = 1; j < nr; ++j) {
-        const double v = double(p[t * nr + j]) + (bias ? double(bias[j]) : 0.0);
-        if (v > bv) bv = v, best = int32_t(j);
-      }
-    }
+    const int32_t best = token_depth_of(p + t * nr, bias, nr, all_deepest);
     depth[t] = best;
     gate_index[t] = int32_t(t * nr + best);
   }
