@@ -1,6 +1,7 @@
 // Tensor construction, views, copies and conversions.
 #include "tensor.h"
 
+#include <atomic>
 #include <cstring>
 #include <sstream>
 
@@ -129,10 +130,17 @@ Tensor Tensor::view(int64_t offset, const Shape& shape) const {
   return t;
 }
 
+namespace {
+std::atomic<int64_t> g_device_to_host{0};
+}  // namespace
+
+int64_t device_to_host_copies() { return g_device_to_host.load(std::memory_order_relaxed); }
+
 void Tensor::copy_from(const Tensor& src) {
   MOR_CHECK(src.numel_ == numel_ && src.dtype_ == dtype_, "copy_from: ", shape_str(src.shape_), " ",
             dtype_name(src.dtype_), " into ", shape_str(shape_), " ", dtype_name(dtype_));
   if (numel_ == 0) return;
+  if (device().is_cpu() && !src.device().is_cpu()) g_device_to_host.fetch_add(1, std::memory_order_relaxed);
   if (device().host_memory() && src.device().host_memory()) {  // the CPU and the test device
     std::memcpy(raw(), src.raw(), nbytes());
     return;

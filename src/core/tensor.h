@@ -83,4 +83,8 @@ class Tensor {
   DType dtype_ = DType::F32;
 };
 
+// Copies made so far from any other device into CPU memory (every host read of device data goes
+// through one): tests count them to prove where a step waits for its device.
+int64_t device_to_host_copies();
+
 }  // namespace mor

@@ -153,11 +153,13 @@ ForwardResult Model::forward(const Tensor& tokens, const ForwardContext& ctx) {
 
   const int head_id = head_ >= 0 ? head_ : embed_;
   const ad::Var& head = params_.var(head_id);
+  // Every target is a valid id (checked above), so the default normaliser is the token count: the
+  // loss op need not count valid rows on the host.
+  const double norm = ctx.loss_normalizer > 0 ? ctx.loss_normalizer : double(res.tokens);
   res.loss = tp_ ? ad::classifier_cross_entropy_vocab_parallel(ad::copy_to_tp_region(x, *tp_), head, targets,
                                                                {tp_, params_.shard_begin(head_id), cfg_.vocab_size},
-                                                               ctx.loss_normalizer)
-                 : ad::classifier_cross_entropy(x, head, targets, ctx.loss_normalizer);
-  const double norm = ctx.loss_normalizer > 0 ? ctx.loss_normalizer : double(res.tokens);
+                                                               norm)
+                 : ad::classifier_cross_entropy(x, head, targets, norm);
   res.lm_loss = res.loss->value.item() * norm / double(res.tokens);
   for (const AuxTerm& a : aux) {
     // Logged values are per micro-batch means (undo the 1/micro_batches normalisation).

@@ -150,6 +150,44 @@ TEST(DeviceSeam, TrainingAndEvaluationMatchTheCpuBitForBit) {
   }
 }
 
+// Where a training step waits for its device, counted (every host read of device data is a copy,
+// device_to_host_copies()): the forward reads back only the logged scalars -- the LM loss and each
+// auxiliary loss -- plus, for token-choice, the per-depth counts (once for the histogram, once per
+// recursion step that ran); expert-choice top-k needs none; backward and the AdamW update none.
+TEST(DeviceSeam, AStepReadsTheDeviceOnlyWhereItMust) {
+  for (const Variant& v : variants()) {
+    SCOPED_TRACE(v.name);
+    Model dev(v.cfg, DType::F32, nullptr, Device::test());
+    dev.initialize(3);
+    TrainConfig t;
+    AdamW opt(dev.params(), t);
+    const Tensor tokens = testing::random_tokens(3, 12, v.cfg.vocab_size, 17);
+    ad::Tape tape;
+    ForwardResult r;
+    int64_t forward = 0, backward = 0;
+    {
+      ad::GradScope scope(tape);
+      ForwardContext ctx;
+      ctx.forward_call = 1;
+      const int64_t c0 = device_to_host_copies();
+      r = dev.forward(tokens, ctx);
+      const int64_t c1 = device_to_host_copies();
+      tape.backward(r.loss);
+      forward = c1 - c0, backward = device_to_host_copies() - c1;
+    }
+    int64_t expected = 1 + int64_t(r.aux.size());
+    if (v.cfg.mor.type == "token") {
+      expected += 1;  // the depth histogram
+      for (int64_t n : r.routing.tokens_per_step) expected += n > 0;  // each step's exits and stays
+    }
+    EXPECT_EQ(forward, expected);
+    EXPECT_EQ(backward, 0);
+    const int64_t c2 = device_to_host_copies();
+    opt.step(3e-3, opt.grad_norm(), 1.0);
+    EXPECT_EQ(device_to_host_copies(), c2) << "the optimizer step";
+  }
+}
+
 // Generation: the engine's batched, paged, depth-wise decoding of several requests (greedy and
 // sampled, prompts longer than a page) gives the same tokens on the test device as on the CPU.
 TEST(DeviceSeam, GenerationMatchesTheCpu) {
