@@ -6,7 +6,7 @@
 # benchmark set (kernels/lab/cuda_lab.cu), `mor train` end to end on cuda (train, checkpoint, resume
 # bit-exact, evaluate, generate), and `mor bench train --device cuda` on the 360M paper configs
 # (vanilla, MoR-2, MoR-3) at T = 2048; then a summary. MAX_BATCH=1 also searches each config's
-# largest micro batch (slower).
+# largest micro batch (slower); SANITIZE=0 skips the compute-sanitizer memcheck of the kernel tests.
 #   bash launch/gpu_check.sh            # build dir: build-gpu (BUILD_DIR=... to change)
 # On a GPU machine without the project's Debian libraries (the lent ones), build the bundle here
 # first (bash launch/gpu_bundle.sh) and carry .gpu-bundle.tar.gz: the script then runs it as is.
@@ -70,6 +70,15 @@ timeout 180 "$BUILD_DIR/tests/gpu/gpu_tests" --gtest_color=no 2>&1 | tee "$log_d
 tests_rc=${PIPESTATUS[0]}
 tests_line=$(grep -E "^\[  (PASSED|FAILED) " "$log_dir/tests.log" | head -2 | tr '\n' ' ')
 
+sanitize_rc=0
+if [ "${SANITIZE:-1}" = 1 ] && command -v compute-sanitizer >/dev/null 2>&1; then
+  # Out-of-bounds and misaligned accesses, on the kernel tests (not the training ones: slow there).
+  echo "== compute-sanitizer memcheck (tests/gpu kernels) =="
+  timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_DIR/tests/gpu/gpu_tests" \
+    --gtest_filter='-*CudaTraining*' --gtest_brief=1 2>&1 | tail -15
+  sanitize_rc=${PIPESTATUS[0]}
+fi
+
 echo "== cuda_lab =="
 timeout 240 "$BUILD_DIR/kernels/lab/cuda_lab" --kernel all --reps 10 2>&1 | tee "$log_dir/lab.log"
 lab_rc=${PIPESTATUS[0]}
@@ -110,9 +119,10 @@ echo
 echo "== summary ($gpu_name) =="
 echo "build:     ${build_s} s"
 echo "gpu tests: $([ "$tests_rc" = 0 ] && echo ok || echo "FAILED (exit $tests_rc)")  ${tests_line}"
+echo "memcheck:  $([ "$sanitize_rc" = 0 ] && echo ok || echo "FAILED (exit $sanitize_rc)")"
 echo "cuda_lab:  $([ "$lab_rc" = 0 ] && echo ok || echo "FAILED (exit $lab_rc)")"
 echo "mor train: $([ "$e2e_rc" = 0 ] && echo ok || echo FAILED)"
 echo "bench:     $([ "$bench_rc" = 0 ] && echo ok || echo FAILED)"
 grep -E "^  time " "$log_dir/lab.log" | sed 's/^  time /  /'
 echo "total:     ${total_s} s"
-[ "$tests_rc" = 0 ] && [ "$lab_rc" = 0 ] && [ "$e2e_rc" = 0 ] && [ "$bench_rc" = 0 ]
+[ "$tests_rc" = 0 ] && [ "$sanitize_rc" = 0 ] && [ "$lab_rc" = 0 ] && [ "$e2e_rc" = 0 ] && [ "$bench_rc" = 0 ]
