@@ -5,8 +5,8 @@
 # vanilla, expert- and token-choice MoR; a bf16 run within its band of fp32), the CUDA kernel lab's
 # benchmark set (kernels/lab/cuda_lab.cu), `mor train` end to end on cuda (train, checkpoint, resume
 # bit-exact, evaluate, generate), and `mor bench train --device cuda` on the 360M paper configs
-# (vanilla, MoR-2, MoR-3) at T = 2048; then a summary. MAX_BATCH=1 also searches each config's
-# largest micro batch (slower); SANITIZE=0 skips the compute-sanitizer memcheck of the kernel tests.
+# (vanilla, MoR-2, MoR-3) at T = 2048 in bf16; then a summary. MAX_BATCH=1 also searches each config's
+# largest micro batch (slower); PRECISIONS="bf16 fp32" benchmarks fp32 too; SANITIZE=0 skips the compute-sanitizer memcheck of the kernel tests.
 #   bash launch/gpu_check.sh            # build dir: build-gpu (BUILD_DIR=... to change)
 # On a GPU machine without the project's Debian libraries (the lent ones), build the bundle here
 # first (bash launch/gpu_bundle.sh) and carry .gpu-bundle.tar.gz: the script then runs it as is.
@@ -74,7 +74,7 @@ sanitize_rc=0
 if [ "${SANITIZE:-1}" = 1 ] && command -v compute-sanitizer >/dev/null 2>&1; then
   # Out-of-bounds and misaligned accesses, on the kernel tests (not the training ones: slow there).
   echo "== compute-sanitizer memcheck (tests/gpu kernels) =="
-  timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_DIR/tests/gpu/gpu_tests" \
+  timeout 180 compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD_DIR/tests/gpu/gpu_tests" \
     --gtest_filter='-*CudaTraining*' --gtest_brief=1 2>&1 | tail -15
   sanitize_rc=${PIPESTATUS[0]}
 fi
@@ -106,7 +106,7 @@ fi
 echo "== mor bench train --device cuda (360M, T = 2048) =="
 bench_rc=0
 for cfg in 360m-vanilla 360m-mor2 360m-mor3; do
-  for prec in bf16 fp32; do
+  for prec in ${PRECISIONS:-bf16}; do
     extra=()
     [ "${MAX_BATCH:-0}" = 1 ] && [ "$prec" = bf16 ] && extra=(--max-batch)
     timeout 150 "$mor" bench train -c "configs/paper/$cfg.yaml" --device cuda --steps 3 --set train.grad_accum=1 \
