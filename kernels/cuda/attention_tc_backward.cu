@@ -11,12 +11,12 @@
 //                 warp), P^T and dS^T in registers, then dV += P^T dO and dK += dS^T Q with P^T /
 //                 dS^T as A operands. Shared (bf16): Ks, Vs [64][D+8]; Qs, dOs [BQ][D+8]; their
 //                 transposes Qt, dOt [D][BQ+8]; fp32 lse * log2 e and D_i, i32 positions [BQ].
-//                 D = 64: 55.8 KB; D = 128: 73.2 KB.
+//                 D = 64: 56.1 KB; D = 128: 73.1 KB.
 //   dq kernel     CTA = (tile of 64 query rows, query head), warp w owning rows [16 w, 16 w + 16);
 //                 key tiles of BK (64 for D = 64, 32 for D = 128) up to the last key the tile's
 //                 last query sees: S = Q K^T, dP = dO V^T, dS in registers, dQ += dS K (K^T staged
 //                 as Kt). Shared: Qs, dOs [64][D+8]; Ks, Vs [BK][D+8]; Kt [D][BK+8]; positions,
-//                 D_i. D = 64: 46.3 KB; D = 128: 62.1 KB.
+//                 D_i. D = 64: 46.6 KB; D = 128: 62.8 KB.
 // The dq kernel recomputes S and dP rather than sharing them with the dk/dv kernel through
 // atomics (7 products instead of 5, but deterministic). Fragment layouts: attention_tc.cuh.
 #include "kernels/cuda/attention_tc.cuh"
