@@ -5,6 +5,7 @@
 // synchronises before calling its combine hook. Filling the table calls no CUDA API (the first
 // kernel call does), so a process without a driver can build it.
 #include "kernels/cuda/cuda_table.h"
+#include "kernels/cuda/attention_tc.h"
 #include "kernels/cuda/ops.h"
 
 namespace mor::kernels {
@@ -62,6 +63,10 @@ KernelTable make_cuda_table() {
   t.device = "cuda";
   t.f32 = cuda_float_kernels<float>();
   t.f64 = cuda_float_kernels<double>();
+  // f32 attention: the bf16 tensor-core kernels when switched on under the bf16 GEMM precision
+  // (attention_tc.h), the fp32 ones otherwise.
+  t.f32.attention_forward = cu::attention_forward_f32;
+  t.f32.attention_backward = cu::attention_backward_f32;
   t.gather_i32 = cu::gather_i32;
   t.scatter_i32 = cu::scatter_i32;
   t.iota_i32 = cu::iota_i32;

@@ -2,9 +2,12 @@
 // CPU table's kernel on a small instance is the reference and the CUDA one is checked against it;
 // then the CUDA kernel is timed with cudaEvents on a training-sized instance and its rate printed
 // (GB/s for memory-bound kernels, TFLOP/s for the others, with the formula used).
-//   cuda_lab [--kernel all|attention|rmsnorm|swiglu|lmhead|adamw|gemm] [--reps R]
+//   cuda_lab [--kernel all|attention|attention_tc|rmsnorm|swiglu|lmhead|adamw|gemm] [--reps R]
 // Sizes: attention 4 sequences x T=2048, 9 query / 3 kv heads of 64 (causal; FLOPs 4 B Hq T^2 D / 2
-// forward, 2.5x that backward); rmsnorm and swiglu over 16384 rows (d 1024, f 2816); lmhead_xent
+// forward, 2.5x that backward); attention_tc: the fp32 SIMT kernels against the bf16 tensor-core
+// ones (attention_tc.h) at T=2048 x4, heads of 64 and 128, causal and MoR-compacted (half the
+// tokens as queries and keys; half as queries over all keys), FLOPs 4 Hq D x (visible pairs)
+// forward, 2.5x that backward; rmsnorm and swiglu over 16384 rows (d 1024, f 2816); lmhead_xent
 // n=8192 d=1024 V=50304 with gradients (6 n V d FLOPs); adamw over 360M parameters (28 bytes per
 // parameter); the GEMMs of a 360M Llama (d 960, 15/5 heads of 64, ffn 2560) over 8192 tokens, in
 // fp32 (TF32 off), TF32 and bf16. Exits 0 with a message when there is no device.
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda/attention_tc.h"
 #include "kernels/cuda/cuda_table.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/kernel_table.h"
@@ -184,6 +188,157 @@ void lab_attention(int reps) {
     cudaFree(p);
 }
 
+// A packed attention instance on the host (per sequence: ascending query and key positions),
+// contiguous q/k/v/out rows, and its device copy with gradients.
+struct AttnCase {
+  std::vector<int64_t> q_off{0}, k_off{0};
+  std::vector<int32_t> q_pos, k_pos;
+  int64_t hq, hkv, d;
+  AttnCase(int64_t hq_, int64_t hkv_, int64_t d_) : hq(hq_), hkv(hkv_), d(d_) {}
+  void add(const std::vector<int32_t>& qp, const std::vector<int32_t>& kp) {
+    q_pos.insert(q_pos.end(), qp.begin(), qp.end());
+    k_pos.insert(k_pos.end(), kp.begin(), kp.end());
+    q_off.push_back(q_off.back() + int64_t(qp.size()));
+    k_off.push_back(k_off.back() + int64_t(kp.size()));
+  }
+  int64_t nq() const { return q_off.back(); }
+  int64_t nk() const { return k_off.back(); }
+  // Sum over the queries of the keys each sees (the attention's work, for TFLOP/s).
+  double visible_pairs() const {
+    double n = 0;
+    for (size_t s = 0; s + 1 < q_off.size(); ++s)
+      for (int64_t i = q_off[s]; i < q_off[s + 1]; ++i)
+        for (int64_t j = k_off[s]; j < k_off[s + 1] && k_pos[size_t(j)] <= q_pos[size_t(i)]; ++j) n += 1;
+    return n;
+  }
+  AttentionLayout layout() const {
+    AttentionLayout L;
+    L.n_seq = int64_t(q_off.size()) - 1, L.hq = hq, L.hkv = hkv, L.d = d;
+    L.q_stride = L.o_stride = hq * d, L.k_stride = L.v_stride = hkv * d;
+    return L;
+  }
+};
+
+std::vector<int32_t> positions(int32_t a, int32_t b) {
+  std::vector<int32_t> v;
+  for (int32_t i = a; i < b; ++i) v.push_back(i);
+  return v;
+}
+// An ascending random subset of m of the positions [0, n) (MoR's selected tokens).
+std::vector<int32_t> chosen(int32_t n, int32_t m, unsigned seed) {
+  auto all = positions(0, n);
+  std::mt19937 rng(seed);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(size_t(m));
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+struct AttnDev {
+  AttentionLayout L;
+  int64_t *q_off, *k_off;
+  int32_t *q_pos, *k_pos;
+  float *q, *k, *v, *dout, *out, *lse, *dq, *dk, *dv;
+  explicit AttnDev(const AttnCase& c) : L(c.layout()) {
+    const size_t nq = size_t(c.nq()), nk = size_t(c.nk());
+    const size_t dq_n = nq * size_t(c.hq * c.d), dk_n = nk * size_t(c.hkv * c.d);
+    q_off = to_dev(c.q_off), k_off = to_dev(c.k_off), q_pos = to_dev(c.q_pos), k_pos = to_dev(c.k_pos);
+    L.q_off = q_off, L.k_off = k_off, L.q_pos = q_pos, L.k_pos = k_pos;
+    q = to_dev(random_vec<float>(dq_n, 31)), k = to_dev(random_vec<float>(dk_n, 32));
+    v = to_dev(random_vec<float>(dk_n, 33));
+    dout = to_dev(random_vec<float>(dq_n, 34));
+    out = dev_zeros<float>(dq_n), lse = dev_zeros<float>(nq * size_t(c.hq));
+    dq = dev_zeros<float>(dq_n), dk = dev_zeros<float>(dk_n), dv = dev_zeros<float>(dk_n);
+  }
+  ~AttnDev() {
+    for (void* p : {(void*)q_off, (void*)k_off, (void*)q_pos, (void*)k_pos, (void*)q, (void*)k, (void*)v, (void*)dout,
+                    (void*)out, (void*)lse, (void*)dq, (void*)dk, (void*)dv})
+      cudaFree(p);
+  }
+};
+
+// The tensor-core variant on or off for the CUDA table's f32 attention (it needs the bf16 GEMM
+// precision too).
+void attention_variant(bool tc) {
+  set_cuda_attention_tc(tc);
+  set_gemm_precision(tc ? GemmPrecision::BF16 : GemmPrecision::F32);
+}
+
+// The tensor-core kernels against the CPU's (fp32) on a small instance. Tolerance 1e-2 of
+// max(1, |ref|): bf16 inputs (8-bit mantissa) in dot products of D terms, fp32 accumulation.
+void check_attention_tc(const AttnCase& c, const std::string& name) {
+  const int64_t nq = c.nq(), nk = c.nk();
+  AttnDev g(c);
+  const size_t qn = size_t(nq * c.hq * c.d), kn = size_t(nk * c.hkv * c.d);
+  const auto q = to_host(g.q, qn), k = to_host(g.k, kn), v = to_host(g.v, kn), dout = to_host(g.dout, qn);
+  std::vector<float> out(qn), lse(size_t(nq * c.hq)), dq(qn), dk(kn), dv(kn);
+  AttentionLayout LC = c.layout();
+  LC.q_off = c.q_off.data(), LC.k_off = c.k_off.data(), LC.q_pos = c.q_pos.data(), LC.k_pos = c.k_pos.data();
+  const float scale = 1.0f / std::sqrt(float(c.d));
+  attention_variant(false);  // the CPU reference in fp32
+  C().f32.attention_forward(nullptr, LC, scale, q.data(), k.data(), v.data(), out.data(), lse.data());
+  C().f32.attention_backward(nullptr, LC, scale, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(),
+                             dq.data(), dk.data(), dv.data());
+  attention_variant(true);
+  G().f32.attention_forward(nullptr, g.L, scale, g.q, g.k, g.v, g.out, g.lse);
+  G().f32.attention_backward(nullptr, g.L, scale, g.q, g.k, g.v, g.out, g.lse, g.dout, g.dq, g.dk, g.dv);
+  attention_variant(false);
+  const double tol = 1e-2;
+  report_check((name + " out").c_str(), max_err(out, to_host(g.out, qn)), tol);
+  report_check((name + " lse").c_str(), max_err(lse, to_host(g.lse, lse.size())), tol);
+  report_check((name + " dq").c_str(), max_err(dq, to_host(g.dq, qn)), tol);
+  report_check((name + " dk").c_str(), max_err(dk, to_host(g.dk, kn)), tol);
+  report_check((name + " dv").c_str(), max_err(dv, to_host(g.dv, kn)), tol);
+}
+
+// fp32 SIMT vs bf16 tensor cores on one instance: forward and backward, TFLOP/s of the useful work.
+void time_attention_variants(int reps, const AttnCase& c, const std::string& name) {
+  AttnDev g(c);
+  const double fwd_flops = 4.0 * double(c.hq * c.d) * c.visible_pairs();
+  const float scale = 1.0f / std::sqrt(float(c.d));
+  for (bool tc : {false, true}) {
+    attention_variant(tc);
+    const std::string tag = name + (tc ? " bf16-tc" : " fp32");
+    rate(("fwd " + tag).c_str(), time_ms(reps, [&] {
+           G().f32.attention_forward(nullptr, g.L, scale, g.q, g.k, g.v, g.out, g.lse);
+         }),
+         fwd_flops, 0);
+    rate(("bwd " + tag).c_str(), time_ms(reps, [&] {
+           G().f32.attention_backward(nullptr, g.L, scale, g.q, g.k, g.v, g.out, g.lse, g.dout, g.dq, g.dk, g.dv);
+         }),
+         2.5 * fwd_flops, 0);
+  }
+  attention_variant(false);
+}
+
+void lab_attention_tc(int reps) {
+  std::printf("attention, bf16 tensor cores (attention_tc.h) vs fp32 SIMT\n");
+  for (int64_t d : {64, 128}) {  // check: causal GQA, partial tiles, a compacted subset with KV sharing
+    AttnCase c(4, 2, d);
+    c.add(positions(0, 150), positions(0, 150));
+    c.add(chosen(300, 77, 1), positions(0, 300));        // queries a subset, keys all (Nk != Nq)
+    c.add({0, 3, 9}, positions(5, 40));                  // a query before every key (out 0, lse -inf)
+    const auto sel = chosen(200, 90, 2);
+    c.add(sel, sel);                                      // a subset among itself
+    check_attention_tc(c, "tc D" + std::to_string(d));
+  }
+  const int32_t T = 2048;
+  for (int64_t d : {64, 128}) {
+    const int64_t hq = d == 64 ? 16 : 8, hkv = d == 64 ? 4 : 2;
+    const std::string heads = " " + std::to_string(hq) + ":" + std::to_string(hkv) + "x" + std::to_string(d);
+    AttnCase causal(hq, hkv, d), sub(hq, hkv, d), share(hq, hkv, d);
+    for (int b = 0; b < 4; ++b) {
+      causal.add(positions(0, T), positions(0, T));
+      const auto sel = chosen(T, T / 2, unsigned(10 + b));
+      sub.add(sel, sel);
+      share.add(sel, positions(0, T));
+    }
+    time_attention_variants(reps, causal, "causal T2048x4" + heads);
+    time_attention_variants(reps, sub, "subset 1024/2048 x4" + heads);
+    time_attention_variants(reps, share, "subset q / all kv x4" + heads);
+  }
+}
+
 void lab_rmsnorm_swiglu(int reps, bool norm, bool swiglu) {
   if (norm) {
     std::printf("rmsnorm\n");
@@ -340,7 +495,7 @@ void lab_gemm(int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mor::lab::help(argc, argv, "cuda_lab [--kernel all|attention|rmsnorm|swiglu|lmhead|adamw|gemm] [--reps R]"))
+  if (mor::lab::help(argc, argv, "cuda_lab [--kernel all|attention|attention_tc|rmsnorm|swiglu|lmhead|adamw|gemm] [--reps R]"))
     return 0;
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -354,6 +509,7 @@ int main(int argc, char** argv) {
   const int reps = int(mor::lab::arg(argc, argv, "--reps", 10));
   const bool all = k == "all";
   if (all || k == "attention") lab_attention(reps);
+  if (all || k == "attention" || k == "attention_tc") lab_attention_tc(reps);
   if (all || k == "rmsnorm" || k == "swiglu") lab_rmsnorm_swiglu(reps, all || k == "rmsnorm", all || k == "swiglu");
   if (all || k == "lmhead") lab_lmhead(reps);
   if (all || k == "adamw") lab_adamw(reps);

@@ -6,9 +6,17 @@
 // are compared, padding included, so a write out of bounds shows. Tolerance: 2e-4 of max(1, |ref|)
 // in f32 (dot products of <= 200 terms and sums over <= 300 keys or queries in another order),
 // 1e-10 in f64.
+// The bf16 tensor-core variant (kernels/cuda/attention_tc.h; the table's f32 entries with the
+// switch on under the bf16 GEMM precision) on the same layouts at head sizes 64 and 128, against
+// the CPU in fp32: tolerance 1e-2 of max(1, |ref|) (bf16-rounded Q, K, V, dO and P, fp32
+// accumulation; the expected error is ~1e-3), plus bitwise determinism of its backward and the
+// fp32 fallback for other head sizes.
 #include "tests/gpu/gpu_test_util.h"
 
 #include <algorithm>
+#include <optional>
+
+#include "kernels/cuda/attention_tc.h"
 
 namespace mor::gputest {
 namespace {
@@ -44,8 +52,22 @@ std::vector<int32_t> subset(int32_t n, int32_t m, uint32_t seed) {
   return all;
 }
 
+// The tensor-core attention for the scope (the switch on, the bf16 GEMM precision); restored after.
+struct TensorCoreAttention {
+  kernels::GemmPrecision before = kernels::gemm_precision();
+  TensorCoreAttention() {
+    kernels::set_cuda_attention_tc(true);
+    kernels::set_gemm_precision(kernels::GemmPrecision::BF16);
+  }
+  ~TensorCoreAttention() {
+    kernels::set_cuda_attention_tc(false);
+    kernels::set_gemm_precision(before);
+  }
+};
+
+// The CUDA entries run with the tensor-core variant when `tc` (the CPU reference stays fp32).
 template <typename T>
-void check_attention(const Layout& H, bool fused, double f32_tol, const std::string& name) {
+void check_attention(const Layout& H, bool fused, double f32_tol, const std::string& name, bool tc = false) {
   const auto& C = cpu().template of<T>();
   const auto& G = gpu().template of<T>();
   const int64_t D = H.d, nq = H.nq(), nk = H.nk();
@@ -76,7 +98,12 @@ void check_attention(const Layout& H, bool fused, double f32_tol, const std::str
   std::vector<T> lse(size_t(nq * H.hq));
   Dev<T> dout(out), dlse(lse.size());
   C.attention_forward(nullptr, LC, scale, qb.data() + q_at, kb.data() + k_at, vb.data() + v_at, out.data(), lse.data());
-  G.attention_forward(nullptr, LG, scale, dqb.get() + q_at, dkb.get() + k_at, dvb.get() + v_at, dout.get(), dlse.get());
+  {
+    std::optional<TensorCoreAttention> on;
+    if (tc) on.emplace();
+    G.attention_forward(nullptr, LG, scale, dqb.get() + q_at, dkb.get() + k_at, dvb.get() + v_at, dout.get(),
+                        dlse.get());
+  }
   expect_close(out, dout.back(), tol<T>(f32_tol), name + ": out (whole buffer, padding included)");
   expect_close(lse, dlse.back(), tol<T>(f32_tol), name + ": lse");
 
@@ -95,8 +122,12 @@ void check_attention(const Layout& H, bool fused, double f32_tol, const std::str
     T* xv = want_kv ? (fused ? dgq.get() : dgv.get()) + v_at : nullptr;
     C.attention_backward(nullptr, LC, scale, qb.data() + q_at, kb.data() + k_at, vb.data() + v_at, out.data(),
                          lse.data(), go.data(), cq, ck, cv);
-    G.attention_backward(nullptr, LG, scale, dqb.get() + q_at, dkb.get() + k_at, dvb.get() + v_at, dout.get(),
-                         dlse.get(), dgo.get(), xq, xk, xv);
+    {
+      std::optional<TensorCoreAttention> on;
+      if (tc) on.emplace();
+      G.attention_backward(nullptr, LG, scale, dqb.get() + q_at, dkb.get() + k_at, dvb.get() + v_at, dout.get(),
+                           dlse.get(), dgo.get(), xq, xk, xv);
+    }
     const std::string tag = name + (which == 0 ? "" : which == 1 ? " (dq only)" : " (dk/dv only)");
     expect_close(gq, dgq.back(), tol<T>(f32_tol), tag + ": dq" + (fused ? "/dk/dv (fused)" : ""));
     if (!fused) {
@@ -157,6 +188,110 @@ TEST(CudaAttention, CompactedF64) {
   check_attention<double>(compacted_layout(40), false, 0, "f64 compacted D=40");
   check_attention<double>(compacted_layout(200), false, 0, "f64 compacted D=200");
   check_attention<double>(causal_layout(), true, 0, "f64 causal fused");
+}
+
+// ---- the bf16 tensor-core variant ----
+
+constexpr double kTcTol = 1e-2;
+
+// Causal rows of lengths that are not multiples of the 64-row tiles (several tiles, a partial
+// one), an empty sequence, a one-row sequence; GQA 4:2.
+Layout causal_tc_layout(int64_t d) {
+  Layout H;
+  H.hq = 4, H.hkv = 2, H.d = d;
+  H.add(range(0, 37), range(0, 37));
+  H.add({}, {});
+  H.add(range(0, 200), range(0, 200));
+  H.add({0}, {0});
+  H.add(range(0, 129), range(0, 129));
+  return H;
+}
+
+TEST(CudaAttention, TensorCoreCausalGqaFused) {
+  MOR_REQUIRE_GPU();
+  for (int64_t d : {64, 128}) {
+    Layout H = causal_tc_layout(d);
+    check_attention<float>(H, true, kTcTol, "tc causal GQA fused D=" + std::to_string(d), true);
+  }
+}
+
+TEST(CudaAttention, TensorCoreCausalStrided) {
+  MOR_REQUIRE_GPU();
+  for (int64_t d : {64, 128})
+    check_attention<float>(causal_tc_layout(d), false, kTcTol, "tc causal strided D=" + std::to_string(d), true);
+}
+
+// Compacted subsets with non-contiguous positions, KV sharing (Nk != Nq), queries that see no key
+// (out 0, lse -inf), a sequence with keys and no queries, a long subset over all keys (several
+// query and key tiles, with partly visible ones); GQA 6:2 and 8:1.
+TEST(CudaAttention, TensorCoreCompactedKvSharing) {
+  MOR_REQUIRE_GPU();
+  for (int64_t d : {64, 128}) {
+    Layout H = compacted_layout(d);
+    H.add(subset(400, 150, 5), range(0, 400));
+    check_attention<float>(H, false, kTcTol, "tc compacted/KV sharing D=" + std::to_string(d), true);
+    Layout M;
+    M.hq = 8, M.hkv = 1, M.d = d;
+    M.add({3, 4, 90, 91, 92, 250}, range(50, 260));  // the first two see no key
+    const auto sel = subset(300, 130, 6);
+    M.add(sel, sel);
+    check_attention<float>(M, false, kTcTol, "tc subsets GQA 8:1 D=" + std::to_string(d), true);
+  }
+}
+
+// Head sizes without tensor-core kernels take the fp32 ones, switch or not (fp32 tolerance).
+TEST(CudaAttention, TensorCoreFallsBackForOtherHeadSizes) {
+  MOR_REQUIRE_GPU();
+  EXPECT_FALSE(kernels::cu::attention_tc_supports(40));
+  check_attention<float>(compacted_layout(40), false, 2e-4, "tc switch on, D=40 (fp32 kernels)", true);
+}
+
+TEST(CudaAttention, TensorCoreSwitchNeedsBf16Precision) {
+  MOR_REQUIRE_GPU();
+  EXPECT_FALSE(kernels::cuda_attention_tc());  // off by default
+  kernels::set_cuda_attention_tc(true);
+  const auto before = kernels::gemm_precision();
+  kernels::set_gemm_precision(kernels::GemmPrecision::F32);
+  EXPECT_FALSE(kernels::cu::attention_tc_applies(64));
+  kernels::set_gemm_precision(kernels::GemmPrecision::BF16);
+  EXPECT_TRUE(kernels::cu::attention_tc_applies(64));
+  EXPECT_TRUE(kernels::cu::attention_tc_applies(128));
+  EXPECT_FALSE(kernels::cu::attention_tc_applies(96));
+  kernels::set_cuda_attention_tc(false);
+  EXPECT_FALSE(kernels::cu::attention_tc_applies(64));
+  kernels::set_gemm_precision(before);
+}
+
+// Two runs of the tensor-core backward give bitwise equal gradients (no atomics), and no NaN.
+TEST(CudaAttention, TensorCoreBackwardDeterministic) {
+  MOR_REQUIRE_GPU();
+  Layout H = compacted_layout(64);
+  H.add(range(0, 300), range(0, 300));
+  kernels::AttentionLayout L;
+  L.n_seq = int64_t(H.q_off.size()) - 1, L.hq = H.hq, L.hkv = H.hkv, L.d = H.d;
+  L.q_stride = L.o_stride = H.hq * H.d, L.k_stride = L.v_stride = H.hkv * H.d;
+  const size_t qn = size_t(H.nq() * L.q_stride), kn = size_t(H.nk() * L.k_stride);
+  Dev<float> q(uniform<float>(qn, 60)), k(uniform<float>(kn, 61)), v(uniform<float>(kn, 62));
+  Dev<float> go(uniform<float>(qn, 63));
+  Dev<float> out(qn), lse(size_t(H.nq() * H.hq));
+  Dev<int64_t> q_off(H.q_off), k_off(H.k_off);
+  Dev<int32_t> q_pos(H.q_pos), k_pos(H.k_pos);
+  L.q_off = q_off.get(), L.k_off = k_off.get(), L.q_pos = q_pos.get(), L.k_pos = k_pos.get();
+  TensorCoreAttention on;
+  const auto& G = gpu().f32;
+  G.attention_forward(nullptr, L, 0.125f, q.get(), k.get(), v.get(), out.get(), lse.get());
+  std::vector<float> first[3];
+  for (int run = 0; run < 2; ++run) {
+    Dev<float> dq(qn), dk(kn), dv(kn);
+    G.attention_backward(nullptr, L, 0.125f, q.get(), k.get(), v.get(), out.get(), lse.get(), go.get(), dq.get(),
+                         dk.get(), dv.get());
+    const std::vector<float> got[3] = {dq.back(), dk.back(), dv.back()};
+    for (int i = 0; i < 3; ++i) {
+      for (float x : got[i]) ASSERT_FALSE(std::isnan(x)) << "gradient " << i;
+      if (run == 0) first[i] = got[i];
+      else expect_equal(first[i], got[i], "tc backward run 2 vs run 1, gradient " + std::to_string(i));
+    }
+  }
 }
 
 template <typename T>
