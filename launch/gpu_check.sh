@@ -5,7 +5,8 @@
 # vanilla, expert- and token-choice MoR; a bf16 run within its band of fp32), the CUDA kernel lab's
 # benchmark set (kernels/lab/cuda_lab.cu), `mor train` end to end on cuda (train, checkpoint, resume
 # bit-exact, evaluate, generate), and `mor bench train --device cuda` on the 360M paper configs
-# (vanilla, MoR-2, MoR-3) at T = 2048 in bf16; then a summary. MAX_BATCH=1 also searches each config's
+# (vanilla, MoR-2, MoR-3) at T = 2048 in bf16, with the SIMT and the tensor-core attention; then a
+# summary (CONFIGS, PRECISIONS, ATTENTIONS narrow or widen the benchmark set). MAX_BATCH=1 also searches each config's
 # largest micro batch (slower); PRECISIONS="bf16 fp32" benchmarks fp32 too; SANITIZE=0 skips the compute-sanitizer memcheck of the kernel tests.
 #   bash launch/gpu_check.sh            # build dir: build-gpu (BUILD_DIR=... to change)
 # On a GPU machine without the project's Debian libraries (the lent ones), build the bundle here
@@ -105,12 +106,17 @@ fi
 
 echo "== mor bench train --device cuda (360M, T = 2048) =="
 bench_rc=0
-for cfg in 360m-vanilla 360m-mor2 360m-mor3; do
+for cfg in ${CONFIGS:-360m-vanilla 360m-mor2 360m-mor3}; do
   for prec in ${PRECISIONS:-bf16}; do
-    extra=()
-    [ "${MAX_BATCH:-0}" = 1 ] && [ "$prec" = bf16 ] && extra=(--max-batch)
-    timeout 150 "$mor" bench train -c "configs/paper/$cfg.yaml" --device cuda --steps 3 --set train.grad_accum=1 \
-      --set train.micro_batch="${MICRO_BATCH:-8}" --set train.precision=$prec "${extra[@]}" 2>&1 | grep -v "^#" || bench_rc=1
+    for attn in ${ATTENTIONS:-simt tensor_cores}; do
+      [ "$prec" = fp32 ] && [ "$attn" = tensor_cores ] && continue  # the tensor-core attention is bf16
+      extra=()
+      [ "${MAX_BATCH:-0}" = 1 ] && [ "$prec" = bf16 ] && [ "$attn" = simt ] && extra=(--max-batch)
+      echo "-- $cfg $prec attention $attn"
+      timeout 120 "$mor" bench train -c "configs/paper/$cfg.yaml" --device cuda --steps 3 --set train.grad_accum=1 \
+        --set train.micro_batch="${MICRO_BATCH:-8}" --set train.precision=$prec --set train.cuda_attention=$attn \
+        "${extra[@]}" 2>&1 | grep -v "^#" || bench_rc=1
+    done
   done
 done
 

@@ -97,6 +97,7 @@ struct TrainConfig {
   std::string device = "cpu";
   std::string precision = "fp32";  // GEMMs: fp32 or bf16 (mixed precision; src/train/precision.h)
   bool tf32 = true;                 // CUDA fp32 GEMMs on TF32 tensor cores (false: exact fp32)
+  std::string cuda_attention = "simt";  // CUDA training attention: simt (fp32) or tensor_cores (bf16; kernels/cuda/attention_tc.h)
   bool memory_check = true;     // refuse to start when the estimated peak memory does not fit
 };
 

@@ -112,6 +112,8 @@ void visit_train(TrainConfig& c, V& v) {
   });
   v.field("threads", c.threads, "CPU threads (0: OpenMP default)");
   v.field("device", c.device, "cpu, cuda or cuda:N; test: the CPU kernels behind the device seam (checks)");
+  v.choice("cuda_attention", c.cuda_attention, {"simt", "tensor_cores"},
+           "CUDA training attention: simt (tiled fp32) or tensor_cores (bf16 mma, FlashAttention-2; with train.precision bf16 and head dim 64 or 128, else simt; not yet validated on a GPU)");
   v.field("tf32", c.tf32, "CUDA: fp32 GEMMs on TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation); false for exact fp32");
   v.choice("precision", c.precision, {"fp32", "bf16"},
            "GEMM precision: fp32, or bf16 (bf16 inputs, f32 accumulation, f32 master weights; CPUs with AVX512_BF16 or AMX, and CUDA GPUs)");

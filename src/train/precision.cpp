@@ -6,7 +6,8 @@
 #include "src/core/cpu_features.h"
 #include "src/core/error.h"
 #if defined(MOR_HAVE_CUDA) && __has_include("kernels/cuda/gemm.h")
-#include "kernels/cuda/gemm.h"  // set_cuda_tf32
+#include "kernels/cuda/attention_tc.h"  // set_cuda_attention_tc
+#include "kernels/cuda/gemm.h"          // set_cuda_tf32
 #define MOR_HAVE_CUDA_GEMM 1
 #endif
 
@@ -15,6 +16,7 @@ namespace mor {
 void apply_train_precision(const std::string& source, const TrainConfig& t, Device device) {
 #ifdef MOR_HAVE_CUDA_GEMM
   kernels::set_cuda_tf32(t.tf32);
+  kernels::set_cuda_attention_tc(t.cuda_attention == "tensor_cores");
 #endif
   if (t.precision == "fp32") {
     kernels::set_gemm_precision(kernels::GemmPrecision::F32);

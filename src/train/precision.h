@@ -3,6 +3,7 @@
 // accumulation -- oneDNN on the CPU (kernels/cpu/gemm_bf16.h), cuBLASLt on CUDA
 // (kernels/cuda/gemm.cu); master weights, gradients, optimizer state, the loss, norms and every
 // non-GEMM op stay f32. On the CPU refused, with the reason, without bf16 dot-product instructions.
+// train.cuda_attention: tensor_cores runs the CUDA training attention on bf16 tensor cores too.
 #pragma once
 #include <string>
 
