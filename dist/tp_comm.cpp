@@ -57,7 +57,7 @@ void CommTpGroup::check_identical(const Tensor& t, const std::string& what) {
   if (!check_ || comm_.size() == 1) return;
   CommTimer timer(comm_s_);
   const int n = comm_.size();
-  const Tensor host = t.device().is_cpu() ? t : t.to(Device::cpu());
+  const Tensor host = t.host();
   std::vector<int64_t> mine{int64_t(tensor_hash(host)), t.numel()}, all(size_t(2 * n));
   comm_.all_gather(mine.data(), all.data(), 2, DType::I64);
   bool same = true;

@@ -2,16 +2,15 @@
 // (see dispatch.h).
 #include "src/autodiff/dispatch.h"
 
-#if defined(MOR_HAVE_CUDA) && __has_include("kernels/cuda/cuda_table.h")
+#ifdef MOR_HAVE_CUDA
 #include "kernels/cuda/cuda_table.h"
-#define MOR_HAVE_CUDA_TABLE 1
 #endif
 
 namespace mor::ad {
 
 const kernels::KernelTable& kernels_for(Device d) {
   if (d.host_memory()) return kernels::cpu_kernel_table();  // the CPU and the test device
-#ifdef MOR_HAVE_CUDA_TABLE
+#ifdef MOR_HAVE_CUDA
   return kernels::cuda_kernel_table();
 #else
   fail_input("device ", d.str(), ": this build has no CUDA kernels. Hint: use device: cpu, or rebuild where nvcc is on PATH.");

@@ -164,6 +164,8 @@ Tensor Tensor::to(Device d) const {
   return t;
 }
 
+Tensor Tensor::host() const { return device().is_cpu() ? *this : to(Device::cpu()); }
+
 Tensor Tensor::to_dtype(DType target) const {
   if (target == dtype_) return clone();
   if (!device().is_cpu()) return to(Device::cpu()).to_dtype(target).to(device());
@@ -220,14 +222,14 @@ void Tensor::fill_(double value) {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
-  Tensor c = device().is_cpu() ? *this : to(Device::cpu());
+  const Tensor c = host();
   const T* p = c.data<T>();
   return std::vector<T>(p, p + numel_);
 }
 
 double Tensor::item() const {
   MOR_CHECK(numel_ == 1, "item() on a tensor of shape ", shape_str(shape_));
-  Tensor c = device().is_cpu() ? *this : to(Device::cpu());
+  const Tensor c = host();
   return c.to_dtype(DType::F64).data<double>()[0];  // c is on the host
 }
 

@@ -65,6 +65,7 @@ class Tensor {
 
   Tensor clone() const;
   Tensor to(Device device) const;       // explicit device copy (clone when same device)
+  Tensor host() const;                  // this tensor on the CPU, else a copy there (host reads)
   Tensor to_dtype(DType dtype) const;   // conversion between f32/f64/bf16 (through the host off the CPU)
   void copy_from(const Tensor& src);    // same shape and dtype; any devices
   void zero_();

@@ -313,7 +313,7 @@ void Engine::nonblock_phase() {
     }
     Tensor logits;  // on the host: the samplers read them
     if (!last_rows.empty())
-      logits = model_.logits(model_.final_norm(ad::make_var(rows_of(x->value, last_rows)))->value).to(Device::cpu());
+      logits = model_.logits(model_.final_norm(ad::make_var(rows_of(x->value, last_rows)))->value).host();
     const int64_t V = model_.config().vocab_size;
     int64_t li = 0;
     for (const auto& g : exits) {

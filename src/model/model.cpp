@@ -185,7 +185,7 @@ Tensor Model::logits(const Tensor& hidden) const {
   const int t = tp_->size();
   const int64_t n = local.dim(0), vl = local.dim(1);
   // Gathered and interleaved on the host (an inference helper; explicit copies off the CPU).
-  const Tensor local_host = local.device().is_cpu() ? local : local.to(Device::cpu());
+  const Tensor local_host = local.host();
   Tensor parts = Tensor::empty({t, n, vl}, local.dtype());
   tp_->all_gather(local_host, parts);
   Tensor out = Tensor::empty({n, vl * t}, local.dtype());  // member k's columns are [k*vl, (k+1)*vl)

@@ -71,7 +71,7 @@ class ExpertRouter final : public Router {
     } else if (selection(ctx) == Selection::Threshold) {
       // The causal rule's counts depend on the scores: one host copy of them (decoding, evaluation).
       const std::vector<double> sv =
-          (aux_logits ? aux_logits->value : score->value).to(Device::cpu()).to_dtype(DType::F64).to_vector<double>();
+          (aux_logits ? aux_logits->value : score->value).host().to_dtype(DType::F64).to_vector<double>();
       const double thr = aux_logits ? 0.0 : spec_.threshold;  // aux router: sigmoid(logit) >= 0.5
       std::vector<int32_t> keep;
       const int64_t* off = layout.offsets.data<int64_t>();

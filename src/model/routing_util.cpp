@@ -39,7 +39,7 @@ void RoutingStats::resolve() {
       mean_score.push_back(0.0);
       continue;
     }
-    const std::vector<double> v = p.scores.to(Device::cpu()).to_dtype(DType::F64).to_vector<double>();
+    const std::vector<double> v = p.scores.host().to_dtype(DType::F64).to_vector<double>();
     const int64_t cols = p.column < 0 ? 1 : p.scores.dim(1), m = int64_t(v.size()) / cols;
     double sum = 0;
     for (int64_t t = 0; t < m; ++t) sum += v[size_t(t * cols + std::max<int64_t>(p.column, 0))];

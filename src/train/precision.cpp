@@ -5,16 +5,15 @@
 #include "kernels/cpu/gemm_bf16.h"
 #include "src/core/cpu_features.h"
 #include "src/core/error.h"
-#if defined(MOR_HAVE_CUDA) && __has_include("kernels/cuda/gemm.h")
+#ifdef MOR_HAVE_CUDA
 #include "kernels/cuda/attention_tc.h"  // set_cuda_attention_tc
 #include "kernels/cuda/gemm.h"          // set_cuda_tf32
-#define MOR_HAVE_CUDA_GEMM 1
 #endif
 
 namespace mor {
 
 void apply_train_precision(const std::string& source, const TrainConfig& t, Device device) {
-#ifdef MOR_HAVE_CUDA_GEMM
+#ifdef MOR_HAVE_CUDA
   kernels::set_cuda_tf32(t.tf32);
   kernels::set_cuda_attention_tc(t.cuda_attention == "tensor_cores");
 #endif
@@ -36,7 +35,7 @@ void apply_train_precision(const std::string& source, const TrainConfig& t, Devi
 std::string train_precision_description(Device device) {
   const bool bf16 = kernels::gemm_precision() == kernels::GemmPrecision::BF16;
   if (device.is_cuda()) {
-#ifdef MOR_HAVE_CUDA_GEMM
+#ifdef MOR_HAVE_CUDA
     const bool tf32 = kernels::cuda_tf32();
 #else
     const bool tf32 = false;

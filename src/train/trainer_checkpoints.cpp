@@ -20,11 +20,8 @@ namespace mor {
 namespace fs = std::filesystem;
 
 namespace {
-// t itself on the CPU, else a host copy (checkpoints are written from the host).
-Tensor on_host(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
-
 bool all_finite(const Tensor& device_tensor) {
-  const Tensor t = on_host(device_tensor);
+  const Tensor t = device_tensor.host();
   const float* p = t.data<float>();
   const int64_t n = t.numel();
   bool ok = true;
@@ -118,9 +115,10 @@ void Trainer::snapshot_checkpoint() {
   const ParamTable& p = model_->params();
   // ZeRO: every rank contributes its moment shard (collective over DP); TP: every rank its slice
   // of each split tensor (collective over TP). Rank 0 writes the full tensors by global name.
-  const Tensor m_all = on_host(dp_->gather_shards(optim_->exp_avg()));
-  const Tensor v_all = on_host(dp_->gather_shards(optim_->exp_avg_sq()));
-  const Tensor values = on_host(p.values());
+  // Host copies of what the files hold (the arenas themselves on the CPU).
+  const Tensor m_all = dp_->gather_shards(optim_->exp_avg()).host();
+  const Tensor v_all = dp_->gather_shards(optim_->exp_avg_sq()).host();
+  const Tensor values = p.values().host();
   if (!root_ && tp_->size() == 1) {  // nothing more to contribute
     last_saved_step_ = state_.step;
     return;

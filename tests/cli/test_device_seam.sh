@@ -2,7 +2,7 @@
 # `train.device: test` end to end (the device seam without a GPU, src/core/device.h): the trainer on
 # the test device writes the same metrics as on the CPU (every loss and gradient norm bit for bit),
 # checkpoints from it resume bit-exactly, and eval / generate / bench train on --device test give
-# the CPU's results. A bad device is one clear error.
+# the CPU's results. A bad device or device key is one clear error, and writes nothing.
 source "$(dirname "$0")/common.sh"
 small_dataset
 tiny_config
@@ -55,5 +55,10 @@ if [ "$(nvidia-smi -L 2>/dev/null | grep -c ^GPU)" = 0 ]; then
   expect_fail "CUDA device" "$MOR" eval --checkpoint "$WORK/expert-cpu" --data "$WORK/ds" --device cuda:1
 fi
 expect_fail "GPU's memory" "$MOR" bench train --config "$WORK/tiny.yaml" --device test --max-batch
+expect_fail "Hint: use cpu, cuda, cuda:N, or test" "$MOR" generate --checkpoint "$WORK/expert-cpu" --prompt x --device tpu
+expect_fail "Hint: use cpu, cuda, cuda:N, or test" "$MOR" bench train --config "$WORK/tiny.yaml" --device gpu0
+expect_fail "expected one of: simt, tensor_cores" "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/bad" \
+  --set train.cuda_attention=fast
+expect_fail "train.tf32" "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/bad" --set train.tf32=maybe
 [ ! -e "$WORK/bad/ckpt-00000001.h5" ] || fail "a refused run wrote a checkpoint"
 echo "device seam CLI ok"

@@ -54,8 +54,7 @@ SeqLayout SeqLayout::dense(int64_t B, int64_t T, Device device) {
 namespace {
 // Query-key pairs query layout q sees in key layout kv (causal by position, per sequence).
 double count_visible(const SeqLayout& q, const SeqLayout& kv) {
-  const Tensor qp = q.positions.device().is_cpu() ? q.positions : q.positions.to(Device::cpu());
-  const Tensor kp = kv.positions.device().is_cpu() ? kv.positions : kv.positions.to(Device::cpu());
+  const Tensor qp = q.positions.host(), kp = kv.positions.host();
   const int64_t* q_off = q.offsets.data<int64_t>();
   const int32_t* q_pos = qp.data<int32_t>();
   const int32_t* k_pos = kp.data<int32_t>();

@@ -23,7 +23,7 @@ namespace {
 // The model always passes its normaliser; counting the rows otherwise copies targets to the host.
 double resolve_normalizer(const Tensor& targets, double normalizer) {
   if (normalizer > 0) return normalizer;
-  const Tensor host = targets.device().is_cpu() ? targets : targets.to(Device::cpu());
+  const Tensor host = targets.host();
   const int32_t* t = host.data<int32_t>();
   int64_t valid = 0;
   for (int64_t i = 0; i < targets.numel(); ++i) valid += t[i] >= 0;
