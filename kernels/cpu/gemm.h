@@ -8,6 +8,10 @@
 // kBf16MinFlops/2 multiply-adds rounds its inputs to bf16 and accumulates in f32 (gemm_bf16.h).
 // Smaller ones (per-head attention blocks of few rows) stay f32: converting them costs more than
 // it saves. f64 GEMMs (gradient checks) are never affected.
+//
+// f32 GEMMs run on our AVX-512 GEMM (gemm_avx512.h) in the x86-64-v4 copy of the kernels, and on
+// OpenBLAS elsewhere; MOR_SGEMM=openblas in the environment picks OpenBLAS everywhere (for A/B
+// measurements and as a fallback), MOR_SGEMM=avx512 asks for ours (refused on a CPU without it).
 #pragma once
 #include <cstdint>
 
@@ -22,5 +26,15 @@ constexpr double kBf16MinFlops = 2.0 * (1 << 18);
 // Process-wide; set once before training (callers check bf16_gemm_unavailable_reason() first).
 void set_gemm_precision(GemmPrecision p);
 GemmPrecision gemm_precision();
+
+// Which implementation runs the f32 GEMMs of this process (fixed at the first call).
+enum class SgemmBackend { OpenBLAS, Avx512 };
+SgemmBackend sgemm_backend();
+// "mor-avx512 (12x32 tile)" or "OpenBLAS", for run headers.
+const char* sgemm_backend_name();
+// Throws std::invalid_argument naming MOR_SGEMM and its allowed values when the variable is set to
+// something else, or to avx512 on a CPU (copy of the kernels) without AVX-512. The CLI calls it
+// first, so a typo fails the command instead of silently measuring the wrong GEMM.
+void check_sgemm_env();
 
 }  // namespace mor::kernels

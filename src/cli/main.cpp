@@ -14,6 +14,7 @@
 #include "data/prepare.h"
 #include "dist/bench_comm.h"
 #include "dist/runtime.h"
+#include "kernels/cpu/gemm.h"
 #include "src/core/blas_kernels.h"
 #include "src/core/error.h"
 #include "src/core/storage.h"
@@ -257,6 +258,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  try {
+    mor::kernels::check_sgemm_env();  // a bad MOR_SGEMM fails every command, before any work
+  } catch (const std::invalid_argument& e) {
+    return fail_exit(2, std::string("error: ") + e.what());
   }
   // Commands that may run as many ranks start the distributed runtime (MPI only when a launcher
   // started this process; `bench comm` always); it is finalised when `runtime` goes out of scope.

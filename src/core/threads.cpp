@@ -3,6 +3,7 @@
 
 #include "blas_kernels.h"
 #include "cpu_features.h"
+#include "kernels/cpu/gemm.h"
 
 #include <omp.h>
 
@@ -32,7 +33,8 @@ std::string blas_description() {
   os << "OpenBLAS " << (blas_is_openmp() ? "openmp" : "NOT-openmp(slow: two thread pools)") << " "
      << openblas_get_corename();
   if (const std::string note = blas_kernel_note(); !note.empty()) os << " (" << note << ")";
-  os << ", " << num_threads() << " thread(s), " << cpu_kernels_description();
+  os << ", " << num_threads() << " thread(s), f32 GEMM " << kernels::sgemm_backend_name() << ", "
+     << cpu_kernels_description();
   return os.str();
 }
 

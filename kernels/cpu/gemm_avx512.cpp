@@ -1,0 +1,261 @@
+// The AVX-512 f32 GEMM: register tile, B-panel packing and blocking; see gemm_avx512.h.
+#include "gemm_avx512.h"
+
+#include <cstdlib>
+
+#if defined(__AVX512F__)
+// GCC 12 flags its own intrinsics' internal _mm512_undefined_ps() as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <utility>
+#endif
+
+namespace mor::kernels {
+
+#if !defined(__AVX512F__)
+
+bool sgemm_avx512_available() { return false; }
+void sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+                  float*, int64_t) {
+  std::abort();  // callers check sgemm_avx512_available()
+}
+
+#else
+
+namespace {
+
+constexpr int kMR = 12;               // rows of the register tile (broadcast operand)
+constexpr int kNR = 32;               // columns: two zmm vectors
+constexpr int64_t kMaxKc = 512;       // depth of one pass over C
+constexpr int64_t kL2Bytes = 768 << 10;  // budget for one B block [kc, nb]
+
+// C[0:MR', 0:32] = alpha * sum_k a[k][i] b[k][:] + beta * C over MR' = MR rows, from packed panels
+// a [kc][12] and b [kc][32]; C's columns outside the masks m0 (0-15) / m1 (16-31) are left alone.
+template <int MR>
+void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, __mmask16 m0,
+          __mmask16 m1) {
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
+    if (beta != 0.f) {  // beta == 0 never reads C (it may hold NaN)
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
+    }
+    _mm512_mask_storeu_ps(ci, m0, r0);
+    _mm512_mask_storeu_ps(ci + 16, m1, r1);
+  }
+}
+
+using TileFn = void (*)(int64_t, const float*, const float*, float*, int64_t, float, float, __mmask16, __mmask16);
+
+template <int... MR>
+constexpr std::array<TileFn, sizeof...(MR)> tile_table(std::integer_sequence<int, MR...>) {
+  return {&tile<MR + 1>...};
+}
+
+// The tile for a panel of `rows` (1..12) rows.
+TileFn tile_fn(int rows) {
+  static constexpr std::array<TileFn, kMR> table = tile_table(std::make_integer_sequence<int, kMR>());
+  return table[rows - 1];
+}
+
+__mmask16 cols_mask(int cols) { return cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1); }
+
+// In-register transpose of 16 rows of 16 floats: r[i][j] -> r[j][i].
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // u[4i + j], lane L: column 4L + j of rows 4i..4i+3
+    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {  // t reused as v: rows 0-7 in t[0..8), rows 8-15 in t[8..16)
+    t[j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+    t[8 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+  }
+  for (int x = 0; x < 8; ++x) {
+    r[x] = _mm512_shuffle_f32x4(t[x], t[8 + x], 0x88);
+    r[8 + x] = _mm512_shuffle_f32x4(t[x], t[8 + x], 0xDD);
+  }
+}
+
+// Packs columns [0, cols) (cols <= 32) of op(B) = B^T, rows [0, kc), into dst[k][32] (zeros beyond
+// cols). b points at B[j0][k0]: op(B)[k][j] = b[j * ldb + k].
+void pack_transposed_b(const float* b, int64_t ldb, int cols, int64_t kc, float* dst) {
+  for (int half = 0; half < 2; ++half) {
+    const int c0 = half * 16, n = std::clamp(cols - c0, 0, 16);
+    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+      const int kn = int(std::min<int64_t>(16, kc - k0));
+      const __mmask16 km = kn == 16 ? __mmask16(0xFFFF) : __mmask16((1u << kn) - 1);
+      __m512 r[16];
+      for (int j = 0; j < 16; ++j)
+        r[j] = j < n ? _mm512_maskz_loadu_ps(km, b + (c0 + j) * ldb + k0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int k = 0; k < kn; ++k) _mm512_store_ps(dst + (k0 + k) * kNR + c0, r[k]);
+    }
+  }
+}
+
+// Packs columns [0, cols) of an untransposed op(B) = B, rows [0, kc), into dst[k][32] (zeros
+// beyond cols). b points at B[k0][j0]. Rows of B a power-of-two apart would all fall into the same
+// L1 sets if the tile read them in place.
+void pack_b(const float* b, int64_t ldb, int cols, int64_t kc, float* dst) {
+  const __mmask16 m0 = cols_mask(cols), m1 = cols_mask(std::max(cols - 16, 0));
+  for (int64_t k = 0; k < kc; ++k) {
+    _mm512_store_ps(dst + k * kNR, _mm512_maskz_loadu_ps(m0, b + k * ldb));
+    _mm512_store_ps(dst + k * kNR + 16, _mm512_maskz_loadu_ps(m1, b + k * ldb + 16));
+  }
+}
+
+// Copies an untransposed A's 12-row panel, op(A)[i][k] = a[i * lda + k] for k < kc, into
+// dst[k][12] by 16 x 16 register transposes (rows beyond `rows` read as zeros).
+void pack_a(const float* a, int64_t lda, int rows, int64_t kc, float* dst) {
+  for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+    const int kn = int(std::min<int64_t>(16, kc - k0));
+    const __mmask16 km = cols_mask(kn);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(km, a + i * lda + k0) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int k = 0; k < kn; ++k) _mm512_mask_storeu_ps(dst + (k0 + k) * kMR, __mmask16((1u << kMR) - 1), r[k]);
+  }
+}
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// A per-thread buffer of at least `floats` floats (64-byte aligned), grown as needed.
+class PackBuffer {
+ public:
+  float* get(int64_t floats) {
+    if (floats > size_) {
+      const int64_t bytes = (floats * int64_t(sizeof(float)) + 63) / 64 * 64;
+      buf_.reset(static_cast<float*>(std::aligned_alloc(64, size_t(bytes))));
+      size_ = floats;
+    }
+    return buf_.get();
+  }
+
+ private:
+  std::unique_ptr<float, AlignedFree> buf_;
+  int64_t size_ = 0;
+};
+
+// Copies a transposed A's 12-row panel, op(A)[i][k] = a[k * lda + i] for k < kc, into dst[k][12]:
+// read in place, each k would touch its own cache line (a row of A is lda apart) for 12 floats.
+void pack_transposed_a(const float* a, int64_t lda, int rows, int64_t kc, float* dst) {
+  const __mmask16 m = cols_mask(rows);
+  for (int64_t k = 0; k < kc; ++k) _mm512_mask_storeu_ps(dst + k * kMR, m, _mm512_maskz_loadu_ps(m, a + k * lda));
+}
+
+struct Problem {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+  int64_t kc_max, nb;
+};
+
+// C rows [i_begin, i_end), columns [j0, j0 + nb): every pass over K.
+void run_block(const Problem& p, int64_t i_begin, int64_t i_end, int64_t j0, int64_t nb) {
+  const int64_t panels = (nb + kNR - 1) / kNR;
+  thread_local PackBuffer b_buffer, a_buffer;
+  float* packed = b_buffer.get(panels * kNR * p.kc_max);
+  float* a_panel = a_buffer.get(kMR * p.kc_max + 16);
+  for (int64_t k0 = 0; k0 < p.K; k0 += p.kc_max) {
+    const int64_t kc = std::min(p.kc_max, p.K - k0);
+    const float beta = k0 == 0 ? p.beta : 1.f;
+    for (int64_t q = 0; q < panels; ++q) {
+      const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
+      if (p.tb)
+        pack_transposed_b(p.B + (j0 + q * kNR) * p.ldb + k0, p.ldb, cols, kc, packed + q * kNR * kc);
+      else
+        pack_b(p.B + k0 * p.ldb + j0 + q * kNR, p.ldb, cols, kc, packed + q * kNR * kc);
+    }
+    for (int64_t i0 = i_begin; i0 < i_end; i0 += kMR) {
+      const int rows = int(std::min<int64_t>(kMR, i_end - i0));
+      if (p.ta)
+        pack_transposed_a(p.A + k0 * p.lda + i0, p.lda, rows, kc, a_panel);
+      else
+        pack_a(p.A + i0 * p.lda + k0, p.lda, rows, kc, a_panel);
+      float* c_row = p.C + i0 * p.ldc + j0;
+      for (int64_t q = 0; q < panels; ++q) {
+        const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
+        const __mmask16 m0 = cols_mask(cols), m1 = cols_mask(std::max(cols - 16, 0));
+        tile_fn(rows)(kc, a_panel, packed + q * kNR * kc, c_row + q * kNR, p.ldc, p.alpha, beta, m0, m1);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool sgemm_avx512_available() { return true; }
+
+void sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) {  // C = beta C
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
+    return;
+  }
+  Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, 0};
+  const int64_t passes = (K + kMaxKc - 1) / kMaxKc;
+  p.kc_max = (K + passes - 1) / passes;
+  p.nb = std::max<int64_t>(kNR, kL2Bytes / (p.kc_max * int64_t(sizeof(float))) / kNR * kNR);
+  const int64_t col_blocks = (N + p.nb - 1) / p.nb;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // Row chunks only when there are too few column blocks to go round (each chunk >= 4 tiles tall).
+  int64_t row_chunks = 1;
+  if (threads > 1 && col_blocks < 2 * threads)
+    row_chunks = std::clamp<int64_t>((2 * threads + col_blocks - 1) / col_blocks, 1, std::max<int64_t>(1, M / (4 * kMR)));
+  const int64_t chunk_rows = ((M + row_chunks - 1) / row_chunks + kMR - 1) / kMR * kMR;
+  const int64_t tasks = col_blocks * row_chunks;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t jb = t / row_chunks, rc = t % row_chunks;
+    const int64_t i_begin = rc * chunk_rows, i_end = std::min(M, i_begin + chunk_rows);
+    if (i_begin >= i_end) continue;
+    const int64_t j0 = jb * p.nb;
+    run_block(p, i_begin, i_end, j0, std::min(p.nb, N - j0));
+  }
+}
+
+#endif
+
+}  // namespace mor::kernels

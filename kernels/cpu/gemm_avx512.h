@@ -1,0 +1,24 @@
+// Our own f32 GEMM for AVX-512 CPUs (the x86-64-v4 copy of the kernels), chosen over OpenBLAS by
+// measurement in kernels/lab/gemm_lab (README "Kernel lab").
+//   C[M,N] = alpha * op(A) @ op(B) + beta * C,   row-major, op(X) = X or X^T.
+//
+// What makes it faster than a general BLAS on a training step's shapes is what it does not do: it
+// packs neither A nor an untransposed B. A 12 x 32 register tile (24 zmm accumulators) broadcasts
+// op(A)'s elements straight from memory, whether A is stored [M,K] (12 row streams) or [K,M] (12
+// neighbours of one row), and loads untransposed B rows directly; only a transposed B (the forward
+// x W^T of every linear and the LM head) is repacked, by 16 x 16 register transposes, into
+// [k][32] panels per block of N that stays in L2 while every row of A passes over it.
+// Blocking: K in blocks of at most 384 (one block for the step's K = d_model GEMMs), N in blocks
+// whose B panel fits ~768 KB of L2; threads split N blocks first, then rows.
+#pragma once
+#include <cstdint>
+
+namespace mor::kernels {
+
+// True when this copy of the kernels was compiled for AVX-512 (else sgemm_avx512 must not be called).
+bool sgemm_avx512_available();
+
+void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace mor::kernels
