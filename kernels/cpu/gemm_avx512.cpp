@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <memory>
 #include <utility>
 #endif
@@ -20,6 +21,7 @@ namespace mor::kernels {
 #if !defined(__AVX512F__)
 
 bool sgemm_avx512_available() { return false; }
+double sgemm_avx512_tile_gflops(double) { return 0; }
 void sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
                   float*, int64_t) {
   std::abort();  // callers check sgemm_avx512_available()
@@ -33,6 +35,7 @@ constexpr int kMR = 12;               // rows of the register tile (broadcast op
 constexpr int kNR = 32;               // columns: two zmm vectors
 constexpr int64_t kMaxKc = 512;       // depth of one pass over C
 constexpr int64_t kL2Bytes = 768 << 10;  // budget for one B block [kc, nb]
+constexpr int64_t kPanelsPerBlock = 8;   // A panels packed together (a transposed A reads whole lines)
 
 // C[0:MR', 0:32] = alpha * sum_k a[k][i] b[k][:] + beta * C over MR' = MR rows, from packed panels
 // a [kc][12] and b [kc][32]; C's columns outside the masks m0 (0-15) / m1 (16-31) are left alone.
@@ -169,11 +172,16 @@ class PackBuffer {
   int64_t size_ = 0;
 };
 
-// Copies a transposed A's 12-row panel, op(A)[i][k] = a[k * lda + i] for k < kc, into dst[k][12]:
-// read in place, each k would touch its own cache line (a row of A is lda apart) for 12 floats.
-void pack_transposed_a(const float* a, int64_t lda, int rows, int64_t kc, float* dst) {
-  const __mmask16 m = cols_mask(rows);
-  for (int64_t k = 0; k < kc; ++k) _mm512_mask_storeu_ps(dst + k * kMR, m, _mm512_maskz_loadu_ps(m, a + k * lda));
+// Copies the 12-row panels of a transposed A's block of `rows` rows (op(A)[i][k] = a[k * lda + i],
+// k < kc) into dst + p * kMR * kc, each [k][12]. One k at a time for all panels, so each row of A
+// is read once, in order, rather than once per panel.
+void pack_transposed_a(const float* a, int64_t lda, int64_t rows, int64_t kc, float* dst) {
+  const int64_t panels = (rows + kMR - 1) / kMR;
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t p = 0; p < panels; ++p) {
+      const __mmask16 m = cols_mask(int(std::min<int64_t>(kMR, rows - p * kMR)));
+      _mm512_mask_storeu_ps(dst + p * kMR * kc + k * kMR, m, _mm512_maskz_loadu_ps(m, a + k * lda + p * kMR));
+    }
 }
 
 struct Problem {
@@ -195,7 +203,7 @@ void run_block(const Problem& p, int64_t i_begin, int64_t i_end, int64_t j0, int
   const int64_t panels = (nb + kNR - 1) / kNR;
   thread_local PackBuffer b_buffer, a_buffer;
   float* packed = b_buffer.get(panels * kNR * p.kc_max);
-  float* a_panel = a_buffer.get(kMR * p.kc_max + 16);
+  float* a_block = a_buffer.get(kPanelsPerBlock * kMR * p.kc_max + 16);
   for (int64_t k0 = 0; k0 < p.K; k0 += p.kc_max) {
     const int64_t kc = std::min(p.kc_max, p.K - k0);
     const float beta = k0 == 0 ? p.beta : 1.f;
@@ -206,17 +214,21 @@ void run_block(const Problem& p, int64_t i_begin, int64_t i_end, int64_t j0, int
       else
         pack_b(p.B + k0 * p.ldb + j0 + q * kNR, p.ldb, cols, kc, packed + q * kNR * kc);
     }
-    for (int64_t i0 = i_begin; i0 < i_end; i0 += kMR) {
-      const int rows = int(std::min<int64_t>(kMR, i_end - i0));
+    for (int64_t b0 = i_begin; b0 < i_end; b0 += kPanelsPerBlock * kMR) {
+      const int64_t block_rows = std::min(kPanelsPerBlock * kMR, i_end - b0);
       if (p.ta)
-        pack_transposed_a(p.A + k0 * p.lda + i0, p.lda, rows, kc, a_panel);
+        pack_transposed_a(p.A + k0 * p.lda + b0, p.lda, block_rows, kc, a_block);
       else
-        pack_a(p.A + i0 * p.lda + k0, p.lda, rows, kc, a_panel);
-      float* c_row = p.C + i0 * p.ldc + j0;
-      for (int64_t q = 0; q < panels; ++q) {
-        const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
-        const __mmask16 m0 = cols_mask(cols), m1 = cols_mask(std::max(cols - 16, 0));
-        tile_fn(rows)(kc, a_panel, packed + q * kNR * kc, c_row + q * kNR, p.ldc, p.alpha, beta, m0, m1);
+        for (int64_t r = 0; r < block_rows; r += kMR)
+          pack_a(p.A + (b0 + r) * p.lda + k0, p.lda, int(std::min<int64_t>(kMR, block_rows - r)), kc, a_block + r * kc);
+      for (int64_t r = 0; r < block_rows; r += kMR) {
+        const int rows = int(std::min<int64_t>(kMR, block_rows - r));
+        float* c_row = p.C + (b0 + r) * p.ldc + j0;
+        for (int64_t q = 0; q < panels; ++q) {
+          const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
+          const __mmask16 m0 = cols_mask(cols), m1 = cols_mask(std::max(cols - 16, 0));
+          tile_fn(rows)(kc, a_block + r * kc, packed + q * kNR * kc, c_row + q * kNR, p.ldc, p.alpha, beta, m0, m1);
+        }
       }
     }
   }
@@ -225,6 +237,26 @@ void run_block(const Problem& p, int64_t i_begin, int64_t i_end, int64_t j0, int
 }  // namespace
 
 bool sgemm_avx512_available() { return true; }
+
+double sgemm_avx512_tile_gflops(double seconds) {
+  constexpr int64_t kc = 256, reps = 200;
+  PackBuffer a_buf, b_buf;
+  float* a = a_buf.get(kMR * kc);
+  float* b = b_buf.get(kNR * kc);
+  for (int64_t i = 0; i < kMR * kc; ++i) a[i] = 1e-3f * float(i % 7);
+  for (int64_t i = 0; i < kNR * kc; ++i) b[i] = 1e-3f * float(i % 5);
+  alignas(64) float c[kMR * kNR] = {};
+  const TileFn f = tile_fn(kMR);
+  double best = 0;
+  const auto start = std::chrono::steady_clock::now();
+  do {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t r = 0; r < reps; ++r) f(kc, a, b, c, kNR, 1.f, 1.f, __mmask16(0xFFFF), __mmask16(0xFFFF));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * kMR * kNR * kc * reps / s / 1e9);
+  } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds);
+  return c[0] == c[0] ? best : 0;  // reads c so the loop is not optimised away
+}
 
 void sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

@@ -18,6 +18,11 @@ namespace mor::kernels {
 // True when this copy of the kernels was compiled for AVX-512 (else sgemm_avx512 must not be called).
 bool sgemm_avx512_available();
 
+// GFLOP/s of the 12 x 32 tile alone, on panels that stay in L1 (kc 256), on the calling thread, best
+// of repeated runs over `seconds`: the ceiling of any GEMM built on this tile on this core
+// (kernels/lab/gemm_lab prints it beside the FMA peak). 0 without AVX-512.
+double sgemm_avx512_tile_gflops(double seconds);
+
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

@@ -164,6 +164,11 @@ int main(int argc, char** argv) {
   }
   std::printf("gemm_lab | kernels %s | %d thread(s) | f32 FMA peak %.1f GFLOP/s (%d-lane register-only loop)\n",
               mor::kernels::isa_level(), threads, peak.gflops, peak.lanes);
+  if (mor::kernels::sgemm_avx512_available()) {
+    const double tile = mor::kernels::sgemm_avx512_tile_gflops(seconds) * threads;
+    std::printf("mor-avx512 12x32 tile on L1-resident panels: %.1f GFLOP/s (%.0f%% of the FMA peak; its GEMM's ceiling)\n",
+                tile, 100 * tile / peak.gflops);
+  }
   const std::string bf16_why = mor::kernels::bf16_gemm_unavailable_reason();
   if (!bf16_why.empty()) std::printf("bf16 columns skipped: %s\n", bf16_why.c_str());
   std::printf("%-14s %6s %6s %6s | %-14s %-14s %-14s %-14s %-14s %-14s\n", "gemm", "M", "N", "K", "openblas",
