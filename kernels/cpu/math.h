@@ -2,10 +2,10 @@
 //
 // GCC 12 does not vectorise loops that call an inline exp and store the result ("control flow in
 // loop"), and glibc's expf only vectorises under -ffast-math (which we avoid: it breaks NaN checks
-// and determinism). So the float paths use GCC vector extensions (8 lanes; lowered to AVX2 or
-// AVX-512 halves) explicitly.
+// and determinism). So the float paths use GCC vector extensions explicitly: 8 lanes (v8f) in the
+// elementwise kernels, the widest registers (vwf: 16 lanes with AVX-512) in the row loops below.
 //
-// exp8: Cody-Waite range reduction + Cephes degree-6 polynomial, max relative error about 2 ulp
+// exp_vec (exp8, expw): Cody-Waite range reduction + Cephes degree-6 polynomial, max relative error about 2 ulp
 // over [-87.3, 88.4]; inputs below -87.3 (including -inf) give exp(-87.3) ~ 1.2e-38 rather than 0
 // (callers that mask write their zeros explicitly); NaN propagates.
 #pragma once
@@ -27,25 +27,52 @@ MOR_INLINE void store8(float* p, v8f v) { *reinterpret_cast<v8f_unaligned*>(p) =
 MOR_INLINE v8f splat8(float x) { return v8f{x, x, x, x, x, x, x, x}; }
 MOR_INLINE float hsum8(v8f v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
 
-MOR_INLINE v8f exp8(v8f x) {
-  const v8f hi = splat8(88.3762626647949f), lo = splat8(-87.3365447505531f);
-  v8f xc = x < lo ? lo : x;
+// The widest float vector this copy of the kernels has registers for: 16 lanes (zmm) in the
+// x86-64-v4 copy, 8 elsewhere. Used by the array loops below; results differ between copies only
+// in the order of their sums.
+#if defined(__AVX512F__)
+constexpr int kWideLanes = 16;
+#else
+constexpr int kWideLanes = 8;
+#endif
+typedef float vwf __attribute__((vector_size(4 * kWideLanes)));
+typedef int32_t vwi __attribute__((vector_size(4 * kWideLanes)));
+typedef float vwf_unaligned __attribute__((vector_size(4 * kWideLanes), aligned(4), may_alias));
+MOR_INLINE vwf loadw(const float* p) { return *reinterpret_cast<const vwf_unaligned*>(p); }
+MOR_INLINE void storew(float* p, vwf v) { *reinterpret_cast<vwf_unaligned*>(p) = v; }
+MOR_INLINE vwf splatw(float x) { return vwf{} + x; }
+MOR_INLINE float hsumw(vwf v) {
+  float lanes[kWideLanes];
+  std::memcpy(lanes, &v, sizeof v);
+  for (int w = kWideLanes / 2; w >= 1; w /= 2)  // pairwise, like hsum8
+    for (int i = 0; i < w; ++i) lanes[i] += lanes[i + w];
+  return lanes[0];
+}
+
+// exp on a float vector V with integer twin VI (v8f/v8i or vwf/vwi).
+template <typename V, typename VI>
+MOR_INLINE V exp_vec(V x) {
+  const V hi = V{} + 88.3762626647949f, lo = V{} + -87.3365447505531f;
+  V xc = x < lo ? lo : x;
   xc = xc > hi ? hi : xc;
   xc = x != x ? x : xc;  // keep NaN
-  const v8f shifter = splat8(12582912.0f);  // 1.5 * 2^23: adding it rounds to the nearest integer
-  v8f n = (xc * 1.44269504088896341f + shifter) - shifter;
-  v8f r = xc - n * 0.693359375f;
+  const V shifter = V{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to the nearest integer
+  V n = (xc * 1.44269504088896341f + shifter) - shifter;
+  V r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  v8f p = splat8(1.9875691500e-4f);
+  V p = V{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
-  return p * (v8f)e;
+  VI e = (__builtin_convertvector(n, VI) + 127) << 23;
+  return p * (V)e;
 }
+
+MOR_INLINE v8f exp8(v8f x) { return exp_vec<v8f, v8i>(x); }
+MOR_INLINE vwf expw(vwf x) { return exp_vec<vwf, vwi>(x); }
 
 MOR_INLINE float exp1(float x) {
   v8f v = exp8(splat8(x));
@@ -71,13 +98,13 @@ inline T exp_store(int64_t n, const T* x, T sub, T scale, T* y) {
   int64_t i = 0;
   T total = 0;
   if constexpr (sizeof(T) == 4) {
-    v8f acc = splat8(0.0f);
-    for (; i + 8 <= n; i += 8) {
-      v8f e = exp8(load8(x + i) - sub);
+    vwf acc = splatw(0.0f);
+    for (; i + kWideLanes <= n; i += kWideLanes) {
+      vwf e = expw(loadw(x + i) - sub);
       acc += e;
-      store8(y + i, e * scale);
+      storew(y + i, e * scale);
     }
-    total = hsum8(acc);
+    total = hsumw(acc);
   }
   for (; i < n; ++i) {
     T e = vexp(x[i] - sub);
@@ -93,13 +120,13 @@ inline T exp_sum(int64_t n, const T* x, T sub) {
   int64_t i = 0;
   T total = 0;
   if constexpr (sizeof(T) == 4) {
-    v8f acc0 = splat8(0.0f), acc1 = splat8(0.0f);
-    for (; i + 16 <= n; i += 16) {
-      acc0 += exp8(load8(x + i) - sub);
-      acc1 += exp8(load8(x + i + 8) - sub);
+    vwf acc0 = splatw(0.0f), acc1 = splatw(0.0f);
+    for (; i + 2 * kWideLanes <= n; i += 2 * kWideLanes) {
+      acc0 += expw(loadw(x + i) - sub);
+      acc1 += expw(loadw(x + i + kWideLanes) - sub);
     }
-    for (; i + 8 <= n; i += 8) acc0 += exp8(load8(x + i) - sub);
-    total = hsum8(acc0 + acc1);
+    for (; i + kWideLanes <= n; i += kWideLanes) acc0 += expw(loadw(x + i) - sub);
+    total = hsumw(acc0 + acc1);
   }
   for (; i < n; ++i) total += vexp(x[i] - sub);
   return total;
@@ -111,13 +138,13 @@ inline T max_of(int64_t n, const T* x) {
   int64_t i = 0;
   T m = x[0];
   if constexpr (sizeof(T) == 4) {
-    if (n >= 8) {
-      v8f mv = load8(x);
-      for (i = 8; i + 8 <= n; i += 8) {
-        v8f v = load8(x + i);
+    if (n >= kWideLanes) {
+      vwf mv = loadw(x);
+      for (i = kWideLanes; i + kWideLanes <= n; i += kWideLanes) {
+        vwf v = loadw(x + i);
         mv = v > mv ? v : mv;
       }
-      for (int k = 0; k < 8; ++k) m = mv[k] > m ? mv[k] : m;
+      for (int k = 0; k < kWideLanes; ++k) m = mv[k] > m ? mv[k] : m;
     }
   }
   for (; i < n; ++i) m = x[i] > m ? x[i] : m;
