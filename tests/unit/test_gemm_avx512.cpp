@@ -115,7 +115,9 @@ TEST(GemmAvx512, KZeroScalesCAndGemmDispatchesToIt) {
   kernels::sgemm_avx512(false, false, 2, 2, 0, 1.f, nullptr, 1, nullptr, 2, 0.f, C.data(), 2);
   EXPECT_EQ(C, (std::vector<float>{0, 0, 0, 0}));
   // Without MOR_SGEMM, gemm<float> runs on it wherever it exists (the run header says so).
-  if (std::getenv("MOR_SGEMM") == nullptr) EXPECT_EQ(kernels::sgemm_backend(), kernels::SgemmBackend::Avx512);
+  if (std::getenv("MOR_SGEMM") == nullptr) {
+    EXPECT_EQ(kernels::sgemm_backend(), kernels::SgemmBackend::Avx512);
+  }
 }
 
 }  // namespace mor
