@@ -1,7 +1,8 @@
 // bf16 GEMM through oneDNN's matmul primitive; see gemm_bf16.h.
 //
 // Per call: op(A) and op(B) are rounded to bf16 into per-thread buffers (kept in their stored
-// layout; transposition is expressed by strides), then one matmul with f32 accumulation writes
+// layout; transposition is expressed by strides; gemm_bf16_rounded takes them already rounded),
+// then one matmul with f32 accumulation writes
 // C with output scale alpha and, for beta != 0, a sum post-op (C = alpha*AB + beta*C). Primitives
 // are cached per thread by shape, since oneDNN's creation costs far more than a small GEMM.
 #include "gemm_bf16.h"
@@ -15,10 +16,18 @@
 
 #include <map>
 #include <tuple>
-#include <vector>
 #endif
 
 namespace mor::kernels {
+
+void round_to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<uint16_t>& dst) {
+  dst.resize(size_t(rows * cols));
+  uint16_t* out = dst.data();
+  const bool parallel = !omp_in_parallel() && rows * cols >= (1 << 16);
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = f32_to_bf16(src[r * ld + c]);
+}
 
 #ifndef MOR_HAVE_DNNL
 
@@ -31,6 +40,11 @@ void gemm_bf16(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64
   __builtin_trap();  // unreachable: callers check bf16_gemm_unavailable_reason() first
 }
 
+void gemm_bf16_rounded(bool, bool, int64_t, int64_t, int64_t, float, const uint16_t*, const uint16_t*, float, float*,
+                       int64_t) {
+  __builtin_trap();  // unreachable, as gemm_bf16
+}
+
 #else
 
 namespace {
@@ -41,16 +55,6 @@ using Dims = memory::dims;
 dnnl::engine& cpu_engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
-}
-
-// Rounds a rows x cols block with row stride ld into a contiguous bf16 buffer.
-void to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<uint16_t>& dst) {
-  dst.resize(size_t(rows * cols));
-  uint16_t* out = dst.data();
-  const bool parallel = !omp_in_parallel() && rows * cols >= (1 << 16);
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = f32_to_bf16(src[r * ld + c]);
 }
 
 // op(X) as a logical [rows, cols] matrix over a contiguous bf16 copy of X as stored.
@@ -96,12 +100,17 @@ std::string bf16_gemm_unavailable_reason() {
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   thread_local std::vector<uint16_t> a16, b16;
-  to_bf16(A, ta ? K : M, ta ? M : K, lda, a16);
-  to_bf16(B, tb ? N : K, tb ? K : N, ldb, b16);
+  round_to_bf16(A, ta ? K : M, ta ? M : K, lda, a16);
+  round_to_bf16(B, tb ? N : K, tb ? K : N, ldb, b16);
+  gemm_bf16_rounded(ta, tb, M, N, K, alpha, a16.data(), b16.data(), beta, C, ldc);
+}
+
+void gemm_bf16_rounded(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A16,
+                       const uint16_t* B16, float beta, float* C, int64_t ldc) {
   dnnl::matmul& mm = primitive_for(ta, tb, M, N, K, ldc, alpha, beta);
   const memory::desc c(Dims{M, N}, memory::data_type::f32, Dims{ldc, 1});
-  memory am(bf16_desc(M, K, ta), cpu_engine(), a16.data());
-  memory bm(bf16_desc(K, N, tb), cpu_engine(), b16.data());
+  memory am(bf16_desc(M, K, ta), cpu_engine(), const_cast<uint16_t*>(A16));
+  memory bm(bf16_desc(K, N, tb), cpu_engine(), const_cast<uint16_t*>(B16));
   memory cm(c, cpu_engine(), C);
   thread_local dnnl::stream stream(cpu_engine());
   mm.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mor::kernels {
 
@@ -15,5 +16,15 @@ std::string bf16_gemm_unavailable_reason();
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The two halves of gemm_bf16, for callers that use one rounded operand in several GEMMs (the LM
+// head rounds its weight once per call instead of twice per block of rows: the rounding streams
+// the f32 operand from memory and was 15% of a bf16 training step).
+// dst = bf16 copy of the rows x cols block at src (row stride ld), contiguous.
+void round_to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<uint16_t>& dst);
+// gemm_bf16 on rounded operands stored contiguously: A16 holds op(A) as stored ([M,K], or [K,M]
+// when trans_a), B16 likewise ([K,N] or [N,K]).
+void gemm_bf16_rounded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A16,
+                       const uint16_t* B16, float beta, float* C, int64_t ldc);
 
 }  // namespace mor::kernels

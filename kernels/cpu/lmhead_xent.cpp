@@ -4,18 +4,70 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "gemm.h"
+#include "gemm_bf16.h"
 #include "math.h"
 
 namespace mor::kernels {
 namespace {
 
-// z_t [m, vt] (row stride ldz) = h [m, d] w_t^T, w_t = rows [t0, t0 + vt) of w.
+// The driver's three GEMMs. Under train.precision: bf16 (f32 only) the operands of the GEMMs big
+// enough to go to bf16 are rounded once and reused -- the weight once per call, h once per block,
+// a gradient tile once for both of its GEMMs -- where gemm<float> would round both operands on
+// every call (the weight twice per block). The products are the same bit for bit (the same
+// rounding, the same matmul); LmHeadXent::reuse_bf16 = false runs the per-call path (tests).
 template <typename T>
-void tile_logits(int64_t m, int64_t vt, int64_t d, const T* h, const T* w_t, T* z, int64_t ldz) {
-  gemm<T>(false, true, m, vt, d, T(1), h, d, w_t, d, T(0), z, ldz);
-}
+class Gemms {
+ public:
+  explicit Gemms(const LmHeadXent<T>& p) : p_(p) {
+    if constexpr (std::is_same_v<T, float>) on_ = p.reuse_bf16 && gemm_precision() == GemmPrecision::BF16;
+  }
+
+  // Per block of m rows at h_block, before its GEMMs.
+  void start_block(int64_t m, const T* h_block) {
+    if (!on_) return;
+    if constexpr (std::is_same_v<T, float>) {
+      if (w16_.empty()) round_to_bf16(p_.w, p_.V, p_.d, p_.d, w16_);
+      round_to_bf16(h_block, m, p_.d, p_.d, h16_);
+    }
+  }
+
+  // z_t [m, vt] (row stride ldz) = h [m, d] w_t^T, w_t = rows [t0, t0 + vt) of w.
+  void logits(int64_t m, int64_t t0, int64_t vt, const T* h, T* z, int64_t ldz) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (on_ && big(m, vt, p_.d)) {
+        gemm_bf16_rounded(false, true, m, vt, p_.d, 1.f, h16_.data(), w16_.data() + t0 * p_.d, 0.f, z, ldz);
+        return;
+      }
+    }
+    gemm<T>(false, true, m, vt, p_.d, T(1), h, p_.d, p_.w + t0 * p_.d, p_.d, T(0), z, ldz);
+  }
+
+  // dh [m, d] (+)= g w_t and dw_t [vt, d] (+)= g^T h for the gradient tile g [m, vt] (row stride ldg).
+  void grads(int64_t m, int64_t t0, int64_t vt, const T* g, int64_t ldg, const T* h, T* dh, T dh_beta, T* dw, T dw_beta) {
+    const T* w_t = p_.w + t0 * p_.d;
+    if constexpr (std::is_same_v<T, float>) {
+      if (on_ && big(m, p_.d, vt)) {  // both GEMMs have m * d * vt multiply-adds
+        round_to_bf16(g, m, vt, ldg, g16_);
+        if (dh) gemm_bf16_rounded(false, false, m, p_.d, vt, 1.f, g16_.data(), w16_.data() + t0 * p_.d, dh_beta, dh, p_.d);
+        if (dw) gemm_bf16_rounded(true, false, vt, p_.d, m, 1.f, g16_.data(), h16_.data(), dw_beta, dw, p_.d);
+        return;
+      }
+    }
+    if (dh) gemm<T>(false, false, m, p_.d, vt, T(1), g, ldg, w_t, p_.d, dh_beta, dh, p_.d);
+    if (dw) gemm<T>(true, false, vt, p_.d, m, T(1), g, ldg, h, p_.d, dw_beta, dw, p_.d);
+  }
+
+ private:
+  static bool big(int64_t m, int64_t n, int64_t k) { return 2.0 * double(m) * double(n) * double(k) >= kBf16MinFlops; }
+
+  const LmHeadXent<T>& p_;
+  bool on_ = false;
+  std::vector<uint16_t> w16_, h16_, g16_;
+};
 
 bool parallel_rows(int64_t m, int64_t vt) { return m * vt > 32768; }
 
@@ -23,8 +75,8 @@ bool parallel_rows(int64_t m, int64_t vt) { return m * vt > 32768; }
 template <typename T>
 class Block {
  public:
-  Block(const LmHeadXent<T>& p, int64_t r0, int64_t m)
-      : p_(p), m_(m), tile_(p.tile > 0 ? std::min(p.tile, p.V) : p.V), h_(p.h + r0 * p.d), target_(p.target + r0),
+  Block(const LmHeadXent<T>& p, Gemms<T>& gemms, int64_t r0, int64_t m)
+      : p_(p), gemms_(gemms), m_(m), tile_(p.tile > 0 ? std::min(p.tile, p.V) : p.V), h_(p.h + r0 * p.d), target_(p.target + r0),
         row_max_(p.stats), sum_exp_(p.stats + m), target_logit_(p.stats + 2 * m), r0_(r0) {}
 
   // Pass 1: this shard's row max, sum of exponentials and target logit; `keep`: the logits stay in
@@ -36,7 +88,7 @@ class Block {
     for (int64_t t0 = 0; t0 < p_.V; t0 += tile_) {
       const int64_t vt = std::min(tile_, p_.V - t0), ldz = keep ? p_.V : vt;
       T* z = keep ? p_.logits + t0 : p_.logits;
-      tile_logits(m_, vt, p_.d, h_, p_.w + t0 * p_.d, z, ldz);
+      gemms_.logits(m_, t0, vt, h_, z, ldz);
 #pragma omp parallel for schedule(static) if (parallel_rows(m_, vt))
       for (int64_t i = 0; i < m_; ++i) {
         const T* zi = z + i * ldz;
@@ -58,7 +110,7 @@ class Block {
     for (int64_t t0 = 0; t0 < p_.V; t0 += tile_) {
       const int64_t vt = std::min(tile_, p_.V - t0), ldg = kept ? p_.V : vt;
       T* g = kept ? p_.logits + t0 : p_.logits;
-      if (!kept) tile_logits(m_, vt, p_.d, h_, p_.w + t0 * p_.d, g, ldg);
+      if (!kept) gemms_.logits(m_, t0, vt, h_, g, ldg);
 #pragma omp parallel for schedule(static) if (parallel_rows(m_, vt))
       for (int64_t i = 0; i < m_; ++i) {
         T* gi = g + i * ldg;
@@ -70,9 +122,8 @@ class Block {
         const int64_t t = int64_t(target_[i]) - p_.first - t0;
         if (t >= 0 && t < vt) gi[t] -= p_.grad_scale;
       }
-      const T* w_t = p_.w + t0 * p_.d;
-      if (p_.dh) gemm<T>(false, false, m_, p_.d, vt, T(1), g, ldg, w_t, p_.d, t0 == 0 ? T(0) : T(1), p_.dh + r0_ * p_.d, p_.d);
-      if (p_.dw) gemm<T>(true, false, vt, p_.d, m_, T(1), g, ldg, h_, p_.d, r0_ > 0 ? T(1) : T(0), p_.dw + t0 * p_.d, p_.d);
+      gemms_.grads(m_, t0, vt, g, ldg, h_, p_.dh ? p_.dh + r0_ * p_.d : nullptr, t0 == 0 ? T(0) : T(1),
+                   p_.dw ? p_.dw + t0 * p_.d : nullptr, r0_ > 0 ? T(1) : T(0));
     }
   }
 
@@ -86,6 +137,7 @@ class Block {
 
  private:
   const LmHeadXent<T>& p_;
+  Gemms<T>& gemms_;
   const int64_t m_, tile_;
   const T* h_;
   const int32_t* target_;
@@ -108,9 +160,11 @@ double lmhead_xent(const LmHeadXent<T>& p) {
   const bool keep = grads && p.keep;
   const int64_t rows = p.rows > 0 ? p.rows : lmhead_block_rows(p.n, p.V);
   double total = 0;
+  Gemms<T> gemms(p);
   for (int64_t r0 = 0; r0 < p.n; r0 += rows) {
     const int64_t m = std::min(rows, p.n - r0);
-    Block<T> b(p, r0, m);
+    gemms.start_block(m, p.h + r0 * p.d);
+    Block<T> b(p, gemms, r0, m);
     b.stats(keep);
     if (p.combine) p.combine(m, p.stats);
     total += b.loss();

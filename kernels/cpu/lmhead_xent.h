@@ -13,7 +13,8 @@
 // Kept logits: 3 GEMMs of n V d in all and an [m, V] buffer; recomputed: 4 GEMMs and [m, tile].
 // kernels/lab/lmhead_lab.cpp measures the variants (README "Kernel lab"); the trainer keeps them.
 //
-// GEMMs go through kernels::gemm (BLAS threads, or bf16 under train.precision: bf16); the row work
+// GEMMs go through kernels::gemm (our GEMM or BLAS, or bf16 under train.precision: bf16, with the
+// rounded weight reused across blocks); the row work
 // is OpenMP-parallel over rows, so results do not depend on the thread count.
 #pragma once
 #include <cstdint>
@@ -39,6 +40,9 @@ struct LmHeadXent {
   // tile), keep the block's logits between the passes (else recompute them tile by tile).
   int64_t rows = 0, tile = 0;
   bool keep = true;
+  // Under train.precision: bf16, round the weight once per call and each block's h and gradient
+  // tile once for all their GEMMs (false: every GEMM rounds its own operands; same result, for tests).
+  bool reuse_bf16 = true;
   // Buffers: logits [rows, V] when keeping (and gradients wanted), else [rows, min(tile, V)];
   // stats [3 rows].
   T* logits = nullptr;

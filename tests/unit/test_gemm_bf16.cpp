@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
+#include "kernels/cpu/lmhead_xent.h"
 #include "src/core/bf16.h"
 #include "src/core/rng.h"
 
@@ -86,6 +87,47 @@ TEST(GemmBf16, SmallGemmsStayF32) {
   kernels::gemm<float>(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
   const auto exact = reference(false, false, M, N, K, 1.0, A, K, B, N, 0.0, std::vector<float>(C.size(), 0.0f), N, false);
   for (size_t i = 0; i < C.size(); ++i) EXPECT_NEAR(C[i], exact[i], 1e-5);
+}
+
+// The LM head under bf16 rounds its weight once per call and each block's h and gradient tile once
+// for all their GEMMs; that must give exactly what rounding per GEMM gives (loss, dh, dw bit for
+// bit), across blocks of rows, vocabulary tiles (one partial), kept and recomputed logits and
+// ignored rows -- and not what f32 gives (bf16 really ran).
+TEST(GemmBf16, LmHeadReusesRoundedOperandsExactly) {
+  const std::string why = kernels::bf16_gemm_unavailable_reason();
+  if (!why.empty()) GTEST_SKIP() << "no bf16 GEMM here: " << why;
+  const int64_t n = 96, V = 700, d = 48;
+  const std::vector<float> h = random_matrix(n * d, 21), w = random_matrix(V * d, 22);
+  std::vector<int32_t> target(n);
+  for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 9 == 4 ? -1 : int32_t((i * 37) % V);
+  struct Out {
+    double loss;
+    std::vector<float> dh, dw;
+  };
+  // Blocks of 40 rows run their GEMMs in bf16 (the partial tile too); the last block, of 16 rows,
+  // stays below kBf16MinFlops and f32 on both paths.
+  ASSERT_GE(2.0 * 40 * (V - 512) * d, kernels::kBf16MinFlops);
+  ASSERT_LT(2.0 * 16 * 256 * d, kernels::kBf16MinFlops);
+  auto run = [&](bool keep, bool reuse, kernels::GemmPrecision precision) -> Out {
+    PrecisionScope scope(precision);
+    kernels::LmHeadXent<float> p;
+    p.n = n, p.V = V, p.d = d, p.h = h.data(), p.w = w.data(), p.target = target.data();
+    p.rows = 40, p.tile = 256, p.keep = keep, p.reuse_bf16 = reuse;
+    std::vector<float> logits(size_t(p.rows * (keep ? V : p.tile))), stats(size_t(3 * p.rows));
+    Out o{0, std::vector<float>(size_t(n * d)), std::vector<float>(size_t(V * d))};
+    p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = 1.0f / n, p.dh = o.dh.data(), p.dw = o.dw.data();
+    o.loss = kernels::lmhead_xent(p);
+    return o;
+  };
+  for (bool keep : {true, false}) {
+    const Out reused = run(keep, true, kernels::GemmPrecision::BF16), per_call = run(keep, false, kernels::GemmPrecision::BF16);
+    const Out f32 = run(keep, true, kernels::GemmPrecision::F32);
+    EXPECT_EQ(reused.loss, per_call.loss) << "keep=" << keep;
+    EXPECT_EQ(reused.dh, per_call.dh) << "keep=" << keep;
+    EXPECT_EQ(reused.dw, per_call.dw) << "keep=" << keep;
+    EXPECT_NE(reused.dw, f32.dw) << "bf16 should round (keep=" << keep << ")";
+    EXPECT_NEAR(reused.loss, f32.loss, 1e-2 * n) << "keep=" << keep;
+  }
 }
 
 }  // namespace mor
