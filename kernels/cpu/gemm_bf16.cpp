@@ -20,13 +20,16 @@
 
 namespace mor::kernels {
 
+void round_row_to_bf16(const float* src, int64_t n, uint16_t* out) {
+  for (int64_t c = 0; c < n; ++c) out[c] = f32_to_bf16(src[c]);
+}
+
 void round_to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<uint16_t>& dst) {
   dst.resize(size_t(rows * cols));
   uint16_t* out = dst.data();
   const bool parallel = !omp_in_parallel() && rows * cols >= (1 << 16);
 #pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = f32_to_bf16(src[r * ld + c]);
+  for (int64_t r = 0; r < rows; ++r) round_row_to_bf16(src + r * ld, cols, out + r * cols);
 }
 
 #ifndef MOR_HAVE_DNNL

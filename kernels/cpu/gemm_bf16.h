@@ -22,6 +22,8 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 // the f32 operand from memory and was 15% of a bf16 training step).
 // dst = bf16 copy of the rows x cols block at src (row stride ld), contiguous.
 void round_to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<uint16_t>& dst);
+// out[0, n) = bf16 of src[0, n) (one row; no threads: for callers inside their own row loop).
+void round_row_to_bf16(const float* src, int64_t n, uint16_t* out);
 // gemm_bf16 on rounded operands stored contiguously: A16 holds op(A) as stored ([M,K], or [K,M]
 // when trans_a), B16 likewise ([K,N] or [N,K]).
 void gemm_bf16_rounded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A16,

@@ -46,12 +46,23 @@ class Gemms {
     gemm<T>(false, true, m, vt, p_.d, T(1), h, p_.d, p_.w + t0 * p_.d, p_.d, T(0), z, ldz);
   }
 
+  // Before a gradient tile's rows are computed: where its GEMMs will take the rounded tile, the
+  // bf16 rows [m, vt] the row loop fills as it finishes each row (round_row_to_bf16, from cache,
+  // instead of a second pass over the tile from memory); else nullptr.
+  uint16_t* grad_rows(int64_t m, int64_t vt) {
+    filled_g16_ = on_ && big(m, p_.d, vt);
+    if (!filled_g16_) return nullptr;
+    g16_.resize(size_t(m * vt));
+    return g16_.data();
+  }
+
   // dh [m, d] (+)= g w_t and dw_t [vt, d] (+)= g^T h for the gradient tile g [m, vt] (row stride ldg).
   void grads(int64_t m, int64_t t0, int64_t vt, const T* g, int64_t ldg, const T* h, T* dh, T dh_beta, T* dw, T dw_beta) {
     const T* w_t = p_.w + t0 * p_.d;
     if constexpr (std::is_same_v<T, float>) {
       if (on_ && big(m, p_.d, vt)) {  // both GEMMs have m * d * vt multiply-adds
-        round_to_bf16(g, m, vt, ldg, g16_);
+        if (!filled_g16_) round_to_bf16(g, m, vt, ldg, g16_);
+        filled_g16_ = false;
         if (dh) gemm_bf16_rounded(false, false, m, p_.d, vt, 1.f, g16_.data(), w16_.data() + t0 * p_.d, dh_beta, dh, p_.d);
         if (dw) gemm_bf16_rounded(true, false, vt, p_.d, m, 1.f, g16_.data(), h16_.data(), dw_beta, dw, p_.d);
         return;
@@ -65,7 +76,7 @@ class Gemms {
   static bool big(int64_t m, int64_t n, int64_t k) { return 2.0 * double(m) * double(n) * double(k) >= kBf16MinFlops; }
 
   const LmHeadXent<T>& p_;
-  bool on_ = false;
+  bool on_ = false, filled_g16_ = false;
   std::vector<uint16_t> w16_, h16_, g16_;
 };
 
@@ -111,16 +122,19 @@ class Block {
       const int64_t vt = std::min(tile_, p_.V - t0), ldg = kept ? p_.V : vt;
       T* g = kept ? p_.logits + t0 : p_.logits;
       if (!kept) gemms_.logits(m_, t0, vt, h_, g, ldg);
+      uint16_t* g16 = gemms_.grad_rows(m_, vt);
 #pragma omp parallel for schedule(static) if (parallel_rows(m_, vt))
       for (int64_t i = 0; i < m_; ++i) {
         T* gi = g + i * ldg;
         if (target_[i] < 0) {
           std::fill(gi, gi + vt, T(0));
-          continue;
+        } else {
+          exp_store(vt, gi, row_max_[i], p_.grad_scale / sum_exp_[i], gi);  // grad_scale * softmax
+          const int64_t t = int64_t(target_[i]) - p_.first - t0;
+          if (t >= 0 && t < vt) gi[t] -= p_.grad_scale;
         }
-        exp_store(vt, gi, row_max_[i], p_.grad_scale / sum_exp_[i], gi);  // grad_scale * softmax
-        const int64_t t = int64_t(target_[i]) - p_.first - t0;
-        if (t >= 0 && t < vt) gi[t] -= p_.grad_scale;
+        if constexpr (std::is_same_v<T, float>)
+          if (g16) round_row_to_bf16(gi, vt, g16 + i * vt);
       }
       gemms_.grads(m_, t0, vt, g, ldg, h_, p_.dh ? p_.dh + r0_ * p_.d : nullptr, t0 == 0 ? T(0) : T(1),
                    p_.dw ? p_.dw + t0 * p_.d : nullptr, r0_ > 0 ? T(1) : T(0));
