@@ -270,12 +270,20 @@ void sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   const int64_t passes = (K + kMaxKc - 1) / kMaxKc;
   p.kc_max = (K + passes - 1) / passes;
   p.nb = std::max<int64_t>(kNR, kL2Bytes / (p.kc_max * int64_t(sizeof(float))) / kNR * kNR);
-  const int64_t col_blocks = (N + p.nb - 1) / p.nb;
+  int64_t col_blocks = (N + p.nb - 1) / p.nb;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  // Row chunks only when there are too few column blocks to go round (each chunk >= 4 tiles tall).
+  // Work for every thread with as little repacking as possible: with at least as many column
+  // blocks as threads, narrower blocks so that their count is a multiple of the thread count
+  // (each B element packed once); with fewer, row chunks (each packs its own copy of its B block),
+  // one per thread, each at least 4 tiles tall.
   int64_t row_chunks = 1;
-  if (threads > 1 && col_blocks < 2 * threads)
-    row_chunks = std::clamp<int64_t>((2 * threads + col_blocks - 1) / col_blocks, 1, std::max<int64_t>(1, M / (4 * kMR)));
+  if (threads > 1 && col_blocks >= threads && col_blocks % threads != 0) {
+    col_blocks = (col_blocks + threads - 1) / threads * threads;
+    p.nb = ((N + col_blocks - 1) / col_blocks + kNR - 1) / kNR * kNR;
+    col_blocks = (N + p.nb - 1) / p.nb;
+  } else if (threads > 1 && col_blocks < threads) {
+    row_chunks = std::clamp<int64_t>((threads + col_blocks - 1) / col_blocks, 1, std::max<int64_t>(1, M / (4 * kMR)));
+  }
   const int64_t chunk_rows = ((M + row_chunks - 1) / row_chunks + kMR - 1) / kMR * kMR;
   const int64_t tasks = col_blocks * row_chunks;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && tasks > 1)

@@ -9,10 +9,11 @@
 // x W^T of every linear and the LM head) is repacked, by 16 x 16 register transposes, into
 // [k][32] panels per block of N that stays in L2 while every row of A passes over it.
 // Blocking: K in passes of at most 512 (one pass for the step's K = d_model GEMMs), N in blocks
-// whose packed B fits ~768 KB of L2, rows in blocks of 8 panels. Threads take (column block, row
-// chunk) tasks, rows split only when there are fewer than two column blocks per thread; each packs
-// its own B (packing a shared B block together, with two barriers per pass over K, measured
-// slower at 2 threads). Every element of C is summed in the same order at any thread count.
+// whose packed B fits ~768 KB of L2, rows in blocks of 8 panels. Threads: with at least as many
+// column blocks as threads, the blocks are narrowed until their count is a multiple of the thread
+// count and each thread packs its own; with fewer, rows are split into one chunk per thread, each
+// packing its own copy of the B block (a shared B block packed together, with two barriers per pass
+// over K, measured slower). Every element of C is summed in the same order at any thread count.
 #pragma once
 #include <cstdint>
 
