@@ -36,6 +36,7 @@ constexpr int kNR = 32;               // columns: two zmm vectors
 constexpr int64_t kMaxKc = 512;       // depth of one pass over C
 constexpr int64_t kL2Bytes = 768 << 10;  // budget for one B block [kc, nb]
 constexpr int64_t kPanelsPerBlock = 8;   // A panels packed together (a transposed A reads whole lines)
+constexpr int64_t kACacheBytes = 4 << 20;  // at most this much of A kept packed across column blocks
 
 // C[0:MR', 0:32] = alpha * sum_k a[k][i] b[k][:] + beta * C over MR' = MR rows, from packed panels
 // a [kc][12] and b [kc][32]; C's columns outside the masks m0 (0-15) / m1 (16-31) are left alone.
@@ -198,36 +199,52 @@ struct Problem {
   int64_t kc_max, nb;
 };
 
-// C rows [i_begin, i_end), columns [j0, j0 + nb): every pass over K.
-void run_block(const Problem& p, int64_t i_begin, int64_t i_end, int64_t j0, int64_t nb) {
-  const int64_t panels = (nb + kNR - 1) / kNR;
-  thread_local PackBuffer b_buffer, a_buffer;
-  float* packed = b_buffer.get(panels * kNR * p.kc_max);
-  float* a_block = a_buffer.get(kPanelsPerBlock * kMR * p.kc_max + 16);
+// C rows [i_begin, i_end), column blocks [jb_begin, jb_end): every pass over K. With several
+// column blocks and a small enough A (the LM head's forward: 512 rows of h against 99 blocks of
+// the vocabulary), A's panels are packed once per pass and reused by every block, not repacked
+// per block.
+void run_blocks(const Problem& p, int64_t i_begin, int64_t i_end, int64_t jb_begin, int64_t jb_end) {
+  thread_local PackBuffer b_buffer, a_buffer, a_cache;
+  float* packed = b_buffer.get(p.nb * p.kc_max);
+  const int64_t rows_padded = (i_end - i_begin + kMR - 1) / kMR * kMR;
+  const bool reuse_a = jb_end - jb_begin > 1 && rows_padded * p.kc_max * int64_t(sizeof(float)) <= kACacheBytes;
+  float* a_all = reuse_a ? a_cache.get(rows_padded * p.kc_max + 16) : nullptr;
+  float* a_block = reuse_a ? nullptr : a_buffer.get(kPanelsPerBlock * kMR * p.kc_max + 16);
   for (int64_t k0 = 0; k0 < p.K; k0 += p.kc_max) {
     const int64_t kc = std::min(p.kc_max, p.K - k0);
     const float beta = k0 == 0 ? p.beta : 1.f;
-    for (int64_t q = 0; q < panels; ++q) {
-      const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
-      if (p.tb)
-        pack_transposed_b(p.B + (j0 + q * kNR) * p.ldb + k0, p.ldb, cols, kc, packed + q * kNR * kc);
-      else
-        pack_b(p.B + k0 * p.ldb + j0 + q * kNR, p.ldb, cols, kc, packed + q * kNR * kc);
-    }
-    for (int64_t b0 = i_begin; b0 < i_end; b0 += kPanelsPerBlock * kMR) {
-      const int64_t block_rows = std::min(kPanelsPerBlock * kMR, i_end - b0);
+    // The A panels of rows [b0, b0 + block_rows) into dst (panel r / kMR at dst + r * kc).
+    auto pack_rows = [&](int64_t b0, int64_t block_rows, float* dst) {
       if (p.ta)
-        pack_transposed_a(p.A + k0 * p.lda + b0, p.lda, block_rows, kc, a_block);
+        pack_transposed_a(p.A + k0 * p.lda + b0, p.lda, block_rows, kc, dst);
       else
         for (int64_t r = 0; r < block_rows; r += kMR)
-          pack_a(p.A + (b0 + r) * p.lda + k0, p.lda, int(std::min<int64_t>(kMR, block_rows - r)), kc, a_block + r * kc);
-      for (int64_t r = 0; r < block_rows; r += kMR) {
-        const int rows = int(std::min<int64_t>(kMR, block_rows - r));
-        float* c_row = p.C + (b0 + r) * p.ldc + j0;
-        for (int64_t q = 0; q < panels; ++q) {
-          const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
-          const __mmask16 m0 = cols_mask(cols), m1 = cols_mask(std::max(cols - 16, 0));
-          tile_fn(rows)(kc, a_block + r * kc, packed + q * kNR * kc, c_row + q * kNR, p.ldc, p.alpha, beta, m0, m1);
+          pack_a(p.A + (b0 + r) * p.lda + k0, p.lda, int(std::min<int64_t>(kMR, block_rows - r)), kc, dst + r * kc);
+    };
+    if (reuse_a)
+      for (int64_t b0 = i_begin; b0 < i_end; b0 += kPanelsPerBlock * kMR)
+        pack_rows(b0, std::min(kPanelsPerBlock * kMR, i_end - b0), a_all + (b0 - i_begin) * kc);
+    for (int64_t jb = jb_begin; jb < jb_end; ++jb) {
+      const int64_t j0 = jb * p.nb, nb = std::min(p.nb, p.N - j0), panels = (nb + kNR - 1) / kNR;
+      for (int64_t q = 0; q < panels; ++q) {
+        const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
+        if (p.tb)
+          pack_transposed_b(p.B + (j0 + q * kNR) * p.ldb + k0, p.ldb, cols, kc, packed + q * kNR * kc);
+        else
+          pack_b(p.B + k0 * p.ldb + j0 + q * kNR, p.ldb, cols, kc, packed + q * kNR * kc);
+      }
+      for (int64_t b0 = i_begin; b0 < i_end; b0 += kPanelsPerBlock * kMR) {
+        const int64_t block_rows = std::min(kPanelsPerBlock * kMR, i_end - b0);
+        const float* a = reuse_a ? a_all + (b0 - i_begin) * kc : a_block;
+        if (!reuse_a) pack_rows(b0, block_rows, a_block);
+        for (int64_t r = 0; r < block_rows; r += kMR) {
+          const int rows = int(std::min<int64_t>(kMR, block_rows - r));
+          float* c_row = p.C + (b0 + r) * p.ldc + j0;
+          for (int64_t q = 0; q < panels; ++q) {
+            const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
+            const __mmask16 m0 = cols_mask(cols), m1 = cols_mask(std::max(cols - 16, 0));
+            tile_fn(rows)(kc, a + r * kc, packed + q * kNR * kc, c_row + q * kNR, p.ldc, p.alpha, beta, m0, m1);
+          }
         }
       }
     }
@@ -286,13 +303,15 @@ void sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   }
   const int64_t chunk_rows = ((M + row_chunks - 1) / row_chunks + kMR - 1) / kMR * kMR;
   const int64_t tasks = col_blocks * row_chunks;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && tasks > 1)
+  if (threads == 1 || tasks == 1) {
+    run_blocks(p, 0, M, 0, col_blocks);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t jb = t / row_chunks, rc = t % row_chunks;
     const int64_t i_begin = rc * chunk_rows, i_end = std::min(M, i_begin + chunk_rows);
-    if (i_begin >= i_end) continue;
-    const int64_t j0 = jb * p.nb;
-    run_block(p, i_begin, i_end, j0, std::min(p.nb, N - j0));
+    if (i_begin < i_end) run_blocks(p, i_begin, i_end, jb, jb + 1);
   }
 }
 

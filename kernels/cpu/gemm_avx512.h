@@ -2,18 +2,23 @@
 // measurement in kernels/lab/gemm_lab (README "Kernel lab").
 //   C[M,N] = alpha * op(A) @ op(B) + beta * C,   row-major, op(X) = X or X^T.
 //
-// What makes it faster than a general BLAS on a training step's shapes is what it does not do: it
-// packs neither A nor an untransposed B. A 12 x 32 register tile (24 zmm accumulators) broadcasts
-// op(A)'s elements straight from memory, whether A is stored [M,K] (12 row streams) or [K,M] (12
-// neighbours of one row), and loads untransposed B rows directly; only a transposed B (the forward
-// x W^T of every linear and the LM head) is repacked, by 16 x 16 register transposes, into
-// [k][32] panels per block of N that stays in L2 while every row of A passes over it.
-// Blocking: K in passes of at most 512 (one pass for the step's K = d_model GEMMs), N in blocks
-// whose packed B fits ~768 KB of L2, rows in blocks of 8 panels. Threads: with at least as many
-// column blocks as threads, the blocks are narrowed until their count is a multiple of the thread
-// count and each thread packs its own; with fewer, rows are split into one chunk per thread, each
-// packing its own copy of the B block (a shared B block packed together, with two barriers per pass
-// over K, measured slower). Every element of C is summed in the same order at any thread count.
+// A 12 x 32 register tile (24 zmm accumulators; per k one broadcast of A per row and two loads of
+// B) runs over operands packed per call:
+//   B into [k][32] panels, in blocks of N that fit ~768 KB of L2 and stay there while every row
+//     of A passes over them; a transposed B (the forward x W^T of every linear and the LM head)
+//     through 16 x 16 register transposes. Packing even an untransposed B pays: its rows read in
+//     place, when a power of two apart, fall into the same L1 sets (0.55x measured).
+//   A into [k][12] panels, eight at a time (a transposed A, the weight gradients' dy^T, is then
+//     read once, in whole lines), and once per pass over K for all column blocks when one thread
+//     runs several of them and A is at most 4 MB (the LM head's forward).
+// Variants measured and dropped (README "Our AVX-512 f32 GEMM"): A broadcast straight from memory,
+// B read in place, software prefetch, non-temporal C stores, a 14-row tile, other L2 budgets.
+// Blocking: K in passes of at most 512 (one pass for the step's K = d_model GEMMs).
+// Threads: with at least as many column blocks as threads, the blocks are narrowed until their
+// count is a multiple of the thread count and each thread packs its own; with fewer, rows are split
+// into one chunk per thread, each packing its own copy of the B block (a shared B block packed
+// together, with two barriers per pass over K, measured slower). Every element of C is summed in
+// the same order at any thread count.
 #pragma once
 #include <cstdint>
 
