@@ -52,7 +52,7 @@ template <>
 void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  if (gemm_precision() == GemmPrecision::BF16 && 2.0 * double(M) * double(N) * double(K) >= kBf16MinFlops) {
+  if (gemm_precision() == GemmPrecision::BF16 && bf16_sized(M, N, K)) {
     gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

@@ -23,6 +23,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 
 enum class GemmPrecision { F32, BF16 };
 constexpr double kBf16MinFlops = 2.0 * (1 << 18);
+// Whether an f32 GEMM of this size runs in bf16 under GemmPrecision::BF16 (the threshold above).
+inline bool bf16_sized(int64_t M, int64_t N, int64_t K) { return 2.0 * double(M) * double(N) * double(K) >= kBf16MinFlops; }
 // Process-wide; set once before training (callers check bf16_gemm_unavailable_reason() first).
 void set_gemm_precision(GemmPrecision p);
 GemmPrecision gemm_precision();

@@ -38,7 +38,7 @@ class Gemms {
   // z_t [m, vt] (row stride ldz) = h [m, d] w_t^T, w_t = rows [t0, t0 + vt) of w.
   void logits(int64_t m, int64_t t0, int64_t vt, const T* h, T* z, int64_t ldz) {
     if constexpr (std::is_same_v<T, float>) {
-      if (on_ && big(m, vt, p_.d)) {
+      if (on_ && bf16_sized(m, vt, p_.d)) {
         gemm_bf16_rounded(false, true, m, vt, p_.d, 1.f, h16_.data(), w16_.data() + t0 * p_.d, 0.f, z, ldz);
         return;
       }
@@ -50,19 +50,17 @@ class Gemms {
   // bf16 rows [m, vt] the row loop fills as it finishes each row (round_row_to_bf16, from cache,
   // instead of a second pass over the tile from memory); else nullptr.
   uint16_t* grad_rows(int64_t m, int64_t vt) {
-    filled_g16_ = on_ && big(m, p_.d, vt);
-    if (!filled_g16_) return nullptr;
+    if (!on_ || !bf16_sized(m, p_.d, vt)) return nullptr;
     g16_.resize(size_t(m * vt));
     return g16_.data();
   }
 
-  // dh [m, d] (+)= g w_t and dw_t [vt, d] (+)= g^T h for the gradient tile g [m, vt] (row stride ldg).
+  // dh [m, d] (+)= g w_t and dw_t [vt, d] (+)= g^T h for the gradient tile g [m, vt] (row stride ldg);
+  // in bf16, from the rows grad_rows handed out (filled by the caller's row loop).
   void grads(int64_t m, int64_t t0, int64_t vt, const T* g, int64_t ldg, const T* h, T* dh, T dh_beta, T* dw, T dw_beta) {
     const T* w_t = p_.w + t0 * p_.d;
     if constexpr (std::is_same_v<T, float>) {
-      if (on_ && big(m, p_.d, vt)) {  // both GEMMs have m * d * vt multiply-adds
-        if (!filled_g16_) round_to_bf16(g, m, vt, ldg, g16_);
-        filled_g16_ = false;
+      if (on_ && bf16_sized(m, p_.d, vt)) {  // both GEMMs have m * d * vt multiply-adds
         if (dh) gemm_bf16_rounded(false, false, m, p_.d, vt, 1.f, g16_.data(), w16_.data() + t0 * p_.d, dh_beta, dh, p_.d);
         if (dw) gemm_bf16_rounded(true, false, vt, p_.d, m, 1.f, g16_.data(), h16_.data(), dw_beta, dw, p_.d);
         return;
@@ -73,10 +71,8 @@ class Gemms {
   }
 
  private:
-  static bool big(int64_t m, int64_t n, int64_t k) { return 2.0 * double(m) * double(n) * double(k) >= kBf16MinFlops; }
-
   const LmHeadXent<T>& p_;
-  bool on_ = false, filled_g16_ = false;
+  bool on_ = false;
   std::vector<uint16_t> w16_, h16_, g16_;
 };
 

@@ -180,8 +180,7 @@ int64_t bf16_ld(int64_t cols) { return (cols + 7) / 8 * 8; }
 
 void gemm_f32(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  const bool bf16 =
-      gemm_precision() == GemmPrecision::BF16 && 2.0 * double(M) * double(N) * double(K) >= kBf16MinFlops;
+  const bool bf16 = gemm_precision() == GemmPrecision::BF16 && bf16_sized(M, N, K);
   if (!bf16) {
     const cublasComputeType_t compute = cuda_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     lt_matmul(s, CUDA_R_32F, compute, tb, ta, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc);
