@@ -26,6 +26,11 @@ void sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, in
                   float*, int64_t) {
   std::abort();  // callers check sgemm_avx512_available()
 }
+void SgemmPackedB::Free::operator()(float*) const {}
+SgemmPackedB::SgemmPackedB(bool, int64_t, int64_t, const float*, int64_t) { std::abort(); }
+void sgemm_avx512_packed(bool, int64_t, float, const float*, int64_t, const SgemmPackedB&, float, float*, int64_t) {
+  std::abort();
+}
 
 #else
 
@@ -197,7 +202,25 @@ struct Problem {
   float* C;
   int64_t ldc;
   int64_t kc_max, nb;
+  const float* packed_b = nullptr;  // op(B) packed whole (SgemmPackedB), else packed per block here
 };
+
+// The depth of the passes over K: equal passes of at most kMaxKc.
+int64_t pass_depth(int64_t K) {
+  const int64_t passes = (K + kMaxKc - 1) / kMaxKc;
+  return (K + passes - 1) / passes;
+}
+
+// Packs op(B) rows [k0, k0 + kc), columns [j0, j0 + cols) into dst: ceil(cols / 32) panels [kc][32].
+void pack_b_block(bool tb, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t cols, float* dst) {
+  for (int64_t q = 0; q * kNR < cols; ++q) {
+    const int n = int(std::min<int64_t>(kNR, cols - q * kNR));
+    if (tb)
+      pack_transposed_b(B + (j0 + q * kNR) * ldb + k0, ldb, n, kc, dst + q * kNR * kc);
+    else
+      pack_b(B + k0 * ldb + j0 + q * kNR, ldb, n, kc, dst + q * kNR * kc);
+  }
+}
 
 // C rows [i_begin, i_end), column blocks [jb_begin, jb_end): every pass over K. With several
 // column blocks and a small enough A (the LM head's forward: 512 rows of h against 99 blocks of
@@ -205,7 +228,8 @@ struct Problem {
 // per block.
 void run_blocks(const Problem& p, int64_t i_begin, int64_t i_end, int64_t jb_begin, int64_t jb_end) {
   thread_local PackBuffer b_buffer, a_buffer, a_cache;
-  float* packed = b_buffer.get(p.nb * p.kc_max);
+  float* b_block = p.packed_b ? nullptr : b_buffer.get(p.nb * p.kc_max);
+  const int64_t n_padded = (p.N + kNR - 1) / kNR * kNR;
   const int64_t rows_padded = (i_end - i_begin + kMR - 1) / kMR * kMR;
   const bool reuse_a = jb_end - jb_begin > 1 && rows_padded * p.kc_max * int64_t(sizeof(float)) <= kACacheBytes;
   float* a_all = reuse_a ? a_cache.get(rows_padded * p.kc_max + 16) : nullptr;
@@ -226,13 +250,9 @@ void run_blocks(const Problem& p, int64_t i_begin, int64_t i_end, int64_t jb_beg
         pack_rows(b0, std::min(kPanelsPerBlock * kMR, i_end - b0), a_all + (b0 - i_begin) * kc);
     for (int64_t jb = jb_begin; jb < jb_end; ++jb) {
       const int64_t j0 = jb * p.nb, nb = std::min(p.nb, p.N - j0), panels = (nb + kNR - 1) / kNR;
-      for (int64_t q = 0; q < panels; ++q) {
-        const int cols = int(std::min<int64_t>(kNR, nb - q * kNR));
-        if (p.tb)
-          pack_transposed_b(p.B + (j0 + q * kNR) * p.ldb + k0, p.ldb, cols, kc, packed + q * kNR * kc);
-        else
-          pack_b(p.B + k0 * p.ldb + j0 + q * kNR, p.ldb, cols, kc, packed + q * kNR * kc);
-      }
+      // SgemmPackedB's layout: pass k0 at k0 * n_padded, its panel j0 / 32 at j0 * kc within it.
+      const float* packed = p.packed_b ? p.packed_b + k0 * n_padded + j0 * kc : b_block;
+      if (!p.packed_b) pack_b_block(p.tb, p.B, p.ldb, k0, kc, j0, nb, b_block);
       for (int64_t b0 = i_begin; b0 < i_end; b0 += kPanelsPerBlock * kMR) {
         const int64_t block_rows = std::min(kPanelsPerBlock * kMR, i_end - b0);
         const float* a = reuse_a ? a_all + (b0 - i_begin) * kc : a_block;
@@ -248,6 +268,47 @@ void run_blocks(const Problem& p, int64_t i_begin, int64_t i_end, int64_t jb_beg
         }
       }
     }
+  }
+}
+
+// C = beta C, for the products with nothing to add (K = 0 or alpha = 0); true when that was all.
+bool scale_only(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
+  if (K > 0 && alpha != 0.f) return false;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
+  return true;
+}
+
+// Blocks p (M, N, K set) and runs it on the threads.
+void run(Problem& p) {
+  const int64_t M = p.M, N = p.N;
+  p.kc_max = pass_depth(p.K);
+  p.nb = std::max<int64_t>(kNR, kL2Bytes / (p.kc_max * int64_t(sizeof(float))) / kNR * kNR);
+  int64_t col_blocks = (N + p.nb - 1) / p.nb;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // Work for every thread with as little repacking as possible: with at least as many column
+  // blocks as threads, narrower blocks so that their count is a multiple of the thread count
+  // (each B element packed once); with fewer, row chunks (each packs its own copy of its B block),
+  // one per thread, each at least 4 tiles tall.
+  int64_t row_chunks = 1;
+  if (threads > 1 && col_blocks >= threads && col_blocks % threads != 0) {
+    col_blocks = (col_blocks + threads - 1) / threads * threads;
+    p.nb = ((N + col_blocks - 1) / col_blocks + kNR - 1) / kNR * kNR;
+    col_blocks = (N + p.nb - 1) / p.nb;
+  } else if (threads > 1 && col_blocks < threads) {
+    row_chunks = std::clamp<int64_t>((threads + col_blocks - 1) / col_blocks, 1, std::max<int64_t>(1, M / (4 * kMR)));
+  }
+  const int64_t chunk_rows = ((M + row_chunks - 1) / row_chunks + kMR - 1) / kMR * kMR;
+  const int64_t tasks = col_blocks * row_chunks;
+  if (threads == 1 || tasks == 1) {
+    run_blocks(p, 0, M, 0, col_blocks);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t jb = t / row_chunks, rc = t % row_chunks;
+    const int64_t i_begin = rc * chunk_rows, i_end = std::min(M, i_begin + chunk_rows);
+    if (i_begin < i_end) run_blocks(p, i_begin, i_end, jb, jb + 1);
   }
 }
 
@@ -277,42 +338,32 @@ double sgemm_avx512_tile_gflops(double seconds) {
 
 void sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.f) {  // C = beta C
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
-    return;
-  }
+  if (M <= 0 || N <= 0 || scale_only(M, N, K, alpha, beta, C, ldc)) return;
   Problem p{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, 0};
-  const int64_t passes = (K + kMaxKc - 1) / kMaxKc;
-  p.kc_max = (K + passes - 1) / passes;
-  p.nb = std::max<int64_t>(kNR, kL2Bytes / (p.kc_max * int64_t(sizeof(float))) / kNR * kNR);
-  int64_t col_blocks = (N + p.nb - 1) / p.nb;
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  // Work for every thread with as little repacking as possible: with at least as many column
-  // blocks as threads, narrower blocks so that their count is a multiple of the thread count
-  // (each B element packed once); with fewer, row chunks (each packs its own copy of its B block),
-  // one per thread, each at least 4 tiles tall.
-  int64_t row_chunks = 1;
-  if (threads > 1 && col_blocks >= threads && col_blocks % threads != 0) {
-    col_blocks = (col_blocks + threads - 1) / threads * threads;
-    p.nb = ((N + col_blocks - 1) / col_blocks + kNR - 1) / kNR * kNR;
-    col_blocks = (N + p.nb - 1) / p.nb;
-  } else if (threads > 1 && col_blocks < threads) {
-    row_chunks = std::clamp<int64_t>((threads + col_blocks - 1) / col_blocks, 1, std::max<int64_t>(1, M / (4 * kMR)));
-  }
-  const int64_t chunk_rows = ((M + row_chunks - 1) / row_chunks + kMR - 1) / kMR * kMR;
-  const int64_t tasks = col_blocks * row_chunks;
-  if (threads == 1 || tasks == 1) {
-    run_blocks(p, 0, M, 0, col_blocks);
-    return;
-  }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t jb = t / row_chunks, rc = t % row_chunks;
-    const int64_t i_begin = rc * chunk_rows, i_end = std::min(M, i_begin + chunk_rows);
-    if (i_begin < i_end) run_blocks(p, i_begin, i_end, jb, jb + 1);
-  }
+  run(p);
+}
+
+void SgemmPackedB::Free::operator()(float* p) const { std::free(p); }
+
+SgemmPackedB::SgemmPackedB(bool tb, int64_t K, int64_t N, const float* B, int64_t ldb) : K_(K), N_(N) {
+  const int64_t n_padded = (N + kNR - 1) / kNR * kNR, kc_max = pass_depth(std::max<int64_t>(K, 1));
+  const int64_t bytes = std::max<int64_t>(K * n_padded * int64_t(sizeof(float)), 64);
+  data_.reset(static_cast<float*>(std::aligned_alloc(64, size_t((bytes + 63) / 64 * 64))));
+  const int64_t passes = (K + kc_max - 1) / kc_max, panels = n_padded / kNR;
+#pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel())
+  for (int64_t pass = 0; pass < passes; ++pass)
+    for (int64_t q = 0; q < panels; ++q) {
+      const int64_t k0 = pass * kc_max, kc = std::min(kc_max, K - k0);
+      pack_b_block(tb, B, ldb, k0, kc, q * kNR, std::min<int64_t>(kNR, N - q * kNR), data_.get() + k0 * n_padded + q * kNR * kc);
+    }
+}
+
+void sgemm_avx512_packed(bool ta, int64_t M, float alpha, const float* A, int64_t lda, const SgemmPackedB& B,
+                         float beta, float* C, int64_t ldc) {
+  const int64_t N = B.N(), K = B.K();
+  if (M <= 0 || N <= 0 || scale_only(M, N, K, alpha, beta, C, ldc)) return;
+  Problem p{ta, false, M, N, K, alpha, A, lda, nullptr, 0, beta, C, ldc, 0, 0, B.data()};
+  run(p);
 }
 
 #endif

@@ -21,6 +21,7 @@
 // the same order at any thread count.
 #pragma once
 #include <cstdint>
+#include <memory>
 
 namespace mor::kernels {
 
@@ -34,5 +35,28 @@ double sgemm_avx512_tile_gflops(double seconds);
 
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// op(B) [K, N] packed once into the panels sgemm_avx512 would pack on every call ([k][32] per pass
+// over K), for products that reuse it. kernels/lab/gemm_lab times it as `mor-avx512-pk` to decide
+// whether keeping weights packed between their uses would pay (it does not: README "Our AVX-512
+// f32 GEMM"). K * ceil(N / 32) * 32 floats.
+class SgemmPackedB {
+ public:
+  SgemmPackedB(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
+  int64_t K() const { return K_; }
+  int64_t N() const { return N_; }
+  const float* data() const { return data_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  int64_t K_, N_;
+  std::unique_ptr<float, Free> data_;
+};
+
+// sgemm_avx512 with op(B) = B as packed: the same C, bit for bit, without packing B.
+void sgemm_avx512_packed(bool trans_a, int64_t M, float alpha, const float* A, int64_t lda, const SgemmPackedB& B,
+                         float beta, float* C, int64_t ldc);
 
 }  // namespace mor::kernels

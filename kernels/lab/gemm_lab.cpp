@@ -7,6 +7,9 @@
 //   openblas     cblas_sgemm (packs both operands on every call)
 //   mor-avx512   kernels::sgemm_avx512, what gemm<float> runs in the x86-64-v4 copy of the kernels
 //                (packs B in L2-sized blocks and A per 12-row panel; "-" without AVX-512)
+//   mor-avx512-pk  the same with the weight operand packed once into its panels (SgemmPackedB),
+//                outside the timing: what keeping weights packed between their uses would gain
+//                (fwd and dx rows; "-" for dw, whose weight is the output)
 //   dnnl-f32     oneDNN f32 matmul on the plain layouts
 //   dnnl-f32-pk  oneDNN f32 with the weight operand reordered once into oneDNN's blocked layout
 //                (packing amortised: weights change once per step)
@@ -171,8 +174,8 @@ int main(int argc, char** argv) {
   }
   const std::string bf16_why = mor::kernels::bf16_gemm_unavailable_reason();
   if (!bf16_why.empty()) std::printf("bf16 columns skipped: %s\n", bf16_why.c_str());
-  std::printf("%-14s %6s %6s %6s | %-14s %-14s %-14s %-14s %-14s %-14s\n", "gemm", "M", "N", "K", "openblas",
-              "mor-avx512", "dnnl-f32", "dnnl-f32-pk", "bf16", "bf16-pk");
+  std::printf("%-14s %6s %6s %6s | %-14s %-14s %-14s %-14s %-14s %-14s %-14s\n", "gemm", "M", "N", "K", "openblas",
+              "mor-avx512", "mor-avx512-pk", "dnnl-f32", "dnnl-f32-pk", "bf16", "bf16-pk");
   auto cell = [&](double g) {
     char buf[32];
     if (g <= 0) return std::string("-");
@@ -187,11 +190,18 @@ int main(int argc, char** argv) {
       cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, int(s.M), int(s.N),
                   int(s.K), 1.0f, A.data(), int(lda), B.data(), int(ldb), 0.0f, C.data(), int(s.N));
     });
-    double ours = 0, f32 = 0, f32pk = 0, bf = 0, bfpk = 0;
-    if (mor::kernels::sgemm_avx512_available())
+    double ours = 0, ours_pk = 0, f32 = 0, f32pk = 0, bf = 0, bfpk = 0;
+    if (mor::kernels::sgemm_avx512_available()) {
       ours = best_gflops(flops, seconds, [&] {
         mor::kernels::sgemm_avx512(s.ta, s.tb, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), s.N);
       });
+      if (s.weight_is_b) {
+        const mor::kernels::SgemmPackedB packed(s.tb, s.K, s.N, B.data(), ldb);
+        ours_pk = best_gflops(flops, seconds, [&] {
+          mor::kernels::sgemm_avx512_packed(s.ta, s.M, 1.0f, A.data(), lda, packed, 0.0f, C.data(), s.N);
+        });
+      }
+    }
 #ifdef MOR_HAVE_DNNL
     f32 = dnnl_gflops(s, memory::data_type::f32, false, A, B, C, seconds);
     f32pk = dnnl_gflops(s, memory::data_type::f32, true, A, B, C, seconds);
@@ -202,8 +212,9 @@ int main(int argc, char** argv) {
       bfpk = dnnl_gflops(s, memory::data_type::bf16, true, A, B, C, seconds);
     }
 #endif
-    std::printf("%-14s %6ld %6ld %6ld | %-14s %-14s %-14s %-14s %-14s %-14s\n", s.name.c_str(), s.M, s.N, s.K,
-                cell(blas).c_str(), cell(ours).c_str(), cell(f32).c_str(), cell(f32pk).c_str(), cell(bf).c_str(), cell(bfpk).c_str());
+    std::printf("%-14s %6ld %6ld %6ld | %-14s %-14s %-14s %-14s %-14s %-14s %-14s\n", s.name.c_str(), s.M, s.N, s.K,
+                cell(blas).c_str(), cell(ours).c_str(), cell(ours_pk).c_str(), cell(f32).c_str(), cell(f32pk).c_str(),
+                cell(bf).c_str(), cell(bfpk).c_str());
     std::fflush(stdout);
   }
   return 0;

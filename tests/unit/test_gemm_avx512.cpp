@@ -1,13 +1,15 @@
 // Our AVX-512 f32 GEMM (kernels/cpu/gemm_avx512.h) against a double-precision product: every
 // transposition, sizes that leave partial register tiles (M % 12, N % 32), K over several passes,
 // strided sub-blocks, alpha and beta (beta = 0 must not read C, which holds NaN), K = 0; the result
-// must not depend on the thread count. Skipped, with the reason, in a copy of the kernels without
-// AVX-512 (the loader picked x86-64-v3 or lower on this CPU).
+// must not depend on the thread count, nor on whether B was packed once beforehand (SgemmPackedB).
+// Skipped, with the reason, in a copy of the kernels without AVX-512 (the loader picked x86-64-v3
+// or lower on this CPU).
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <limits>
 #include <vector>
@@ -118,6 +120,36 @@ TEST(GemmAvx512, KZeroScalesCAndGemmDispatchesToIt) {
   if (std::getenv("MOR_SGEMM") == nullptr) {
     EXPECT_EQ(kernels::sgemm_backend(), kernels::SgemmBackend::Avx512);
   }
+}
+
+TEST(GemmAvx512, PrePackedBGivesTheSameProductBitForBit) {
+  std::string why;
+  if (skip_reason(&why)) GTEST_SKIP() << why;
+  // op(B) packed once (SgemmPackedB) against packed per call: every transposition, partial tiles,
+  // one to three passes over K (the last one shorter), strided operands, beta, several column
+  // blocks, 1 and 2 threads.
+  const Case cases[] = {{false, false, 13, 33, 17, 1.f, 0.f, 0},   {false, true, 37, 70, 600, 0.5f, 0.25f, 3},
+                        {true, false, 24, 64, 1100, -1.f, 1.f, 0}, {true, true, 11, 900, 40, 2.f, 0.f, 5},
+                        {false, true, 200, 1500, 384, 1.f, 0.f, 0}, {true, true, 30, 1500, 1100, 1.f, 0.5f, 2}};
+  for (const Case& c : cases)
+    for (int threads : {1, 2}) {
+      const int64_t a_cols = (c.ta ? c.M : c.K) + c.pad, b_cols = (c.tb ? c.K : c.N) + c.pad, ldc = c.N + c.pad;
+      const std::vector<float> A = random_matrix((c.ta ? c.K : c.M) * a_cols, 4), B = random_matrix((c.tb ? c.N : c.K) * b_cols, 5);
+      const std::vector<float> C0 = random_matrix(c.M * ldc, 6);
+      std::vector<float> per_call = C0, packed = C0;
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      kernels::sgemm_avx512(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), a_cols, B.data(), b_cols, c.beta, per_call.data(), ldc);
+      const kernels::SgemmPackedB pb(c.tb, c.K, c.N, B.data(), b_cols);
+      kernels::sgemm_avx512_packed(c.ta, c.M, c.alpha, A.data(), a_cols, pb, c.beta, packed.data(), ldc);
+      omp_set_num_threads(saved);
+      ASSERT_EQ(pb.K(), c.K);
+      ASSERT_EQ(pb.N(), c.N);
+      for (size_t i = 0; i < per_call.size(); ++i)
+        ASSERT_EQ(std::memcmp(&per_call[i], &packed[i], sizeof(float)), 0)
+            << "element " << i << ": " << per_call[i] << " vs " << packed[i] << " (ta=" << c.ta << " tb=" << c.tb << " M=" << c.M
+            << " N=" << c.N << " K=" << c.K << ", " << threads << " threads)";
+    }
 }
 
 }  // namespace mor
