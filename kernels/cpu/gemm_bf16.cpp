@@ -5,6 +5,8 @@
 // then one matmul with f32 accumulation writes
 // C with output scale alpha and, for beta != 0, a sum post-op (C = alpha*AB + beta*C). Primitives
 // are cached per thread by shape, since oneDNN's creation costs far more than a small GEMM.
+// Bf16PackedB reorders a rounded B once into the layout oneDNN asks for (weights format `any`)
+// and keeps its matmuls per product shape.
 #include "gemm_bf16.h"
 
 #include <omp.h>
@@ -14,7 +16,9 @@
 #ifdef MOR_HAVE_DNNL
 #include <dnnl.hpp>
 
+#include <cstdlib>
 #include <map>
+#include <optional>
 #include <tuple>
 #endif
 
@@ -48,6 +52,13 @@ void gemm_bf16_rounded(bool, bool, int64_t, int64_t, int64_t, float, const uint1
   __builtin_trap();  // unreachable, as gemm_bf16
 }
 
+struct Bf16PackedB::Impl {};
+Bf16PackedB::Bf16PackedB() = default;
+Bf16PackedB::~Bf16PackedB() = default;
+void Bf16PackedB::pack(bool, int64_t, int64_t, const uint16_t*, int64_t) { __builtin_trap(); }  // unreachable, as gemm_bf16
+void Bf16PackedB::gemm(bool, int64_t, float, const uint16_t*, float, float*, int64_t) { __builtin_trap(); }
+bool Bf16PackedB::runs_blocked(bool, int64_t, int64_t, float, float) { return false; }
+
 #else
 
 namespace {
@@ -65,6 +76,25 @@ memory::desc bf16_desc(int64_t rows, int64_t cols, bool trans) {
   return memory::desc(Dims{rows, cols}, memory::data_type::bf16, trans ? Dims{1, rows} : Dims{cols, 1});
 }
 
+dnnl::stream& cpu_stream() {
+  thread_local dnnl::stream s(cpu_engine());
+  return s;
+}
+
+// C = alpha * product + beta * C: an output scale and a sum post-op.
+dnnl::primitive_attr scale_and_sum(float alpha, float beta) {
+  dnnl::primitive_attr attr;
+  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
+memory::desc f32_out(int64_t M, int64_t N, int64_t ldc) { return memory::desc(Dims{M, N}, memory::data_type::f32, Dims{ldc, 1}); }
+
 using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, float, float>;
 
 dnnl::matmul& primitive_for(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t ldc, float alpha, float beta) {
@@ -73,16 +103,9 @@ dnnl::matmul& primitive_for(bool ta, bool tb, int64_t M, int64_t N, int64_t K, i
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   if (cache.size() >= 512) cache.clear();  // shapes vary with routing; keep the cache bounded
-  const memory::desc c(Dims{M, N}, memory::data_type::f32, Dims{ldc, 1});
-  dnnl::primitive_attr attr;
-  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
-  if (beta != 0.0f) {
-    dnnl::post_ops ops;
-    ops.append_sum(beta);
-    attr.set_post_ops(ops);
-  }
-  const dnnl::matmul::desc d(bf16_desc(M, K, ta), bf16_desc(K, N, tb), c);
-  return cache.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, cpu_engine()))).first->second;
+  const dnnl::matmul::desc d(bf16_desc(M, K, ta), bf16_desc(K, N, tb), f32_out(M, N, ldc));
+  return cache.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(d, scale_and_sum(alpha, beta), cpu_engine())))
+      .first->second;
 }
 
 }  // namespace
@@ -111,13 +134,90 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
 void gemm_bf16_rounded(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A16,
                        const uint16_t* B16, float beta, float* C, int64_t ldc) {
   dnnl::matmul& mm = primitive_for(ta, tb, M, N, K, ldc, alpha, beta);
-  const memory::desc c(Dims{M, N}, memory::data_type::f32, Dims{ldc, 1});
   memory am(bf16_desc(M, K, ta), cpu_engine(), const_cast<uint16_t*>(A16));
   memory bm(bf16_desc(K, N, tb), cpu_engine(), const_cast<uint16_t*>(B16));
-  memory cm(c, cpu_engine(), C);
-  thread_local dnnl::stream stream(cpu_engine());
-  mm.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
-  stream.wait();
+  memory cm(f32_out(M, N, ldc), cpu_engine(), C);
+  mm.execute(cpu_stream(), {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  cpu_stream().wait();
+}
+
+struct Bf16PackedB::Impl {
+  bool tb = false;
+  int64_t K = -1, N = -1;
+  const uint16_t* plain = nullptr;
+  memory::desc blocked;  // the layout oneDNN picked (zero desc: none; products use `plain`)
+  std::unique_ptr<uint8_t, void (*)(void*)> storage{nullptr, std::free};
+  size_t storage_bytes = 0;
+  memory blocked_mem;
+  // Per product shape: a matmul on the blocked layout, or nullopt where oneDNN has only its
+  // reference kernel (or none) for it.
+  std::map<std::tuple<bool, int64_t, int64_t, float, float>, std::optional<dnnl::matmul>> products;
+
+  void choose_layout(int64_t m_hint) {
+    products.clear();
+    blocked = memory::desc();
+    try {
+      const memory::desc any(Dims{K, N}, memory::data_type::bf16, memory::format_tag::any);
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(bf16_desc(m_hint, K, false), any, f32_out(m_hint, N, N)),
+                                            cpu_engine());
+      blocked = pd.weights_desc();
+    } catch (const dnnl::error&) {
+      return;
+    }
+    if (blocked.get_size() > storage_bytes) {
+      storage_bytes = (blocked.get_size() + 63) / 64 * 64;
+      storage.reset(static_cast<uint8_t*>(std::aligned_alloc(64, storage_bytes)));
+    }
+    blocked_mem = memory(blocked, cpu_engine(), storage.get());
+  }
+
+  std::optional<dnnl::matmul>& product(bool ta, int64_t M, int64_t ldc, float alpha, float beta) {
+    const auto key = std::make_tuple(ta, M, ldc, alpha, beta);
+    auto it = products.find(key);
+    if (it != products.end()) return it->second;
+    if (products.size() >= 64) products.clear();
+    std::optional<dnnl::matmul> mm;
+    try {
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(bf16_desc(M, K, ta), blocked, f32_out(M, N, ldc)),
+                                            scale_and_sum(alpha, beta), cpu_engine());
+      if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) mm.emplace(pd);
+    } catch (const dnnl::error&) {
+    }
+    return products.emplace(key, std::move(mm)).first->second;
+  }
+};
+
+Bf16PackedB::Bf16PackedB() : impl_(std::make_unique<Impl>()) {}
+Bf16PackedB::~Bf16PackedB() = default;
+
+void Bf16PackedB::pack(bool tb, int64_t K, int64_t N, const uint16_t* B16, int64_t m_hint) {
+  Impl& d = *impl_;
+  if (d.tb != tb || d.K != K || d.N != N) {
+    d.tb = tb, d.K = K, d.N = N;
+    d.choose_layout(std::max<int64_t>(m_hint, 1));
+  }
+  d.plain = B16;
+  if (d.blocked.get_size() == 0) return;
+  memory plain(bf16_desc(K, N, tb), cpu_engine(), const_cast<uint16_t*>(B16));
+  dnnl::reorder(plain, d.blocked_mem).execute(cpu_stream(), plain, d.blocked_mem);
+  cpu_stream().wait();
+}
+
+bool Bf16PackedB::runs_blocked(bool ta, int64_t M, int64_t ldc, float alpha, float beta) {
+  return impl_->blocked.get_size() && impl_->product(ta, M, ldc, alpha, beta).has_value();
+}
+
+void Bf16PackedB::gemm(bool ta, int64_t M, float alpha, const uint16_t* A16, float beta, float* C, int64_t ldc) {
+  Impl& d = *impl_;
+  std::optional<dnnl::matmul>* mm = d.blocked.get_size() ? &d.product(ta, M, ldc, alpha, beta) : nullptr;
+  if (!mm || !mm->has_value()) {
+    gemm_bf16_rounded(ta, d.tb, M, d.N, d.K, alpha, A16, d.plain, beta, C, ldc);
+    return;
+  }
+  memory am(bf16_desc(M, d.K, ta), cpu_engine(), const_cast<uint16_t*>(A16));
+  memory cm(f32_out(M, d.N, ldc), cpu_engine(), C);
+  (*mm)->execute(cpu_stream(), {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, d.blocked_mem}, {DNNL_ARG_DST, cm}});
+  cpu_stream().wait();
 }
 
 #endif

@@ -5,6 +5,7 @@
 // process-wide GEMM precision is bf16 (train.precision: bf16); see gemm.h.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,5 +29,33 @@ void round_row_to_bf16(const float* src, int64_t n, uint16_t* out);
 // when trans_a), B16 likewise ([K,N] or [N,K]).
 void gemm_bf16_rounded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A16,
                        const uint16_t* B16, float beta, float* C, int64_t ldc);
+
+// A rounded op(B) [K, N] reordered once into the blocked layout oneDNN's matmul picks for it, for
+// several products with it: with a plain B every matmul call reorders B itself (for AMX: into
+// k-pairs), which for the LM head's weight, used by 2 GEMMs per block of rows, cost more than the
+// products (kernels/lab/gemm_lab: lm_head dx 264 -> 542 GFLOP/s once the weight is blocked).
+// The products are those of gemm_bf16_rounded up to f32 summation order (oneDNN may block K
+// differently). Keep one object per use and call pack() whenever the weight changes: its storage
+// is reused.
+class Bf16PackedB {
+ public:
+  Bf16PackedB();
+  ~Bf16PackedB();
+  Bf16PackedB(const Bf16PackedB&) = delete;
+  Bf16PackedB& operator=(const Bf16PackedB&) = delete;
+  // B16 holds op(B) as stored, contiguous ([K, N], or [N, K] when trans_b) and must outlive the
+  // products (they fall back to it where oneDNN has no blocked kernel for their shape); the layout
+  // is chosen for products of m_hint rows.
+  void pack(bool trans_b, int64_t K, int64_t N, const uint16_t* B16, int64_t m_hint);
+  // C [M, N] (row stride ldc) = alpha * op(A16) @ op(B) + beta * C; A16 as in gemm_bf16_rounded.
+  void gemm(bool trans_a, int64_t M, float alpha, const uint16_t* A16, float beta, float* C, int64_t ldc);
+  // Whether products of M rows (op(A) transposed or not, C's row stride ldc, alpha, beta) run on
+  // the blocked layout rather than falling back to the plain B16.
+  bool runs_blocked(bool trans_a, int64_t M, int64_t ldc, float alpha, float beta);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace mor::kernels

@@ -17,12 +17,15 @@ namespace {
 // The driver's three GEMMs. Under train.precision: bf16 (f32 only) the operands of the GEMMs big
 // enough to go to bf16 are rounded once and reused -- the weight once per call, h once per block,
 // a gradient tile once for both of its GEMMs -- where gemm<float> would round both operands on
-// every call (the weight twice per block). The products are the same bit for bit (the same
-// rounding, the same matmul); LmHeadXent::reuse_bf16 = false runs the per-call path (tests).
+// every call (the weight twice per block). With one tile over the whole vocabulary, the rounded
+// weight is also reordered once per call into oneDNN's blocked layouts for the logits (w^T) and
+// for dh (w), which a plain operand gets from oneDNN on every call. The products are those of
+// gemm<float> -- bit for bit, except that oneDNN may sum a blocked weight in another order (tests:
+// LmHeadXent::reuse_bf16 = false runs the per-call path).
 template <typename T>
 class Gemms {
  public:
-  explicit Gemms(const LmHeadXent<T>& p) : p_(p) {
+  explicit Gemms(const LmHeadXent<T>& p) : p_(p), whole_vocab_(p.tile <= 0 || p.tile >= p.V) {
     if constexpr (std::is_same_v<T, float>) on_ = p.reuse_bf16 && gemm_precision() == GemmPrecision::BF16;
   }
 
@@ -40,7 +43,10 @@ class Gemms {
   void logits(int64_t m, int64_t t0, int64_t vt, const T* h, T* z, int64_t ldz) {
     if constexpr (std::is_same_v<T, float>) {
       if (on_ && bf16_sized(m, vt, p_.d)) {
-        gemm_bf16_rounded(false, true, m, vt, p_.d, 1.f, h16_.data(), w16_.data() + t0 * p_.d, 0.f, z, ldz);
+        if (whole_vocab_)
+          blocked(kLogits, m).gemm(false, m, 1.f, h16_.data(), 0.f, z, ldz);
+        else
+          gemm_bf16_rounded(false, true, m, vt, p_.d, 1.f, h16_.data(), w16_.data() + t0 * p_.d, 0.f, z, ldz);
         return;
       }
     }
@@ -62,7 +68,10 @@ class Gemms {
     const T* w_t = p_.w + t0 * p_.d;
     if constexpr (std::is_same_v<T, float>) {
       if (on_ && bf16_sized(m, p_.d, vt)) {  // both GEMMs have m * d * vt multiply-adds
-        if (dh) gemm_bf16_rounded(false, false, m, p_.d, vt, 1.f, g16_.data(), w16_.data() + t0 * p_.d, dh_beta, dh, p_.d);
+        if (dh && whole_vocab_)
+          blocked(kDh, m).gemm(false, m, 1.f, g16_.data(), dh_beta, dh, p_.d);
+        else if (dh)
+          gemm_bf16_rounded(false, false, m, p_.d, vt, 1.f, g16_.data(), w16_.data() + t0 * p_.d, dh_beta, dh, p_.d);
         if (dw) gemm_bf16_rounded(true, false, vt, p_.d, m, 1.f, g16_.data(), h16_.data(), dw_beta, dw, p_.d);
         return;
       }
@@ -72,6 +81,19 @@ class Gemms {
   }
 
  private:
+  enum Use { kLogits, kDh };
+  // The rounded weight in oneDNN's layout for `use` (w^T [d, V] for the logits, w [V, d] for dh),
+  // reordered at its first use in this call (one object per thread and use: storage kept).
+  Bf16PackedB& blocked(Use use, int64_t m) {
+    thread_local Bf16PackedB layouts[2];
+    if (!blocked_[use]) {
+      const bool logits = use == kLogits;
+      layouts[use].pack(logits, logits ? p_.d : p_.V, logits ? p_.V : p_.d, w16_.data(), m);
+      blocked_[use] = true;
+    }
+    return layouts[use];
+  }
+
   // The bf16 buffers outlive the call (one set per thread): allocated per call, the weight's and
   // a block's gradient tile (~90 MB for bench-llama-small) were fresh pages every step, ~22k page
   // faults and their zeroing per step.
@@ -81,7 +103,8 @@ class Gemms {
   }
 
   const LmHeadXent<T>& p_;
-  bool on_ = false, w_rounded_ = false;
+  const bool whole_vocab_;
+  bool on_ = false, w_rounded_ = false, blocked_[2] = {false, false};
   std::vector<uint16_t>& w16_ = buffer(0);  // the weight [V, d]
   std::vector<uint16_t>& h16_ = buffer(1);  // a block's h [m, d]
   std::vector<uint16_t>& g16_ = buffer(2);  // a gradient tile [m, vt]

@@ -1,10 +1,13 @@
 // bf16 GEMMs (train.precision: bf16): gemm<float> under GemmPrecision::BF16 must equal the exact
 // product of the bf16-rounded operands (f32 accumulation error only) for every transposition,
-// strided operands, alpha and beta; GEMMs below the size threshold stay f32. Skipped, with the
-// reason, where the CPU or the build has no bf16 matmul.
+// strided operands, alpha and beta; GEMMs below the size threshold stay f32; the LM head's reuse
+// of rounded operands and its weight in oneDNN's blocked layout (Bf16PackedB) change nothing but
+// the summation order. Skipped, with the reason, where the CPU or the build has no bf16 matmul.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
@@ -43,6 +46,15 @@ std::vector<double> reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
       C[i * ldc + j] = alpha * s + beta * C0[i * ldc + j];
     }
   return C;
+}
+
+// got == want up to f32 summation order: every element within 1e-5 of want's largest magnitude.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double scale = 0;
+  for (float w : want) scale = std::max(scale, double(std::fabs(w)));
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-5 * scale) << what << ", element " << i;
 }
 
 }  // namespace
@@ -108,25 +120,74 @@ TEST(GemmBf16, LmHeadReusesRoundedOperandsExactly) {
   // stays below kBf16MinFlops and f32 on both paths.
   ASSERT_GE(2.0 * 40 * (V - 512) * d, kernels::kBf16MinFlops);
   ASSERT_LT(2.0 * 16 * 256 * d, kernels::kBf16MinFlops);
+  int64_t tile = 0;
   auto run = [&](bool keep, bool reuse, kernels::GemmPrecision precision) -> Out {
     PrecisionScope scope(precision);
     kernels::LmHeadXent<float> p;
     p.n = n, p.V = V, p.d = d, p.h = h.data(), p.w = w.data(), p.target = target.data();
-    p.rows = 40, p.tile = 256, p.keep = keep, p.reuse_bf16 = reuse;
-    std::vector<float> logits(size_t(p.rows * (keep ? V : p.tile))), stats(size_t(3 * p.rows));
+    p.rows = 40, p.tile = tile, p.keep = keep, p.reuse_bf16 = reuse;
+    std::vector<float> logits(size_t(p.rows * (keep || tile == 0 ? V : tile))), stats(size_t(3 * p.rows));
     Out o{0, std::vector<float>(size_t(n * d)), std::vector<float>(size_t(V * d))};
     p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = 1.0f / n, p.dh = o.dh.data(), p.dw = o.dw.data();
     o.loss = kernels::lmhead_xent(p);
     return o;
   };
-  for (bool keep : {true, false}) {
-    const Out reused = run(keep, true, kernels::GemmPrecision::BF16), per_call = run(keep, false, kernels::GemmPrecision::BF16);
-    const Out f32 = run(keep, true, kernels::GemmPrecision::F32);
-    EXPECT_EQ(reused.loss, per_call.loss) << "keep=" << keep;
-    EXPECT_EQ(reused.dh, per_call.dh) << "keep=" << keep;
-    EXPECT_EQ(reused.dw, per_call.dw) << "keep=" << keep;
-    EXPECT_NE(reused.dw, f32.dw) << "bf16 should round (keep=" << keep << ")";
-    EXPECT_NEAR(reused.loss, f32.loss, 1e-2 * n) << "keep=" << keep;
+  // Tiles of 256 (the partial one too), and one tile over the whole vocabulary, whose weight goes
+  // to oneDNN's blocked layouts once per call.
+  for (int64_t t : {256, 0})
+    for (bool keep : {true, false}) {
+      tile = t;
+      const Out reused = run(keep, true, kernels::GemmPrecision::BF16), per_call = run(keep, false, kernels::GemmPrecision::BF16);
+      const Out f32 = run(keep, true, kernels::GemmPrecision::F32);
+      if (t > 0) {  // the same rounded operands through the same matmuls: bit for bit
+        EXPECT_EQ(reused.loss, per_call.loss) << "keep=" << keep << " tile=" << t;
+        EXPECT_EQ(reused.dh, per_call.dh) << "keep=" << keep << " tile=" << t;
+        EXPECT_EQ(reused.dw, per_call.dw) << "keep=" << keep << " tile=" << t;
+      } else {  // the blocked weight may be summed in another order
+        EXPECT_NEAR(reused.loss, per_call.loss, 1e-5 * std::fabs(per_call.loss)) << "keep=" << keep;
+        expect_close(reused.dh, per_call.dh, "dh");
+        expect_close(reused.dw, per_call.dw, "dw");
+      }
+      EXPECT_NE(reused.dw, f32.dw) << "bf16 should round (keep=" << keep << " tile=" << t << ")";
+      EXPECT_NEAR(reused.loss, f32.loss, 1e-2 * n) << "keep=" << keep << " tile=" << t;
+    }
+}
+
+TEST(GemmBf16, BlockedWeightEqualsThePlainProduct) {
+  const std::string why = kernels::bf16_gemm_unavailable_reason();
+  if (!why.empty()) GTEST_SKIP() << "no bf16 GEMM here: " << why;
+  // The LM head's two uses of its weight w [V, d]: logits h w^T (B = w^T) and dh = g w (B = w),
+  // on the blocked layout; then with a strided C, beta and another row count than the layout was
+  // chosen for (where oneDNN may fall back to the plain B). The same rounded operands: equal to the
+  // plain product up to f32 summation order.
+  const int64_t V = 1000, d = 64;
+  std::vector<uint16_t> w16, h16, g16;
+  kernels::round_to_bf16(random_matrix(V * d, 31).data(), V, d, d, w16);
+  for (bool trans_b : {true, false}) {
+    const int64_t K = trans_b ? d : V, N = trans_b ? V : d;
+    kernels::Bf16PackedB packed;
+    packed.pack(trans_b, K, N, w16.data(), 48);
+    for (int64_t M : {48, 20}) {
+      kernels::round_to_bf16(random_matrix(M * K, 32 + M).data(), M, K, K, h16);
+      const int64_t ldc = M == 48 ? N : N + 3;  // a strided C has no blocked kernel: the plain product
+      const float beta = M == 48 ? 0.f : 0.5f;
+      std::vector<float> plain = random_matrix(M * ldc, 33), blocked = plain;
+      kernels::gemm_bf16_rounded(false, trans_b, M, N, K, 1.f, h16.data(), w16.data(), beta, plain.data(), ldc);
+      packed.gemm(false, M, 1.f, h16.data(), beta, blocked.data(), ldc);
+      expect_close(blocked, plain, "trans_b=" + std::to_string(trans_b) + " M=" + std::to_string(M));
+      if (M == 48) {
+        EXPECT_TRUE(packed.runs_blocked(false, M, ldc, 1.f, beta)) << "trans_b=" << trans_b;
+      }
+    }
+    // A new weight through the same object (the next step's): reordered again.
+    std::vector<uint16_t> w2(w16.size());
+    for (size_t i = 0; i < w2.size(); ++i) w2[i] = w16[(i * 7 + 3) % w16.size()];
+    packed.pack(trans_b, K, N, w2.data(), 48);
+    std::vector<float> plain(size_t(48 * N)), blocked(size_t(48 * N));
+    kernels::round_to_bf16(random_matrix(48 * K, 34).data(), 48, K, K, h16);
+    kernels::gemm_bf16_rounded(false, trans_b, 48, N, K, 1.f, h16.data(), w2.data(), 0.f, plain.data(), N);
+    packed.gemm(false, 48, 1.f, h16.data(), 0.f, blocked.data(), N);
+    expect_close(blocked, plain, "repacked, trans_b=" + std::to_string(trans_b));
   }
 }
 
