@@ -65,6 +65,8 @@ class Walk {
     Tally loss;
     loss.f32(rows * V), loss.f32(3 * rows), loss.f32(n_ * w_.d), loss.f32(V * w_.d);
     a.loss = loss.bytes;
+    const int64_t d64 = ceil_div(w_.d, 64) * 64, widest = std::max(w_.qkv, 2 * w_.f);
+    a.bf16 = 2 * (V * w_.d + ceil_div(V, 64) * 64 * d64 + V * d64 + rows * w_.d + rows * V) + 2 * (n_ + w_.d) * widest;
     Tally back;
     back.add(widest_layer_grads_);
     if (rs_.routed()) back.f32(n_ * w_.d), back.f32(n_ * w_.d);  // residual-stream gradients

@@ -86,6 +86,22 @@ TEST(MemoryEstimate, ZeroShardsOptimizerThenGradientsThenParameters) {
   EXPECT_EQ(estimate_training_memory(c, 4, 1, 0).total(), base.total());  // plain DP: full replicas
 }
 
+TEST(MemoryEstimate, Bf16CountsTheRoundedCopies) {
+  // train.precision: bf16 keeps bf16 copies of the LM head's weight (plain and two blocked
+  // layouts), of a block's h and gradient tile, and of the widest layer GEMM's operands; fp32 none.
+  Config c = make(kExpert);
+  const MemoryEstimate fp32 = estimate_training_memory(c);
+  c.train.precision = "bf16";
+  const MemoryEstimate bf16 = estimate_training_memory(c);
+  const ModelConfig& m = c.model;
+  const int64_t n = c.train.micro_batch * c.train.seq_len, V = m.vocab_size, d = m.d_model;
+  const int64_t added = activation_memory(m, c.train.micro_batch, c.train.seq_len).bf16;
+  EXPECT_EQ(bf16.logits - fp32.logits, added);
+  EXPECT_GE(bf16.total(), fp32.total());  // (the sgemm probe's share of the overhead may absorb part)
+  EXPECT_GE(added, 2 * 3 * V * d + 2 * n * 2 * m.d_ff);
+  EXPECT_EQ(bf16.activations, fp32.activations);
+}
+
 TEST(MemoryEstimate, TensorParallelDividesShardedParameters) {
   const Config c = make(kExpert);
   const ModelConfig& m = c.model;
