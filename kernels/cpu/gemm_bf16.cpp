@@ -143,7 +143,7 @@ void gemm_bf16_rounded(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float 
 
 struct Bf16PackedB::Impl {
   bool tb = false;
-  int64_t K = -1, N = -1;
+  int64_t K = -1, N = -1, m_hint = -1;
   const uint16_t* plain = nullptr;
   memory::desc blocked;  // the layout oneDNN picked (zero desc: none; products use `plain`)
   std::unique_ptr<uint8_t, void (*)(void*)> storage{nullptr, std::free};
@@ -192,9 +192,10 @@ Bf16PackedB::~Bf16PackedB() = default;
 
 void Bf16PackedB::pack(bool tb, int64_t K, int64_t N, const uint16_t* B16, int64_t m_hint) {
   Impl& d = *impl_;
-  if (d.tb != tb || d.K != K || d.N != N) {
-    d.tb = tb, d.K = K, d.N = N;
-    d.choose_layout(std::max<int64_t>(m_hint, 1));
+  m_hint = std::max<int64_t>(m_hint, 1);
+  if (d.tb != tb || d.K != K || d.N != N || d.m_hint != m_hint) {  // (evaluation may cut other blocks)
+    d.tb = tb, d.K = K, d.N = N, d.m_hint = m_hint;
+    d.choose_layout(m_hint);
   }
   d.plain = B16;
   if (d.blocked.get_size() == 0) return;
