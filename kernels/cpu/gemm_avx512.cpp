@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <new>
 #include <utility>
 #endif
 
@@ -168,6 +169,7 @@ class PackBuffer {
     if (floats > size_) {
       const int64_t bytes = (floats * int64_t(sizeof(float)) + 63) / 64 * 64;
       buf_.reset(static_cast<float*>(std::aligned_alloc(64, size_t(bytes))));
+      if (!buf_) throw std::bad_alloc();
       size_ = floats;
     }
     return buf_.get();
@@ -349,6 +351,7 @@ SgemmPackedB::SgemmPackedB(bool tb, int64_t K, int64_t N, const float* B, int64_
   const int64_t n_padded = (N + kNR - 1) / kNR * kNR, kc_max = pass_depth(std::max<int64_t>(K, 1));
   const int64_t bytes = std::max<int64_t>(K * n_padded * int64_t(sizeof(float)), 64);
   data_.reset(static_cast<float*>(std::aligned_alloc(64, size_t((bytes + 63) / 64 * 64))));
+  if (!data_) throw std::bad_alloc();
   const int64_t passes = (K + kc_max - 1) / kc_max, panels = n_padded / kNR;
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel())
   for (int64_t pass = 0; pass < passes; ++pass)

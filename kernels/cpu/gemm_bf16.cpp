@@ -18,6 +18,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <new>
 #include <optional>
 #include <tuple>
 #endif
@@ -167,6 +168,7 @@ struct Bf16PackedB::Impl {
     if (blocked.get_size() > storage_bytes) {
       storage_bytes = (blocked.get_size() + 63) / 64 * 64;
       storage.reset(static_cast<uint8_t*>(std::aligned_alloc(64, storage_bytes)));
+      if (!storage) throw std::bad_alloc();
     }
     blocked_mem = memory(blocked, cpu_engine(), storage.get());
   }
