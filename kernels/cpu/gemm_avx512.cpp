@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <new>
 #include <utility>
@@ -306,12 +307,19 @@ void run(Problem& p) {
     run_blocks(p, 0, M, 0, col_blocks);
     return;
   }
+  std::exception_ptr error;  // (an exception may not leave the parallel region: a failed buffer allocation)
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t jb = t / row_chunks, rc = t % row_chunks;
     const int64_t i_begin = rc * chunk_rows, i_end = std::min(M, i_begin + chunk_rows);
-    if (i_begin < i_end) run_blocks(p, i_begin, i_end, jb, jb + 1);
+    try {
+      if (i_begin < i_end) run_blocks(p, i_begin, i_end, jb, jb + 1);
+    } catch (...) {
+#pragma omp critical(mor_sgemm_error)
+      if (!error) error = std::current_exception();
+    }
   }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -357,7 +365,8 @@ SgemmPackedB::SgemmPackedB(bool tb, int64_t K, int64_t N, const float* B, int64_
   for (int64_t pass = 0; pass < passes; ++pass)
     for (int64_t q = 0; q < panels; ++q) {
       const int64_t k0 = pass * kc_max, kc = std::min(kc_max, K - k0);
-      pack_b_block(tb, B, ldb, k0, kc, q * kNR, std::min<int64_t>(kNR, N - q * kNR), data_.get() + k0 * n_padded + q * kNR * kc);
+      float* dst = data_.get() + k0 * n_padded + q * kNR * kc;
+      pack_b_block(tb, B, ldb, k0, kc, q * kNR, std::min<int64_t>(kNR, N - q * kNR), dst);
     }
 }
 

@@ -16,6 +16,7 @@
 #ifdef MOR_HAVE_DNNL
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <new>
@@ -56,7 +57,8 @@ void gemm_bf16_rounded(bool, bool, int64_t, int64_t, int64_t, float, const uint1
 struct Bf16PackedB::Impl {};
 Bf16PackedB::Bf16PackedB() = default;
 Bf16PackedB::~Bf16PackedB() = default;
-void Bf16PackedB::pack(bool, int64_t, int64_t, const uint16_t*, int64_t) { __builtin_trap(); }  // unreachable, as gemm_bf16
+// unreachable, as gemm_bf16
+void Bf16PackedB::pack(bool, int64_t, int64_t, const uint16_t*, int64_t) { __builtin_trap(); }
 void Bf16PackedB::gemm(bool, int64_t, float, const uint16_t*, float, float*, int64_t) { __builtin_trap(); }
 bool Bf16PackedB::runs_blocked(bool, int64_t, int64_t, float, float) { return false; }
 
@@ -94,7 +96,15 @@ dnnl::primitive_attr scale_and_sum(float alpha, float beta) {
   return attr;
 }
 
-memory::desc f32_out(int64_t M, int64_t N, int64_t ldc) { return memory::desc(Dims{M, N}, memory::data_type::f32, Dims{ldc, 1}); }
+memory::desc f32_out(int64_t M, int64_t N, int64_t ldc) {
+  return memory::desc(Dims{M, N}, memory::data_type::f32, Dims{ldc, 1});
+}
+
+// Whether oneDNN chose a kernel with native bf16 dot products (AVX512_BF16 or AMX) for a primitive,
+// not its reference implementation.
+bool native_bf16(const std::string& impl) {
+  return impl.rfind("ref", 0) != 0 && (impl.find("bf16") != std::string::npos || impl.find("amx") != std::string::npos);
+}
 
 using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, float, float>;
 
@@ -117,7 +127,7 @@ std::string bf16_gemm_unavailable_reason() {
     const dnnl::matmul::desc d(bf16_desc(64, 64, false), bf16_desc(64, 64, false),
                                memory::desc(Dims{64, 64}, memory::data_type::f32, Dims{64, 1}));
     const std::string impl = dnnl::matmul::primitive_desc(d, cpu_engine()).impl_info_str();
-    if (impl.find("bf16") != std::string::npos || impl.find("amx") != std::string::npos) return "";
+    if (native_bf16(impl)) return "";
     return "oneDNN has no native bf16 matmul for this CPU (it would use '" + impl + "'); " + kNeeds;
   } catch (const dnnl::error& e) {
     return std::string("oneDNN has no bf16 matmul for this CPU (") + e.what() + "); " + kNeeds;
@@ -143,33 +153,47 @@ void gemm_bf16_rounded(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float 
 }
 
 struct Bf16PackedB::Impl {
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
   bool tb = false;
   int64_t K = -1, N = -1, m_hint = -1;
   const uint16_t* plain = nullptr;
   memory::desc blocked;  // the layout oneDNN picked (zero desc: none; products use `plain`)
-  std::unique_ptr<uint8_t, void (*)(void*)> storage{nullptr, std::free};
+  std::unique_ptr<uint8_t, Free> storage;
   size_t storage_bytes = 0;
   memory blocked_mem;
   // Per product shape: a matmul on the blocked layout, or nullopt where oneDNN has only its
   // reference kernel (or none) for it.
   std::map<std::tuple<bool, int64_t, int64_t, float, float>, std::optional<dnnl::matmul>> products;
 
-  void choose_layout(int64_t m_hint) {
-    products.clear();
-    blocked = memory::desc();
+  // The layout for products of m_hint rows of op(B) [K, N] (tb, K, N set); an empty one where
+  // oneDNN has no native bf16 kernel for it. Throws std::bad_alloc with nothing changed but the
+  // shape, which is then forgotten so that the next pack() chooses again.
+  void choose_layout(int64_t rows) {
+    memory::desc want;
     try {
       const memory::desc any(Dims{K, N}, memory::data_type::bf16, memory::format_tag::any);
-      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(bf16_desc(m_hint, K, false), any, f32_out(m_hint, N, N)),
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(bf16_desc(rows, K, false), any, f32_out(rows, N, N)),
                                             cpu_engine());
-      blocked = pd.weights_desc();
+      if (native_bf16(pd.impl_info_str())) want = pd.weights_desc();
     } catch (const dnnl::error&) {
-      return;
     }
-    if (blocked.get_size() > storage_bytes) {
-      storage_bytes = (blocked.get_size() + 63) / 64 * 64;
-      storage.reset(static_cast<uint8_t*>(std::aligned_alloc(64, storage_bytes)));
-      if (!storage) throw std::bad_alloc();
+    if (want == blocked && want.get_size() <= storage_bytes) return;  // same layout: keep its matmuls
+    products.clear();
+    blocked = memory::desc();
+    if (want.get_size() == 0) return;
+    if (want.get_size() > storage_bytes) {
+      const size_t bytes = (want.get_size() + 63) / 64 * 64;
+      std::unique_ptr<uint8_t, Free> grown(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+      if (!grown) {
+        K = N = -1;
+        throw std::bad_alloc();
+      }
+      storage = std::move(grown);
+      storage_bytes = bytes;
     }
+    blocked = want;
     blocked_mem = memory(blocked, cpu_engine(), storage.get());
   }
 
@@ -182,7 +206,7 @@ struct Bf16PackedB::Impl {
     try {
       const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(bf16_desc(M, K, ta), blocked, f32_out(M, N, ldc)),
                                             scale_and_sum(alpha, beta), cpu_engine());
-      if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) mm.emplace(pd);
+      if (native_bf16(pd.impl_info_str())) mm.emplace(pd);
     } catch (const dnnl::error&) {
     }
     return products.emplace(key, std::move(mm)).first->second;

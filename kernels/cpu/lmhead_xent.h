@@ -14,8 +14,9 @@
 // kernels/lab/lmhead_lab.cpp measures the variants (README "Kernel lab"); the trainer keeps them.
 //
 // GEMMs go through kernels::gemm (our GEMM or BLAS, or bf16 under train.precision: bf16, with the
-// rounded weight reused across blocks); the row work
-// is OpenMP-parallel over rows, so results do not depend on the thread count.
+// rounded weight reused across blocks and, with one tile over the vocabulary, reordered once per
+// call into oneDNN's blocked layouts, which may sum in another order than the plain ones); the row
+// work is OpenMP-parallel over rows, so results do not depend on the thread count.
 #pragma once
 #include <cstdint>
 #include <functional>

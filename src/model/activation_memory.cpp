@@ -65,8 +65,12 @@ class Walk {
     Tally loss;
     loss.f32(rows * V), loss.f32(3 * rows), loss.f32(n_ * w_.d), loss.f32(V * w_.d);
     a.loss = loss.bytes;
+    // gemm_bf16's two per-thread buffers grow to the largest A and B of any layer GEMM: A up to
+    // [n, widest] (dy), B up to [widest, d] (a weight) or [n, max(d, f)] (x of a weight gradient).
     const int64_t d64 = ceil_div(w_.d, 64) * 64, widest = std::max(w_.qkv, 2 * w_.f);
-    a.bf16 = 2 * (V * w_.d + ceil_div(V, 64) * 64 * d64 + V * d64 + rows * w_.d + rows * V) + 2 * (n_ + w_.d) * widest;
+    const int64_t lm_head = V * w_.d + ceil_div(V, 64) * 64 * d64 + V * d64 + rows * w_.d + rows * V;
+    const int64_t layers = n_ * widest + std::max(widest * w_.d, n_ * std::max(w_.d, w_.f));
+    a.bf16 = 2 * (lm_head + layers);
     Tally back;
     back.add(widest_layer_grads_);
     if (rs_.routed()) back.f32(n_ * w_.d), back.f32(n_ * w_.d);  // residual-stream gradients

@@ -44,10 +44,10 @@ struct ActivationMemory {
   int64_t tape = 0;      // tensors the tape keeps alive from forward until backward reaches them
   int64_t backward = 0;  // gradient working set of backward on top of those
   int64_t loss = 0;      // classifier_cross_entropy buffers: a block's logits and row statistics, dh, dW
-  // Under train.precision: bf16 only, the bf16 copies kept per thread (kernels/cpu/lmhead_xent.cpp,
-  // gemm_bf16.cpp): the LM head's rounded weight, its two blocked layouts (oneDNN pads N to 64),
-  // a block's h and gradient tile; the rounded operands of the widest layer GEMM ([n, widest] and
-  // [widest, d]).
+  // Under train.precision: bf16 on the CPU only, the bf16 copies kept per thread
+  // (kernels/cpu/lmhead_xent.cpp, gemm_bf16.cpp): the LM head's rounded weight, its two blocked
+  // layouts (oneDNN pads N to 64), a block's h and gradient tile; the largest rounded A ([n, widest])
+  // and B ([widest, d], or [n, max(d, f)] in a weight gradient) of the layer GEMMs.
   int64_t bf16 = 0;
 };
 

@@ -12,8 +12,8 @@
 //                                        token-choice +35%: its shapes change every step and the
 //                                        allocator keeps blocks of earlier shapes cached
 //   logits      = loss buffers           fused lm_head + cross-entropy: logits chunk, dh, dW; under
-//                                        train.precision: bf16 also the bf16 operand copies
-//                                        (ActivationMemory::bf16)
+//                                        train.precision: bf16 on the CPU also the bf16 operand
+//                                        copies (ActivationMemory::bf16)
 //   checkpoint  = 4 P_tp + 8 P_tp,opt    the snapshot a checkpoint copies (values, m, v) while the
 //                                        freed activation blocks stay cached by the allocator; the
 //                                        same amount is read back when resuming; under TP (tp > 1)

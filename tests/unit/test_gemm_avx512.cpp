@@ -127,10 +127,12 @@ TEST(GemmAvx512, PrePackedBGivesTheSameProductBitForBit) {
   if (skip_reason(&why)) GTEST_SKIP() << why;
   // op(B) packed once (SgemmPackedB) against packed per call: every transposition, partial tiles,
   // one to three passes over K (the last one shorter), strided operands, beta, several column
-  // blocks, 1 and 2 threads.
+  // blocks, row chunks, K = 0, 1 and 2 threads.
   const Case cases[] = {{false, false, 13, 33, 17, 1.f, 0.f, 0},   {false, true, 37, 70, 600, 0.5f, 0.25f, 3},
                         {true, false, 24, 64, 1100, -1.f, 1.f, 0}, {true, true, 11, 900, 40, 2.f, 0.f, 5},
-                        {false, true, 200, 1500, 384, 1.f, 0.f, 0}, {true, true, 30, 1500, 1100, 1.f, 0.5f, 2}};
+                        {false, true, 200, 1500, 384, 1.f, 0.f, 0}, {true, true, 30, 1500, 1100, 1.f, 0.5f, 2},
+                        {false, true, 200, 64, 100, 1.f, 0.f, 0},  // one column block: row chunks at 2 threads
+                        {false, false, 5, 40, 0, 1.f, 0.5f, 0}};   // K = 0: C = beta C
   for (const Case& c : cases)
     for (int threads : {1, 2}) {
       const int64_t a_cols = (c.ta ? c.M : c.K) + c.pad, b_cols = (c.tb ? c.K : c.N) + c.pad, ldc = c.N + c.pad;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
@@ -105,7 +106,7 @@ TEST(GemmBf16, SmallGemmsStayF32) {
 // for all their GEMMs; that must give exactly what rounding per GEMM gives (loss, dh, dw bit for
 // bit), across blocks of rows, vocabulary tiles (one partial), kept and recomputed logits and
 // ignored rows -- and not what f32 gives (bf16 really ran).
-TEST(GemmBf16, LmHeadReusesRoundedOperandsExactly) {
+TEST(GemmBf16, LmHeadReusesRoundedOperands) {
   const std::string why = kernels::bf16_gemm_unavailable_reason();
   if (!why.empty()) GTEST_SKIP() << "no bf16 GEMM here: " << why;
   const int64_t n = 96, V = 700, d = 48;
@@ -132,8 +133,9 @@ TEST(GemmBf16, LmHeadReusesRoundedOperandsExactly) {
     o.loss = kernels::lmhead_xent(p);
     return o;
   };
-  // Tiles of 256 (the partial one too), and one tile over the whole vocabulary, whose weight goes
-  // to oneDNN's blocked layouts once per call.
+  // Tiles of 256 (the partial one too): exactly the per-call path. One tile over the whole
+  // vocabulary, whose weight goes to oneDNN's blocked layouts once per call (that those run blocked
+  // on this CPU is BlockedWeightEqualsThePlainProduct's check): the same up to summation order.
   for (int64_t t : {256, 0})
     for (bool keep : {true, false}) {
       tile = t;
@@ -158,8 +160,9 @@ TEST(GemmBf16, BlockedWeightEqualsThePlainProduct) {
   if (!why.empty()) GTEST_SKIP() << "no bf16 GEMM here: " << why;
   // The LM head's two uses of its weight w [V, d]: logits h w^T (B = w^T) and dh = g w (B = w),
   // on the blocked layout; then with a strided C, beta and another row count than the layout was
-  // chosen for (where oneDNN may fall back to the plain B). The same rounded operands: equal to the
-  // plain product up to f32 summation order.
+  // chosen for (where oneDNN may fall back to the plain B); a new weight, a new row count and a
+  // larger shape through the same object. The same rounded operands: equal to the plain product up
+  // to f32 summation order.
   const int64_t V = 1000, d = 64;
   std::vector<uint16_t> w16, h16, g16;
   kernels::round_to_bf16(random_matrix(V * d, 31).data(), V, d, d, w16);
@@ -188,6 +191,19 @@ TEST(GemmBf16, BlockedWeightEqualsThePlainProduct) {
     kernels::gemm_bf16_rounded(false, trans_b, 48, N, K, 1.f, h16.data(), w2.data(), 0.f, plain.data(), N);
     packed.gemm(false, 48, 1.f, h16.data(), 0.f, blocked.data(), N);
     expect_close(blocked, plain, "repacked, trans_b=" + std::to_string(trans_b));
+  }
+  // The same object chooses its layout again for another row count and for a larger weight.
+  kernels::Bf16PackedB packed;
+  for (const auto& [rows, m_hint] : {std::pair<int64_t, int64_t>{300, 48}, {300, 20}, {1000, 64}}) {
+    const int64_t K = d, N = rows;  // logits-like: op(B) = w^T of a [rows, d] weight
+    std::vector<uint16_t> w(size_t(rows * d)), a;
+    for (size_t i = 0; i < w.size(); ++i) w[i] = w16[(i * 5 + 1) % w16.size()];
+    packed.pack(true, K, N, w.data(), m_hint);
+    kernels::round_to_bf16(random_matrix(m_hint * K, 35).data(), m_hint, K, K, a);
+    std::vector<float> plain(size_t(m_hint * N)), blocked(size_t(m_hint * N));
+    kernels::gemm_bf16_rounded(false, true, m_hint, N, K, 1.f, a.data(), w.data(), 0.f, plain.data(), N);
+    packed.gemm(false, m_hint, 1.f, a.data(), 0.f, blocked.data(), N);
+    expect_close(blocked, plain, "re-chosen layout, rows=" + std::to_string(rows) + " m=" + std::to_string(m_hint));
   }
 }
 

@@ -87,8 +87,9 @@ TEST(MemoryEstimate, ZeroShardsOptimizerThenGradientsThenParameters) {
 }
 
 TEST(MemoryEstimate, Bf16CountsTheRoundedCopies) {
-  // train.precision: bf16 keeps bf16 copies of the LM head's weight (plain and two blocked
-  // layouts), of a block's h and gradient tile, and of the widest layer GEMM's operands; fp32 none.
+  // train.precision: bf16 on the CPU keeps bf16 copies of the LM head's weight (plain and two
+  // blocked layouts), of a block's h and gradient tile, and of the largest layer GEMM operands;
+  // fp32 none, and neither does bf16 on CUDA.
   Config c = make(kExpert);
   const MemoryEstimate fp32 = estimate_training_memory(c);
   c.train.precision = "bf16";
@@ -100,6 +101,8 @@ TEST(MemoryEstimate, Bf16CountsTheRoundedCopies) {
   EXPECT_GE(bf16.total(), fp32.total());  // (the sgemm probe's share of the overhead may absorb part)
   EXPECT_GE(added, 2 * 3 * V * d + 2 * n * 2 * m.d_ff);
   EXPECT_EQ(bf16.activations, fp32.activations);
+  c.train.device = "cuda";  // the CUDA GEMMs round into per-call scratch: nothing kept
+  EXPECT_EQ(estimate_training_memory(c).logits, fp32.logits);
 }
 
 TEST(MemoryEstimate, TensorParallelDividesShardedParameters) {
