@@ -17,6 +17,7 @@
 #include <dnnl.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <new>
@@ -57,6 +58,9 @@ void gemm_bf16_rounded(bool, bool, int64_t, int64_t, int64_t, float, const uint1
 struct Bf16PackedB::Impl {};
 Bf16PackedB::Bf16PackedB() = default;
 Bf16PackedB::~Bf16PackedB() = default;
+Bf16ConstantScope::Bf16ConstantScope(const void*, const void*) {}
+Bf16ConstantScope::~Bf16ConstantScope() = default;
+
 // unreachable, as gemm_bf16
 void Bf16PackedB::pack(bool, int64_t, int64_t, const uint16_t*, int64_t) { __builtin_trap(); }
 void Bf16PackedB::gemm(bool, int64_t, float, const uint16_t*, float, float*, int64_t) { __builtin_trap(); }
@@ -119,7 +123,52 @@ dnnl::matmul& primitive_for(bool ta, bool tb, int64_t M, int64_t N, int64_t K, i
       .first->second;
 }
 
+// Bf16ConstantScope's range (begin null: no scope open) and the number of scopes opened so far:
+// copies made in an earlier scope are stale.
+std::atomic<uintptr_t> g_constant_begin{0}, g_constant_end{0};
+std::atomic<uint64_t> g_constant_epoch{0};
+
+// A weight in the constant range: its rounded copy (as stored) and its blocked layouts, indexed by
+// trans_b (x W^T reads W transposed, dy W plain), each with the scope it was made in.
+struct ConstantWeight {
+  uint64_t rounded_in = 0, packed_in[2] = {0, 0};
+  std::vector<uint16_t> plain;
+  Bf16PackedB packed[2];
+};
+
+// When a scope is open and the stored matrix B [rows, cols] (row stride ld) lies in its range, B's
+// copies, rounded in this scope; else nullptr. Per thread; forgotten when a scope opens over another
+// range (another model).
+ConstantWeight* constant_weight(const float* B, int64_t rows, int64_t cols, int64_t ld, uint64_t* epoch) {
+  const uintptr_t begin = g_constant_begin.load(std::memory_order_acquire);
+  if (begin == 0) return nullptr;
+  const uintptr_t first = reinterpret_cast<uintptr_t>(B), last = reinterpret_cast<uintptr_t>(B + (rows - 1) * ld + cols);
+  if (first < begin || last > g_constant_end.load(std::memory_order_relaxed)) return nullptr;
+  using Key = std::tuple<const float*, int64_t, int64_t, int64_t>;
+  thread_local std::map<Key, ConstantWeight> cache;
+  thread_local uintptr_t cache_range = 0;
+  if (cache_range != begin) cache.clear(), cache_range = begin;
+  ConstantWeight& w = cache[Key{B, rows, cols, ld}];
+  *epoch = g_constant_epoch.load(std::memory_order_relaxed);
+  if (w.rounded_in != *epoch) {
+    round_to_bf16(B, rows, cols, ld, w.plain);
+    w.rounded_in = *epoch;
+  }
+  return &w;
+}
+
 }  // namespace
+
+Bf16ConstantScope::Bf16ConstantScope(const void* begin, const void* end) {
+  g_constant_epoch.fetch_add(1, std::memory_order_relaxed);
+  g_constant_end.store(reinterpret_cast<uintptr_t>(end), std::memory_order_relaxed);
+  g_constant_begin.store(reinterpret_cast<uintptr_t>(begin), std::memory_order_release);
+}
+
+Bf16ConstantScope::~Bf16ConstantScope() {
+  g_constant_begin.store(0, std::memory_order_release);
+  g_constant_end.store(0, std::memory_order_relaxed);
+}
 
 std::string bf16_gemm_unavailable_reason() {
   constexpr const char* kNeeds = "bf16 needs AVX512_BF16 or AMX-BF16 (AMD Zen 4, Intel Sapphire Rapids or newer)";
@@ -138,6 +187,15 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   thread_local std::vector<uint16_t> a16, b16;
   round_to_bf16(A, ta ? K : M, ta ? M : K, lda, a16);
+  uint64_t epoch = 0;
+  if (ConstantWeight* w = constant_weight(B, tb ? N : K, tb ? K : N, ldb, &epoch)) {  // a weight, in a step
+    if (w->packed_in[tb] != epoch) {
+      w->packed[tb].pack(tb, K, N, w->plain.data(), M);
+      w->packed_in[tb] = epoch;
+    }
+    w->packed[tb].gemm(ta, M, alpha, a16.data(), beta, C, ldc);
+    return;
+  }
   round_to_bf16(B, tb ? N : K, tb ? K : N, ldb, b16);
   gemm_bf16_rounded(ta, tb, M, N, K, alpha, a16.data(), b16.data(), beta, C, ldc);
 }

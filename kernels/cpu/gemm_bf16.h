@@ -30,6 +30,21 @@ void round_row_to_bf16(const float* src, int64_t n, uint16_t* out);
 void gemm_bf16_rounded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A16,
                        const uint16_t* B16, float beta, float* C, int64_t ldc);
 
+// While a scope is open, the f32 memory [begin, end) -- the parameter arena -- does not change: the
+// trainer and `mor bench train` open one around a step's forward and backward passes (never around
+// the optimizer) when the step uses its weights more than once. gemm_bf16 then rounds a B that
+// lies in it once per scope and reorders it once per layout into oneDNN's blocked form, instead of
+// on every call: a MoR step uses each shared weight once per recursion in the forward and again in
+// the backward. The copies stay allocated between scopes (refilled at the next one). Scopes do not
+// nest; outside one nothing is cached.
+class Bf16ConstantScope {
+ public:
+  Bf16ConstantScope(const void* begin, const void* end);
+  ~Bf16ConstantScope();
+  Bf16ConstantScope(const Bf16ConstantScope&) = delete;
+  Bf16ConstantScope& operator=(const Bf16ConstantScope&) = delete;
+};
+
 // A rounded op(B) [K, N] reordered once into the blocked layout oneDNN's matmul picks for it, for
 // several products with it: with a plain B every matmul call reorders B itself (for AMX: into
 // k-pairs), which for the LM head's weight, used by 2 GEMMs per block of rows, cost more than the

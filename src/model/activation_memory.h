@@ -49,6 +49,10 @@ struct ActivationMemory {
   // layouts (oneDNN pads N to 64), a block's h and gradient tile; the largest rounded A ([n, widest])
   // and B ([widest, d], or [n, max(d, f)] in a weight gradient) of the layer GEMMs.
   int64_t bf16 = 0;
+  // The layer weights' elements (unique layers): under bf16 on the CPU, where a step uses them more
+  // than once (recursions, gradient accumulation), each is kept rounded (2 bytes) and in two blocked
+  // layouts (4 more) for the step (kernels::Bf16ConstantScope).
+  int64_t bf16_weights = 0;
 };
 
 ActivationMemory activation_memory(const ModelConfig& m, int64_t micro_batch, int64_t seq_len, int tp = 1);

@@ -39,14 +39,17 @@ namespace {
 void bench_step(Model& model, AdamW& optim, const Config& c, const Tensor& tokens) {
   const int64_t B = tokens.dim(0), T = tokens.dim(1) - 1, GA = c.train.grad_accum;
   model.params().zero_grads();
-  for (int64_t m = 0; m < GA; ++m) {
-    ad::Tape tape;
-    ad::GradScope scope(tape);
-    ForwardContext ctx;
-    ctx.loss_normalizer = double(B * T * GA);
-    ctx.micro_batches = GA;
-    ForwardResult f = model.forward(tokens, ctx);
-    tape.backward(f.loss);
+  {
+    ConstantParamsScope constant_params(model.params(), weights_reused(c));  // as the trainer does
+    for (int64_t m = 0; m < GA; ++m) {
+      ad::Tape tape;
+      ad::GradScope scope(tape);
+      ForwardContext ctx;
+      ctx.loss_normalizer = double(B * T * GA);
+      ctx.micro_batches = GA;
+      ForwardResult f = model.forward(tokens, ctx);
+      tape.backward(f.loss);
+    }
   }
   optim.step(c.train.lr, optim.grad_norm(), c.train.grad_clip);
   device_synchronize(model.device());

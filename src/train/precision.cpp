@@ -5,6 +5,7 @@
 #include "kernels/cpu/gemm_bf16.h"
 #include "src/core/cpu_features.h"
 #include "src/core/error.h"
+#include "src/model/param_table.h"
 #ifdef MOR_HAVE_CUDA
 #include "kernels/cuda/attention_tc.h"  // set_cuda_attention_tc
 #include "kernels/cuda/gemm.h"          // set_cuda_tf32
@@ -45,5 +46,18 @@ std::string train_precision_description(Device device) {
   }
   return bf16 ? "bf16 GEMMs (oneDNN, f32 accumulation, f32 master weights)" : "fp32";
 }
+
+bool weights_reused(const Config& c) { return c.model.recursion.num_recursions > 1 || c.train.grad_accum > 1; }
+
+ConstantParamsScope::ConstantParamsScope(const ParamTable& params, bool reused) {
+  const Tensor& values = params.values();
+  if (!reused || kernels::gemm_precision() != kernels::GemmPrecision::BF16 || !values.device().is_cpu() ||
+      values.numel() == 0)
+    return;
+  const float* begin = values.ptr<float>();
+  scope_ = std::make_unique<kernels::Bf16ConstantScope>(begin, begin + values.numel());
+}
+
+ConstantParamsScope::~ConstantParamsScope() = default;
 
 }  // namespace mor

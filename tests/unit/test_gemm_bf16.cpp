@@ -207,4 +207,46 @@ TEST(GemmBf16, BlockedWeightEqualsThePlainProduct) {
   }
 }
 
+TEST(GemmBf16, ConstantScopeRoundsAWeightOncePerScope) {
+  const std::string why = kernels::bf16_gemm_unavailable_reason();
+  if (!why.empty()) GTEST_SKIP() << "no bf16 GEMM here: " << why;
+  PrecisionScope bf16(kernels::GemmPrecision::BF16);
+  // An "arena" holding a weight W [N, K]; y = x W^T (W read transposed) and dx = dy W (W plain).
+  const int64_t M = 64, N = 96, K = 128;
+  std::vector<float> arena = random_matrix(N * K + 32, 41), outside = random_matrix(N * K, 42);
+  float* W = arena.data() + 16;
+  const std::vector<float> x = random_matrix(M * K, 43), dy = random_matrix(M * N, 44);
+  auto fwd = [&](const float* w) {
+    std::vector<float> y(size_t(M * N));
+    kernels::gemm<float>(false, true, M, N, K, 1.f, x.data(), K, w, K, 0.f, y.data(), N);
+    return y;
+  };
+  auto dx = [&](const float* w) {
+    std::vector<float> g(size_t(M * K));
+    kernels::gemm<float>(false, false, M, K, N, 1.f, dy.data(), N, w, K, 0.f, g.data(), K);
+    return g;
+  };
+  const std::vector<float> y0 = fwd(W), g0 = dx(W);  // no scope: rounded per call
+  std::vector<float> y1, g1;
+  {
+    kernels::Bf16ConstantScope scope(arena.data(), arena.data() + arena.size());
+    y1 = fwd(W), g1 = dx(W);
+    expect_close(y1, y0, "forward in a scope");
+    expect_close(g1, g0, "input gradient in a scope");
+    for (int64_t i = 0; i < N * K; ++i) W[i] *= 2;  // breaks the scope's promise: the copies are kept
+    EXPECT_EQ(fwd(W), y1);
+    EXPECT_EQ(dx(W), g1);
+    // B outside the range is rounded per call, as without a scope.
+    const std::vector<float> o = fwd(outside.data());
+    for (float& v : outside) v *= 2;
+    EXPECT_NE(fwd(outside.data()), o);
+  }
+  std::vector<float> y_doubled = fwd(W);  // no scope: the doubled weight
+  for (size_t i = 0; i < y0.size(); ++i) EXPECT_NEAR(y_doubled[i], 2 * y0[i], 1e-5 + 1e-5 * std::fabs(y0[i]));
+  {
+    kernels::Bf16ConstantScope scope(arena.data(), arena.data() + arena.size());  // a new step: rounded again
+    expect_close(fwd(W), y_doubled, "forward in the next scope");
+  }
+}
+
 }  // namespace mor

@@ -96,11 +96,18 @@ TEST(MemoryEstimate, Bf16CountsTheRoundedCopies) {
   const MemoryEstimate bf16 = estimate_training_memory(c);
   const ModelConfig& m = c.model;
   const int64_t n = c.train.micro_batch * c.train.seq_len, V = m.vocab_size, d = m.d_model;
-  const int64_t added = activation_memory(m, c.train.micro_batch, c.train.seq_len).bf16;
+  const ActivationMemory a = activation_memory(m, c.train.micro_batch, c.train.seq_len);
+  const int64_t added = a.bf16 + 6 * a.bf16_weights;  // MoR-3: the shared weights are used again
   EXPECT_EQ(bf16.logits - fp32.logits, added);
   EXPECT_GE(bf16.total(), fp32.total());  // (the sgemm probe's share of the overhead may absorb part)
   EXPECT_GE(added, 2 * 3 * V * d + 2 * n * 2 * m.d_ff);
   EXPECT_EQ(bf16.activations, fp32.activations);
+  c.model.recursion.num_recursions = 1;  // each weight used once per step: none kept
+  c.train.grad_accum = 1;
+  const ActivationMemory once = activation_memory(c.model, c.train.micro_batch, c.train.seq_len);
+  EXPECT_EQ(estimate_training_memory(c).logits - fp32.logits, once.bf16);
+  c.train.grad_accum = 2;  // used again by the second micro-batch
+  EXPECT_EQ(estimate_training_memory(c).logits - fp32.logits, once.bf16 + 6 * once.bf16_weights);
   c.train.device = "cuda";  // the CUDA GEMMs round into per-call scratch: nothing kept
   EXPECT_EQ(estimate_training_memory(c).logits, fp32.logits);
 }
