@@ -19,9 +19,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <new>
 #include <optional>
+#include <stdexcept>
 #include <tuple>
 #endif
 
@@ -123,9 +125,9 @@ dnnl::matmul& primitive_for(bool ta, bool tb, int64_t M, int64_t N, int64_t K, i
       .first->second;
 }
 
-// Bf16ConstantScope's range (begin null: no scope open) and the number of scopes opened so far:
-// copies made in an earlier scope are stale.
-std::atomic<uintptr_t> g_constant_begin{0}, g_constant_end{0};
+// Bf16ConstantScope's range on this thread (begin 0: no scope open; other threads never see it and
+// round per call) and the number of scopes opened so far: copies made in an earlier scope are stale.
+thread_local uintptr_t t_constant_begin = 0, t_constant_end = 0;
 std::atomic<uint64_t> g_constant_epoch{0};
 
 // A weight in the constant range: its rounded copy (as stored) and its blocked layouts, indexed by
@@ -136,20 +138,24 @@ struct ConstantWeight {
   Bf16PackedB packed[2];
 };
 
-// When a scope is open and the stored matrix B [rows, cols] (row stride ld) lies in its range, B's
-// copies, rounded in this scope; else nullptr. Per thread; forgotten when a scope opens over another
-// range (another model).
+// When a scope is open on this thread and the stored matrix B [rows, cols] (row stride ld) lies in
+// its range, B's copies, rounded in this scope; else nullptr. Entries no scope used since the
+// previous one (another model's, other shapes) are dropped when the next scope starts using them.
 ConstantWeight* constant_weight(const float* B, int64_t rows, int64_t cols, int64_t ld, uint64_t* epoch) {
-  const uintptr_t begin = g_constant_begin.load(std::memory_order_acquire);
-  if (begin == 0) return nullptr;
-  const uintptr_t first = reinterpret_cast<uintptr_t>(B), last = reinterpret_cast<uintptr_t>(B + (rows - 1) * ld + cols);
-  if (first < begin || last > g_constant_end.load(std::memory_order_relaxed)) return nullptr;
+  if (t_constant_begin == 0 || rows <= 0 || cols <= 0) return nullptr;
+  const uintptr_t first = reinterpret_cast<uintptr_t>(B);
+  const uintptr_t last = first + uintptr_t(((rows - 1) * ld + cols) * int64_t(sizeof(float)));
+  if (first < t_constant_begin || last > t_constant_end) return nullptr;
   using Key = std::tuple<const float*, int64_t, int64_t, int64_t>;
   thread_local std::map<Key, ConstantWeight> cache;
-  thread_local uintptr_t cache_range = 0;
-  if (cache_range != begin) cache.clear(), cache_range = begin;
-  ConstantWeight& w = cache[Key{B, rows, cols, ld}];
+  thread_local uint64_t cache_epoch = 0;
   *epoch = g_constant_epoch.load(std::memory_order_relaxed);
+  if (cache_epoch != *epoch) {  // this thread's first weight in a new scope
+    for (auto it = cache.begin(); it != cache.end();)
+      it = it->second.rounded_in == cache_epoch ? std::next(it) : cache.erase(it);
+    cache_epoch = *epoch;
+  }
+  ConstantWeight& w = cache[Key{B, rows, cols, ld}];
   if (w.rounded_in != *epoch) {
     round_to_bf16(B, rows, cols, ld, w.plain);
     w.rounded_in = *epoch;
@@ -160,15 +166,14 @@ ConstantWeight* constant_weight(const float* B, int64_t rows, int64_t cols, int6
 }  // namespace
 
 Bf16ConstantScope::Bf16ConstantScope(const void* begin, const void* end) {
+  if (t_constant_begin != 0)
+    throw std::logic_error("Bf16ConstantScope: a scope is already open on this thread (scopes do not nest)");
   g_constant_epoch.fetch_add(1, std::memory_order_relaxed);
-  g_constant_end.store(reinterpret_cast<uintptr_t>(end), std::memory_order_relaxed);
-  g_constant_begin.store(reinterpret_cast<uintptr_t>(begin), std::memory_order_release);
+  t_constant_begin = reinterpret_cast<uintptr_t>(begin);
+  t_constant_end = reinterpret_cast<uintptr_t>(end);
 }
 
-Bf16ConstantScope::~Bf16ConstantScope() {
-  g_constant_begin.store(0, std::memory_order_release);
-  g_constant_end.store(0, std::memory_order_relaxed);
-}
+Bf16ConstantScope::~Bf16ConstantScope() { t_constant_begin = t_constant_end = 0; }
 
 std::string bf16_gemm_unavailable_reason() {
   constexpr const char* kNeeds = "bf16 needs AVX512_BF16 or AMX-BF16 (AMD Zen 4, Intel Sapphire Rapids or newer)";

@@ -35,8 +35,9 @@ void gemm_bf16_rounded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
 // the optimizer) when the step uses its weights more than once. gemm_bf16 then rounds a B that
 // lies in it once per scope and reorders it once per layout into oneDNN's blocked form, instead of
 // on every call: a MoR step uses each shared weight once per recursion in the forward and again in
-// the backward. The copies stay allocated between scopes (refilled at the next one). Scopes do not
-// nest; outside one nothing is cached.
+// the backward. The copies stay allocated between scopes (refilled at the next one). A scope covers
+// the thread that opens it (other threads round per call); scopes do not nest (std::logic_error);
+// outside one nothing is cached.
 class Bf16ConstantScope {
  public:
   Bf16ConstantScope(const void* begin, const void* end);

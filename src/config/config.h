@@ -123,6 +123,11 @@ struct Config {
   DistConfig dist;
 };
 
+// Whether one training step uses each layer weight more than once: shared layers applied N_r > 1
+// times, or several micro-batches (ConstantParamsScope, src/train/precision.h, and the memory
+// estimate of its bf16 weight copies).
+inline bool weights_reused(const Config& c) { return c.model.recursion.num_recursions > 1 || c.train.grad_accum > 1; }
+
 // Where each key's value came from ("configs/x.yaml:12:3" or "--set model.d_model=512").
 using ConfigOrigins = std::map<std::string, std::string>;
 

@@ -72,7 +72,8 @@ class Walk {
     const int64_t layers = n_ * widest + std::max(widest * w_.d, n_ * std::max(w_.d, w_.f));
     a.bf16 = 2 * (lm_head + layers);
     // The layer weights, which a step that uses them again keeps rounded and blocked (Bf16ConstantScope).
-    a.bf16_weights = plan_.unique_layers() * w_.d * (w_.qkv + w_.q + 3 * w_.f);
+    // (KV sharing: later recursions read the query rows of q|k|v as a weight of their own.)
+    a.bf16_weights = plan_.unique_layers() * w_.d * (w_.qkv + w_.q + 3 * w_.f + (rs_.share_kv() ? w_.q : 0));
     Tally back;
     back.add(widest_layer_grads_);
     if (rs_.routed()) back.f32(n_ * w_.d), back.f32(n_ * w_.d);  // residual-stream gradients

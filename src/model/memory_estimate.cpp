@@ -73,8 +73,7 @@ MemoryEstimate estimate_training_memory(const Config& c, int dp, int tp, int zer
   e.activations = int64_t(double(a.tape + a.backward) * (1.0 + slack));
   e.logits = a.loss;
   if (t.precision == "bf16" && t.device == "cpu") {  // (CUDA rounds into per-call scratch)
-    const bool reused = c.model.recursion.num_recursions > 1 || t.grad_accum > 1;  // (train/precision.h)
-    e.logits += a.bf16 + (reused ? 6 * a.bf16_weights : 0);
+    e.logits += a.bf16 + (weights_reused(c) ? 6 * a.bf16_weights : 0);
   }
   // The snapshot; under TP rank 0 assembles every full tensor (values, m, v) from the shards.
   e.checkpoint = tp > 1 ? 3 * block(4 * unique_params(c.model, true)) : e.parameters + e.optimizer;

@@ -50,6 +50,7 @@ void bench_step(Model& model, AdamW& optim, const Config& c, const Tensor& token
       ForwardResult f = model.forward(tokens, ctx);
       tape.backward(f.loss);
     }
+    constant_params.close();
   }
   optim.step(c.train.lr, optim.grad_norm(), c.train.grad_clip);
   device_synchronize(model.device());

@@ -1,6 +1,10 @@
 // Training precision; see precision.h.
 #include "precision.h"
 
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "src/core/cpu_features.h"
@@ -47,15 +51,39 @@ std::string train_precision_description(Device device) {
   return bf16 ? "bf16 GEMMs (oneDNN, f32 accumulation, f32 master weights)" : "fp32";
 }
 
-bool weights_reused(const Config& c) { return c.model.recursion.num_recursions > 1 || c.train.grad_accum > 1; }
+namespace {
+// A checksum of n floats' bits (order-sensitive), for MOR_CHECK_CONSTANT_PARAMS.
+uint64_t bits_checksum(const float* v, int64_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, v + i, 4);
+    h = (h ^ u) * 1099511628211ull;
+  }
+  return h;
+}
+}  // namespace
 
 ConstantParamsScope::ConstantParamsScope(const ParamTable& params, bool reused) {
   const Tensor& values = params.values();
-  if (!reused || kernels::gemm_precision() != kernels::GemmPrecision::BF16 || !values.device().is_cpu() ||
-      values.numel() == 0)
-    return;
-  const float* begin = values.ptr<float>();
-  scope_ = std::make_unique<kernels::Bf16ConstantScope>(begin, begin + values.numel());
+  if (!values.device().is_cpu() || values.numel() == 0) return;
+  begin_ = values.ptr<float>();
+  count_ = values.numel();
+  const char* check = std::getenv("MOR_CHECK_CONSTANT_PARAMS");
+  check_ = check != nullptr && std::string(check) == "1";
+  if (check_) checksum_ = bits_checksum(begin_, count_);
+  if (reused && kernels::gemm_precision() == kernels::GemmPrecision::BF16)
+    scope_ = std::make_unique<kernels::Bf16ConstantScope>(begin_, begin_ + count_);
+}
+
+void ConstantParamsScope::close() {
+  scope_.reset();
+  if (check_ && bits_checksum(begin_, count_) != checksum_)
+    throw std::logic_error(
+        "the parameters changed between a step's first forward and its last backward pass "
+        "(MOR_CHECK_CONSTANT_PARAMS); the bf16 weight copies (ConstantParamsScope, src/train/precision.h) "
+        "rely on them not changing: move the update after the micro-batches, or close the scope first");
+  check_ = false;
 }
 
 ConstantParamsScope::~ConstantParamsScope() = default;

@@ -267,6 +267,7 @@ void Trainer::compute_gradients(StepOutcome& o) {
     last_forward_ = std::move(f);
   }
   last_forward_.loss.reset();
+  constant_params->close();
   constant_params.reset();
   if (cfg_.config.dist.check_tp_selection) tp_->check_replicated_gradients(model_->params(), state_.step + 1);
   dp_->reduce_gradients();
