@@ -178,8 +178,7 @@ Bf16ConstantScope::~Bf16ConstantScope() { t_constant_begin = t_constant_end = 0;
 std::string bf16_gemm_unavailable_reason() {
   constexpr const char* kNeeds = "bf16 needs AVX512_BF16 or AMX-BF16 (AMD Zen 4, Intel Sapphire Rapids or newer)";
   try {
-    const dnnl::matmul::desc d(bf16_desc(64, 64, false), bf16_desc(64, 64, false),
-                               memory::desc(Dims{64, 64}, memory::data_type::f32, Dims{64, 1}));
+    const dnnl::matmul::desc d(bf16_desc(64, 64, false), bf16_desc(64, 64, false), f32_out(64, 64, 64));
     const std::string impl = dnnl::matmul::primitive_desc(d, cpu_engine()).impl_info_str();
     if (native_bf16(impl)) return "";
     return "oneDNN has no native bf16 matmul for this CPU (it would use '" + impl + "'); " + kNeeds;

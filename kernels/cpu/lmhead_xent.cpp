@@ -22,21 +22,26 @@ namespace {
 // for dh (w), which a plain operand gets from oneDNN on every call. The products are those of
 // gemm<float> -- bit for bit, except that oneDNN may sum a blocked weight in another order (tests:
 // LmHeadXent::reuse_bf16 = false runs the per-call path).
+// Vocabulary columns per tile (LmHeadXent::tile <= 0 or >= V: the whole vocabulary).
+template <typename T>
+int64_t vocab_tile(const LmHeadXent<T>& p) {
+  return p.tile > 0 ? std::min(p.tile, p.V) : p.V;
+}
+
 template <typename T>
 class Gemms {
  public:
-  explicit Gemms(const LmHeadXent<T>& p) : p_(p), whole_vocab_(p.tile <= 0 || p.tile >= p.V) {
-    if constexpr (std::is_same_v<T, float>) on_ = p.reuse_bf16 && gemm_precision() == GemmPrecision::BF16;
+  explicit Gemms(const LmHeadXent<T>& p) : p_(p), whole_vocab_(vocab_tile(p) == p.V) {
+    if constexpr (std::is_same_v<T, float>) {
+      on_ = p.reuse_bf16 && gemm_precision() == GemmPrecision::BF16;
+      if (on_) round_to_bf16(p_.w, p_.V, p_.d, p_.d, w16_);
+    }
   }
 
   // Per block of m rows at h_block, before its GEMMs.
   void start_block(int64_t m, const T* h_block) {
-    if (!on_) return;
-    if constexpr (std::is_same_v<T, float>) {
-      if (!w_rounded_) round_to_bf16(p_.w, p_.V, p_.d, p_.d, w16_);
-      w_rounded_ = true;
-      round_to_bf16(h_block, m, p_.d, p_.d, h16_);
-    }
+    if constexpr (std::is_same_v<T, float>)
+      if (on_) round_to_bf16(h_block, m, p_.d, p_.d, h16_);
   }
 
   // z_t [m, vt] (row stride ldz) = h [m, d] w_t^T, w_t = rows [t0, t0 + vt) of w.
@@ -104,7 +109,7 @@ class Gemms {
 
   const LmHeadXent<T>& p_;
   const bool whole_vocab_;
-  bool on_ = false, w_rounded_ = false, blocked_[2] = {false, false};
+  bool on_ = false, blocked_[2] = {false, false};
   std::vector<uint16_t>& w16_ = buffer(0);  // the weight [V, d]
   std::vector<uint16_t>& h16_ = buffer(1);  // a block's h [m, d]
   std::vector<uint16_t>& g16_ = buffer(2);  // a gradient tile [m, vt]
@@ -117,7 +122,7 @@ template <typename T>
 class Block {
  public:
   Block(const LmHeadXent<T>& p, Gemms<T>& gemms, int64_t r0, int64_t m)
-      : p_(p), gemms_(gemms), m_(m), tile_(p.tile > 0 ? std::min(p.tile, p.V) : p.V), h_(p.h + r0 * p.d), target_(p.target + r0),
+      : p_(p), gemms_(gemms), m_(m), tile_(vocab_tile(p)), h_(p.h + r0 * p.d), target_(p.target + r0),
         row_max_(p.stats), sum_exp_(p.stats + m), target_logit_(p.stats + 2 * m), r0_(r0) {}
 
   // Pass 1: this shard's row max, sum of exponentials and target logit; `keep`: the logits stay in

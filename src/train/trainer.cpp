@@ -246,7 +246,7 @@ void Trainer::compute_gradients(StepOutcome& o) {
   step_routing_ = RoutingStats{};
   routing_rng_.set_state(state_.rng);
   // The parameters stay constant until the optimizer, after the micro-batches.
-  auto constant_params = std::make_unique<ConstantParamsScope>(model_->params(), weights_reused(cfg_.config));
+  ConstantParamsScope constant_params(model_->params(), weights_reused(cfg_.config));
   for (int64_t m = 0; m < t.grad_accum; ++m) {
     Tensor tokens = loader_->next();
     ad::Tape tape;
@@ -267,8 +267,7 @@ void Trainer::compute_gradients(StepOutcome& o) {
     last_forward_ = std::move(f);
   }
   last_forward_.loss.reset();
-  constant_params->close();
-  constant_params.reset();
+  constant_params.close();
   if (cfg_.config.dist.check_tp_selection) tp_->check_replicated_gradients(model_->params(), state_.step + 1);
   dp_->reduce_gradients();
   reduce_step_statistics(o.loss, aux, step_tokens);
