@@ -28,7 +28,6 @@ void sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, in
                   float*, int64_t) {
   std::abort();  // callers check sgemm_avx512_available()
 }
-void SgemmPackedB::Free::operator()(float*) const {}
 SgemmPackedB::SgemmPackedB(bool, int64_t, int64_t, const float*, int64_t) { std::abort(); }
 void sgemm_avx512_packed(bool, int64_t, float, const float*, int64_t, const SgemmPackedB&, float, float*, int64_t) {
   std::abort();
@@ -159,25 +158,21 @@ void pack_a(const float* a, int64_t lda, int rows, int64_t kc, float* dst) {
   }
 }
 
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-
 // A per-thread buffer of at least `floats` floats (64-byte aligned), grown as needed.
 class PackBuffer {
  public:
   float* get(int64_t floats) {
     if (floats > size_) {
-      const int64_t bytes = (floats * int64_t(sizeof(float)) + 63) / 64 * 64;
-      buf_.reset(static_cast<float*>(std::aligned_alloc(64, size_t(bytes))));
-      if (!buf_) throw std::bad_alloc();
+      buf_.reset();  // (the old buffer goes first: the peak is the new one alone)
+      size_ = 0;
+      buf_ = aligned_array<float>(size_t(floats) * sizeof(float));
       size_ = floats;
     }
     return buf_.get();
   }
 
  private:
-  std::unique_ptr<float, AlignedFree> buf_;
+  AlignedArray<float> buf_;
   int64_t size_ = 0;
 };
 
@@ -353,13 +348,9 @@ void sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   run(p);
 }
 
-void SgemmPackedB::Free::operator()(float* p) const { std::free(p); }
-
 SgemmPackedB::SgemmPackedB(bool tb, int64_t K, int64_t N, const float* B, int64_t ldb) : K_(K), N_(N) {
   const int64_t n_padded = (N + kNR - 1) / kNR * kNR, kc_max = pass_depth(std::max<int64_t>(K, 1));
-  const int64_t bytes = std::max<int64_t>(K * n_padded * int64_t(sizeof(float)), 64);
-  data_.reset(static_cast<float*>(std::aligned_alloc(64, size_t((bytes + 63) / 64 * 64))));
-  if (!data_) throw std::bad_alloc();
+  data_ = aligned_array<float>(size_t(K * n_padded) * sizeof(float));
   const int64_t passes = (K + kc_max - 1) / kc_max, panels = n_padded / kNR;
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel())
   for (int64_t pass = 0; pass < passes; ++pass)

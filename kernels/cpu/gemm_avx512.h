@@ -21,7 +21,8 @@
 // the same order at any thread count.
 #pragma once
 #include <cstdint>
-#include <memory>
+
+#include "aligned_array.h"
 
 namespace mor::kernels {
 
@@ -48,11 +49,8 @@ class SgemmPackedB {
   const float* data() const { return data_.get(); }
 
  private:
-  struct Free {
-    void operator()(float* p) const;
-  };
   int64_t K_, N_;
-  std::unique_ptr<float, Free> data_;
+  AlignedArray<float> data_;
 };
 
 // sgemm_avx512 with op(B) = B as packed: the same C, bit for bit, without packing B.

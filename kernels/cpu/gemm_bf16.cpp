@@ -11,6 +11,7 @@
 
 #include <omp.h>
 
+#include "aligned_array.h"
 #include "src/core/bf16.h"
 
 #ifdef MOR_HAVE_DNNL
@@ -215,14 +216,11 @@ void gemm_bf16_rounded(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float 
 }
 
 struct Bf16PackedB::Impl {
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
   bool tb = false;
   int64_t K = -1, N = -1, m_hint = -1;
   const uint16_t* plain = nullptr;
   memory::desc blocked;  // the layout oneDNN picked (zero desc: none; products use `plain`)
-  std::unique_ptr<uint8_t, Free> storage;
+  AlignedArray<uint8_t> storage;
   size_t storage_bytes = 0;
   memory blocked_mem;
   // Per product shape: a matmul on the blocked layout, or nullopt where oneDNN has only its
@@ -246,14 +244,15 @@ struct Bf16PackedB::Impl {
     blocked = memory::desc();
     if (want.get_size() == 0) return;
     if (want.get_size() > storage_bytes) {
-      const size_t bytes = (want.get_size() + 63) / 64 * 64;
-      std::unique_ptr<uint8_t, Free> grown(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
-      if (!grown) {
+      AlignedArray<uint8_t> grown;
+      try {
+        grown = aligned_array<uint8_t>(want.get_size());
+      } catch (const std::bad_alloc&) {
         K = N = -1;
-        throw std::bad_alloc();
+        throw;
       }
       storage = std::move(grown);
-      storage_bytes = bytes;
+      storage_bytes = (want.get_size() + 63) / 64 * 64;
     }
     blocked = want;
     blocked_mem = memory(blocked, cpu_engine(), storage.get());

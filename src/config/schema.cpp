@@ -151,20 +151,30 @@ const char* type_name() {
   return "a list of numbers";
 }
 
-// Reads a YAML tree into the structs; rejects unknown keys and wrong types.
-struct Reader {
-  std::string source;
-  ConfigOrigins* origins;
-  const std::map<std::string, std::string>* override_origin;  // key -> "--set ..."
-  std::vector<YAML::Node> stack;
+// The dotted key of a field inside the sections being visited ("train.lr").
+struct KeyPath {
   std::vector<std::string> path;
-  std::vector<std::set<std::string>> seen;
-
   std::string dotted(const char* key) const {
     std::string s;
     for (auto& p : path) s += p + ".";
     return s + key;
   }
+  // Visits a section's body with its key on the path.
+  void nested(const char* key, const std::function<void()>& body) {
+    path.push_back(key);
+    body();
+    path.pop_back();
+  }
+};
+
+// Reads a YAML tree into the structs; rejects unknown keys and wrong types.
+struct Reader : KeyPath {
+  std::string source;
+  ConfigOrigins* origins;
+  const std::map<std::string, std::string>* override_origin;  // key -> "--set ..."
+  std::vector<YAML::Node> stack;
+  std::vector<std::set<std::string>> seen;
+
   std::string where(const std::string& key, const YAML::Node& n) const {
     auto it = override_origin->find(key);
     if (it != override_origin->end()) return it->second;
@@ -240,12 +250,12 @@ struct Reader {
     if (n && !n.IsMap() && !n.IsNull())
       fail_input(where(k, n), ": key '", k, "' must be a map of settings. Hint: indent its keys below it.");
     stack.push_back(n && n.IsMap() ? n : YAML::Node(YAML::NodeType::Map));
-    path.push_back(key);
     seen.emplace_back();
-    body();
-    check_unknown();
+    nested(key, [&] {
+      body();
+      check_unknown();
+    });
     seen.pop_back();
-    path.pop_back();
     stack.pop_back();
   }
   void check_unknown() {
@@ -297,14 +307,8 @@ struct Writer {
 };
 
 // Lists keys with defaults and docs.
-struct Describer {
+struct Describer : KeyPath {
   std::ostringstream os;
-  std::vector<std::string> path;
-  std::string dotted(const char* key) const {
-    std::string s;
-    for (auto& p : path) s += p + ".";
-    return s + key;
-  }
   template <typename T>
   void field(const char* key, T& value, const char* doc) {
     std::ostringstream v;
@@ -324,22 +328,12 @@ struct Describer {
   void choice(const char* key, std::string& value, std::initializer_list<const char*>, const char* doc) {
     field(key, value, doc);
   }
-  void section(const char* key, const char*, const std::function<void()>& body) {
-    path.push_back(key);
-    body();
-    path.pop_back();
-  }
+  void section(const char* key, const char*, const std::function<void()>& body) { nested(key, body); }
 };
 
 // Flattens values to key -> text.
-struct Flattener {
+struct Flattener : KeyPath {
   std::map<std::string, std::string> out;
-  std::vector<std::string> path;
-  std::string dotted(const char* key) const {
-    std::string s;
-    for (auto& p : path) s += p + ".";
-    return s + key;
-  }
   template <typename T>
   void field(const char* key, T& value, const char*) {
     std::ostringstream v;
@@ -354,11 +348,7 @@ struct Flattener {
   void choice(const char* key, std::string& value, std::initializer_list<const char*>, const char* doc) {
     field(key, value, doc);
   }
-  void section(const char* key, const char*, const std::function<void()>& body) {
-    path.push_back(key);
-    body();
-    path.pop_back();
-  }
+  void section(const char* key, const char*, const std::function<void()>& body) { nested(key, body); }
 };
 
 // ---- validation ----
@@ -487,7 +477,7 @@ LoadedConfig load_from_node(YAML::Node root, const std::string& source, const st
   for (const auto& o : overrides) apply_override(root, o, override_origin);
   LoadedConfig lc;
   lc.source = source;
-  Reader r{source, &lc.origins, &override_origin, {root}, {}, {{}}};
+  Reader r{{}, source, &lc.origins, &override_origin, {root}, {{}}};
   visit_config(lc.config, r);
   r.check_unknown();
   if (lc.config.name.empty()) lc.config.name = std::filesystem::path(source).stem().string();

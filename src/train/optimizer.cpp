@@ -19,6 +19,15 @@ AdamW::AdamW(ParamTable& params, const TrainConfig& cfg, int64_t shard_begin, in
 }
 
 double AdamW::shard_grad_sum_squares(const std::string& group, Part part) const {
+  return grad_sum_squares(group, part, lo_, hi_);
+}
+
+double AdamW::grad_norm(const std::string& group) const {
+  MOR_PROFILE_FORWARD("optimizer.grad_norm");
+  return std::sqrt(grad_sum_squares(group, Part::All, 0, params_.total_numel()));
+}
+
+double AdamW::grad_sum_squares(const std::string& group, Part part, int64_t lo, int64_t hi) const {
   double ss = 0;
   const Device dev = params_.grads().device();
   const float* g = params_.grads().ptr<float>();
@@ -26,23 +35,10 @@ double AdamW::shard_grad_sum_squares(const std::string& group, Part part) const 
     const ParamSpec& s = params_.spec(int(i));
     if (!s.trainable || (!group.empty() && s.group != group)) continue;
     if (part != Part::All && params_.sharded(int(i)) != (part == Part::Split)) continue;
-    const int64_t a = std::max(lo_, params_.offset(int(i))), b = std::min(hi_, params_.offset(int(i)) + params_.numel(int(i)));
+    const int64_t a = std::max(lo, params_.offset(int(i))), b = std::min(hi, params_.offset(int(i)) + params_.numel(int(i)));
     if (a < b) ss += MOR_RUN_TABLE("grad_norm", dev, sum_squares, b - a, g + a);
   }
   return ss;
-}
-
-double AdamW::grad_norm(const std::string& group) const {
-  MOR_PROFILE_FORWARD("optimizer.grad_norm");
-  double ss = 0;
-  const Device dev = params_.grads().device();
-  const float* g = params_.grads().ptr<float>();
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const ParamSpec& s = params_.spec(int(i));
-    if (!s.trainable || (!group.empty() && s.group != group)) continue;
-    ss += MOR_RUN_TABLE("grad_norm", dev, sum_squares, params_.numel(int(i)), g + params_.offset(int(i)));
-  }
-  return std::sqrt(ss);
 }
 
 double AdamW::step(double lr, double norm, double clip, const std::string& group) {

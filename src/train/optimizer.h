@@ -38,6 +38,9 @@ class AdamW {
   int64_t shard_end() const { return hi_; }
 
  private:
+  // Sum of squared gradients of `group`'s parameters (those of `part`) over arena elements [lo, hi).
+  double grad_sum_squares(const std::string& group, Part part, int64_t lo, int64_t hi) const;
+
   ParamTable& params_;
   TrainConfig cfg_;
   Tensor m_, v_;

@@ -102,7 +102,9 @@ void expect_same_routing(const RoutingStats& a, const RoutingStats& b, const std
   for (size_t i = 0; i < a.selected.size(); ++i)
     EXPECT_EQ(a.selected[i].to_vector<int32_t>(), b.selected[i].to_vector<int32_t>()) << where << " step " << i;
   EXPECT_EQ(a.depth.defined(), b.depth.defined()) << where;
-  if (a.depth.defined()) EXPECT_EQ(a.depth.to_vector<int32_t>(), b.depth.to_vector<int32_t>()) << where;
+  if (a.depth.defined()) {
+    EXPECT_EQ(a.depth.to_vector<int32_t>(), b.depth.to_vector<int32_t>()) << where;
+  }
 }
 
 TEST(DeviceSeam, TrainingAndEvaluationMatchTheCpuBitForBit) {
