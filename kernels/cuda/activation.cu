@@ -128,70 +128,49 @@ __global__ void logsumexp_backward_kernel(int64_t n, int64_t c, const T* x, cons
   }
 }
 
-inline unsigned warp_row_blocks(int64_t n) { return grid_for(n, kRowsPerBlock); }
-
 }  // namespace
-
-#define MOR_LAUNCH(kernel, total, ...)                                                    \
-  do {                                                                                    \
-    if ((total) <= 0) return;                                                             \
-    kernel<T><<<grid_for(total), kThreads, 0, as_stream(st)>>>(__VA_ARGS__);              \
-    check_launch(#kernel);                                                                \
-  } while (0)
-#define MOR_LAUNCH_ROWS(kernel, rows, c, ...)                                             \
-  do {                                                                                    \
-    if ((rows) <= 0 || (c) <= 0) return;                                                  \
-    kernel<T><<<warp_row_blocks(rows), kThreads, 0, as_stream(st)>>>(__VA_ARGS__);        \
-    check_launch(#kernel);                                                                \
-  } while (0)
 
 template <typename T>
 void swiglu_forward(Stream st, int64_t n, int64_t f, const T* gu, T* y) {
-  MOR_LAUNCH(swiglu_forward_kernel, n * f, n, f, gu, y);
+  launch_grid_stride("swiglu_forward", n * f, kThreads, st, swiglu_forward_kernel<T>, n, f, gu, y);
 }
 template <typename T>
 void swiglu_backward(Stream st, int64_t n, int64_t f, const T* gu, const T* dy, T* dgu, bool acc) {
-  MOR_LAUNCH(swiglu_backward_kernel, n * f, n, f, gu, dy, dgu, acc);
+  launch_grid_stride("swiglu_backward", n * f, kThreads, st, swiglu_backward_kernel<T>, n, f, gu, dy, dgu, acc);
 }
-template <typename T>
-void sigmoid_forward(Stream st, int64_t n, const T* x, T* y) {
-  MOR_LAUNCH(sigmoid_forward_kernel, n, n, x, y);
-}
-template <typename T>
-void sigmoid_backward(Stream st, int64_t n, const T* y, const T* dy, T* dx, bool acc) {
-  MOR_LAUNCH(sigmoid_backward_kernel, n, n, y, dy, dx, acc);
-}
-template <typename T>
-void tanh_forward(Stream st, int64_t n, const T* x, T* y) {
-  MOR_LAUNCH(tanh_forward_kernel, n, n, x, y);
-}
-template <typename T>
-void tanh_backward(Stream st, int64_t n, const T* y, const T* dy, T* dx, bool acc) {
-  MOR_LAUNCH(tanh_backward_kernel, n, n, y, dy, dx, acc);
-}
-template <typename T>
-void gelu_forward(Stream st, int64_t n, const T* x, T* y) {
-  MOR_LAUNCH(gelu_forward_kernel, n, n, x, y);
-}
-template <typename T>
-void gelu_backward(Stream st, int64_t n, const T* x, const T* dy, T* dx, bool acc) {
-  MOR_LAUNCH(gelu_backward_kernel, n, n, x, dy, dx, acc);
-}
+
+// The table's entries name_forward (y = f(x)) and name_backward (dx (+)= from a = y or x, as the
+// CPU's backward takes it) of an elementwise activation: one grid-stride launch each.
+#define MOR_ELEMENTWISE_ENTRIES(name)                                                                   \
+  template <typename T>                                                                                 \
+  void name##_forward(Stream st, int64_t n, const T* x, T* y) {                                         \
+    launch_grid_stride(#name "_forward", n, kThreads, st, name##_forward_kernel<T>, n, x, y);           \
+  }                                                                                                     \
+  template <typename T>                                                                                 \
+  void name##_backward(Stream st, int64_t n, const T* a, const T* dy, T* dx, bool acc) {                \
+    launch_grid_stride(#name "_backward", n, kThreads, st, name##_backward_kernel<T>, n, a, dy, dx, acc); \
+  }
+MOR_ELEMENTWISE_ENTRIES(sigmoid)  // backward from y
+MOR_ELEMENTWISE_ENTRIES(tanh)     // backward from y
+MOR_ELEMENTWISE_ENTRIES(gelu)     // backward from x
+
+// Row kernels: one warp per row, kRowsPerBlock rows a block; nothing to do without columns.
 template <typename T>
 void softmax_forward(Stream st, int64_t n, int64_t c, const T* x, T* y) {
-  MOR_LAUNCH_ROWS(softmax_forward_kernel, n, c, n, c, x, y);
+  if (c > 0) launch_grid_stride("softmax_forward", n, kRowsPerBlock, st, softmax_forward_kernel<T>, n, c, x, y);
 }
 template <typename T>
 void softmax_backward(Stream st, int64_t n, int64_t c, const T* y, const T* dy, T* dx, bool acc) {
-  MOR_LAUNCH_ROWS(softmax_backward_kernel, n, c, n, c, y, dy, dx, acc);
+  if (c > 0)
+    launch_grid_stride("softmax_backward", n, kRowsPerBlock, st, softmax_backward_kernel<T>, n, c, y, dy, dx, acc);
 }
 template <typename T>
 void logsumexp_forward(Stream st, int64_t n, int64_t c, const T* x, T* y) {
-  MOR_LAUNCH_ROWS(logsumexp_forward_kernel, n, c, n, c, x, y);
+  if (c > 0) launch_grid_stride("logsumexp_forward", n, kRowsPerBlock, st, logsumexp_forward_kernel<T>, n, c, x, y);
 }
 template <typename T>
 void logsumexp_backward(Stream st, int64_t n, int64_t c, const T* x, const T* y, const T* dy, T* dx, bool acc) {
-  MOR_LAUNCH(logsumexp_backward_kernel, n * c, n, c, x, y, dy, dx, acc);
+  launch_grid_stride("logsumexp_backward", n * c, kThreads, st, logsumexp_backward_kernel<T>, n, c, x, y, dy, dx, acc);
 }
 
 #define MOR_INST(T)                                                                               \

@@ -16,6 +16,23 @@ namespace mor::kernels::cu {
 namespace {
 using namespace attn;
 
+// The lane's dot products with the warp's own rows (each [ROWS][D] in shared memory), c ascending:
+// a[r] = sum_c A[r * D + c] * x[c] and b[r] = sum_c B[r * D + c] * y[c].
+template <typename T, int ROWS>
+__device__ __forceinline__ void lane_dots(T (&a)[ROWS], const T* A, const T* x, T (&b)[ROWS], const T* B,
+                                          const T* y, int64_t D) {
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r) a[r] = b[r] = T(0);
+  for (int64_t c = 0; c < D; ++c) {
+    const T xc = x[c], yc = y[c];
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+      a[r] += A[r * D + c] * xc;
+      b[r] += B[r * D + c] * yc;
+    }
+  }
+}
+
 template <typename T, int DCH, int ROWS>
 __global__ void __launch_bounds__(kCtaThreads) attention_dq_kernel(AttentionLayout L, const int64_t* tiles, T scale,
                                                                    const T* q, const T* k, const T* v, const T* out,
@@ -34,11 +51,7 @@ __global__ void __launch_bounds__(kCtaThreads) attention_dq_kernel(AttentionLayo
   const int64_t n_tiles = tiles[L.n_seq];
 
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
-    const int64_t s = sequence_of(tiles, L.n_seq, tile);
-    const int64_t q1 = L.q_off[s + 1], k0 = L.k_off[s], k1 = L.k_off[s + 1];
-    const int64_t b0 = L.q_off[s] + (tile - tiles[s]) * BQ;
-    const int64_t b1 = b0 + BQ < q1 ? b0 + BQ : q1;
-    const int64_t kend = end_at_or_below(L.k_pos, k0, k1, L.q_pos[b1 - 1]);
+    const auto [b0, b1, k0, kend] = query_tile(L, tiles, tile, BQ);
 
     int32_t qp[ROWS];
     T row_lse[ROWS], delta[ROWS], acc[ROWS][DCH];
@@ -64,29 +77,13 @@ __global__ void __launch_bounds__(kCtaThreads) attention_dq_kernel(AttentionLayo
     for (int64_t kt = k0; kt < kend; kt += kTile) {
       const int64_t nk = kend - kt < kTile ? kend - kt : kTile;
       __syncthreads();
-      for (int64_t e = threadIdx.x; e < kTile * D; e += kCtaThreads) {
-        const int64_t r = e / D, c = e - r * D;
-        const bool in = r < nk;
-        Ks[r * KS + c] = in ? k[(kt + r) * L.k_stride + hk * D + c] : T(0);
-        Vs[r * KS + c] = in ? v[(kt + r) * L.v_stride + hk * D + c] : T(0);
-      }
+      stage_tiles(Ks, KS, k + hk * D, L.k_stride, Vs, KS, v + hk * D, L.v_stride, kt, nk, D);
       __syncthreads();
 
       const bool kvalid = lane < nk;
       const int32_t kp = kvalid ? L.k_pos[kt + lane] : INT_MAX;
       T sc[ROWS], dp[ROWS];
-#pragma unroll
-      for (int r = 0; r < ROWS; ++r) sc[r] = dp[r] = T(0);
-      const T* kr = Ks + lane * KS;
-      const T* vr = Vs + lane * KS;
-      for (int64_t c = 0; c < D; ++c) {
-        const T kc = kr[c], vc = vr[c];
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
-          sc[r] += Qw[r * D + c] * kc;
-          dp[r] += dOw[r * D + c] * vc;
-        }
-      }
+      lane_dots(sc, Qw, Ks + lane * KS, dp, dOw, Vs + lane * KS, D);
       T ds[ROWS];
 #pragma unroll
       for (int r = 0; r < ROWS; ++r) {
@@ -94,18 +91,7 @@ __global__ void __launch_bounds__(kCtaThreads) attention_dq_kernel(AttentionLayo
         const T p = vis ? exp(sc[r] * scale - row_lse[r]) : T(0);
         ds[r] = p * (dp[r] - delta[r]);
       }
-      for (int l = 0; l < kTile; ++l) {  // acc += dS K
-        const T* kl = Ks + l * KS;
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
-          const T d = __shfl_sync(0xffffffffu, ds[r], l);
-#pragma unroll
-          for (int j = 0; j < DCH; ++j) {
-            const int64_t c = lane + 32 * j;
-            if (c < D) acc[r][j] += d * kl[c];
-          }
-        }
-      }
+      accumulate_rows(acc, ds, Ks, KS, D);  // acc += dS K
     }
 
 #pragma unroll
@@ -144,11 +130,7 @@ __global__ void __launch_bounds__(kCtaThreads) attention_dkdv_kernel(AttentionLa
   const int64_t n_tiles = tiles[L.n_seq];
 
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
-    const int64_t s = sequence_of(tiles, L.n_seq, tile);
-    const int64_t q1 = L.q_off[s + 1], k1 = L.k_off[s + 1];
-    const int64_t b0 = L.k_off[s] + (tile - tiles[s]) * BK;
-    const int64_t b1 = b0 + BK < k1 ? b0 + BK : k1;
-    const int64_t qstart = first_at_or_above(L.q_pos, L.q_off[s], q1, L.k_pos[b0]);
+    const auto [b0, b1, qstart, q1] = key_tile(L, tiles, tile, BK);
 
     int32_t kp[ROWS];
     T gk[ROWS][DCH], gv[ROWS][DCH];
@@ -169,12 +151,7 @@ __global__ void __launch_bounds__(kCtaThreads) attention_dkdv_kernel(AttentionLa
       for (int64_t qt = qstart; qt < q1; qt += kTile) {
         const int64_t nq = q1 - qt < kTile ? q1 - qt : kTile;
         __syncthreads();  // the previous query tile is consumed; the key rows are written
-        for (int64_t e = threadIdx.x; e < kTile * D; e += kCtaThreads) {
-          const int64_t r = e / D, c = e - r * D;
-          const bool in = r < nq;
-          Qs[r * KS + c] = in ? q[(qt + r) * L.q_stride + h * D + c] : T(0);
-          dOs[r * KS + c] = in ? dout[(qt + r) * L.o_stride + h * D + c] : T(0);
-        }
+        stage_tiles(Qs, KS, q + h * D, L.q_stride, dOs, KS, dout + h * D, L.o_stride, qt, nq, D);
         // Per query of the tile: lse, position and rowsum(dO * O) (warp w takes rows w, w + 4, ...).
         for (int r = w; r < kTile; r += kWarps) {
           const bool in = r < nq;
@@ -193,18 +170,7 @@ __global__ void __launch_bounds__(kCtaThreads) attention_dkdv_kernel(AttentionLa
 
         // Lane l: query qt + l against the warp's key rows.
         T sc[ROWS], dp[ROWS];
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r) sc[r] = dp[r] = T(0);
-        const T* ql = Qs + lane * KS;
-        const T* dol = dOs + lane * KS;
-        for (int64_t c = 0; c < D; ++c) {
-          const T qc = ql[c], dc = dol[c];
-#pragma unroll
-          for (int r = 0; r < ROWS; ++r) {
-            sc[r] += qc * Kw[r * D + c];
-            dp[r] += dc * Vw[r * D + c];
-          }
-        }
+        lane_dots(sc, Kw, Qs + lane * KS, dp, Vw, dOs + lane * KS, D);
         const int32_t my_qpos = qpos_s[lane];
         const T my_lse = lse_s[lane], my_delta = delta_s[lane];
         T p[ROWS], ds[ROWS];
@@ -214,23 +180,8 @@ __global__ void __launch_bounds__(kCtaThreads) attention_dkdv_kernel(AttentionLa
           p[r] = vis ? exp(sc[r] * scale - my_lse) : T(0);
           ds[r] = p[r] * (dp[r] - my_delta);
         }
-        for (int l = 0; l < kTile; ++l) {  // gv += P^T dO, gk += dS^T Q
-          const T* dl = dOs + l * KS;
-          const T* qlr = Qs + l * KS;
-#pragma unroll
-          for (int r = 0; r < ROWS; ++r) {
-            const T pl = __shfl_sync(0xffffffffu, p[r], l);
-            const T dsl = __shfl_sync(0xffffffffu, ds[r], l);
-#pragma unroll
-            for (int jj = 0; jj < DCH; ++jj) {
-              const int64_t c = lane + 32 * jj;
-              if (c < D) {
-                gv[r][jj] += pl * dl[c];
-                gk[r][jj] += dsl * qlr[c];
-              }
-            }
-          }
-        }
+        accumulate_rows(gv, p, dOs, KS, D);  // gv += P^T dO
+        accumulate_rows(gk, ds, Qs, KS, D);  // gk += dS^T Q
       }
     }
 

@@ -31,11 +31,7 @@ __global__ void __launch_bounds__(kCtaThreads) attention_forward_kernel(Attentio
   const int64_t n_tiles = tiles[L.n_seq];
 
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
-    const int64_t s = sequence_of(tiles, L.n_seq, tile);
-    const int64_t q1 = L.q_off[s + 1], k0 = L.k_off[s], k1 = L.k_off[s + 1];
-    const int64_t b0 = L.q_off[s] + (tile - tiles[s]) * BQ;
-    const int64_t b1 = b0 + BQ < q1 ? b0 + BQ : q1;
-    const int64_t kend = end_at_or_below(L.k_pos, k0, k1, L.q_pos[b1 - 1]);
+    const auto [b0, b1, k0, kend] = query_tile(L, tiles, tile, BQ);
 
     int32_t qp[ROWS];
     T m[ROWS], lsum[ROWS], acc[ROWS][DCH];
@@ -54,12 +50,7 @@ __global__ void __launch_bounds__(kCtaThreads) attention_forward_kernel(Attentio
     for (int64_t kt = k0; kt < kend; kt += kTile) {
       const int64_t nk = kend - kt < kTile ? kend - kt : kTile;
       __syncthreads();  // the previous tile is consumed; the Q rows are written
-      for (int64_t e = threadIdx.x; e < kTile * D; e += kCtaThreads) {
-        const int64_t r = e / D, c = e - r * D;
-        const bool in = r < nk;
-        Ks[r * KS + c] = in ? k[(kt + r) * L.k_stride + hk * D + c] : T(0);
-        Vs[r * D + c] = in ? v[(kt + r) * L.v_stride + hk * D + c] : T(0);
-      }
+      stage_tiles(Ks, KS, k + hk * D, L.k_stride, Vs, D, v + hk * D, L.v_stride, kt, nk, D);
       __syncthreads();
 
       // Scores of key kt + lane against the warp's rows.
@@ -92,19 +83,7 @@ __global__ void __launch_bounds__(kCtaThreads) attention_forward_kernel(Attentio
         m[r] = mnew;
       }
 
-      // acc += P V over the tile's keys.
-      for (int l = 0; l < kTile; ++l) {
-        const T* vr = Vs + l * D;
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
-          const T pl = __shfl_sync(0xffffffffu, p[r], l);
-#pragma unroll
-          for (int j = 0; j < DCH; ++j) {
-            const int64_t c = lane + 32 * j;
-            if (c < D) acc[r][j] += pl * vr[c];
-          }
-        }
-      }
+      accumulate_rows(acc, p, Vs, D, D);  // acc += P V over the tile's keys
     }
 
 #pragma unroll

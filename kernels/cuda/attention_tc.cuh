@@ -1,6 +1,7 @@
 // Device pieces of the bf16 tensor-core attention (attention_tc_forward.cu, attention_tc_backward.cu):
 // the warp-level MMA m16n8k16 (bf16 x bf16 -> fp32, inline PTX, sm_80 and later), packing of two
-// floats into a bf16 pair, and the staging of fp32 row tiles into shared memory as bf16.
+// floats into a bf16 pair, the staging of fp32 row tiles into shared memory as bf16, the warp's
+// products over whole tiles, and a warp's share of a CTA's rows.
 //
 // Fragment layouts of mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (PTX ISA, "Matrix
 // fragments for mma.m16n8k16 with floating point type"); g = lane / 4, t = lane % 4; a 32-bit
@@ -118,6 +119,67 @@ __device__ __forceinline__ void stage_rows_t(bf16* dst, const float* __restrict_
     const float y = r + 1 < n ? src[(row0 + r + 1) * stride + c] : 0.f;
     *reinterpret_cast<uint32_t*>(dst + c * LD + r) = pack_bf16(x, y);
   }
+}
+
+// a = X Y^T and b = U W^T (C fragments of n-tiles j, columns 8 j .. 8 j + 7) for the warp's 16
+// rows from r0 of the row-major tiles X, U [.][ld_of(D)] against the rows of Y, W [8 NJ][ld_of(D)]
+// (k = the D columns, in order).
+template <int D, int NJ>
+__device__ __forceinline__ void mma_abt_pair(float (&a)[NJ][4], const bf16* X, const bf16* Y, float (&b)[NJ][4],
+                                             const bf16* U, const bf16* W, int r0) {
+  constexpr int LDR = ld_of(D);
+#pragma unroll
+  for (int j = 0; j < NJ; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) a[j][e] = b[j][e] = 0.f;
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks) {
+    uint32_t xa[4], ua[4];
+    load_a(xa, X, LDR, r0, 16 * ks);
+    load_a(ua, U, LDR, r0, 16 * ks);
+#pragma unroll
+    for (int j = 0; j < NJ; ++j) {
+      mma_b(a[j], xa, Y, LDR, 8 * j, 16 * ks);
+      mma_b(b[j], ua, W, LDR, 8 * j, 16 * ks);
+    }
+  }
+}
+
+// c[j] += S B for the warp's 16 rows: S [16][8 NS] from its fp32 C fragments s (rounded to bf16,
+// a_from_c), B read from the [n][k] tile Bt (stride ld, row 8 j + g for n-tile j), k ascending.
+template <int NS, int NO>
+__device__ __forceinline__ void mma_from_c(float (&c)[NO][4], const float (&s)[NS][4], const bf16* Bt, int ld) {
+#pragma unroll
+  for (int kk = 0; kk < NS / 2; ++kk) {
+    uint32_t a[4];
+    a_from_c(a, s[2 * kk], s[2 * kk + 1]);
+#pragma unroll
+    for (int j = 0; j < NO; ++j) mma_b(c[j], a, Bt, ld, 8 * j, 16 * kk);
+  }
+}
+
+// Warp w's rows [r0, r1) of a CTA tile of rows [b0, b1) (none when r0 >= b1) and their positions.
+struct WarpRows {
+  int64_t r0, r1;
+  bool active, full;    // some rows; all kWarpRows of them
+  int32_t first, last;  // positions of rows r0 and r1 - 1 (INT_MAX and INT_MIN when not active)
+  int32_t mine[2];      // positions of this thread's rows r0 + g, r0 + g + 8 (g = lane / 4); `absent` past r1
+};
+__device__ __forceinline__ WarpRows warp_rows(const int32_t* pos, int64_t b0, int64_t b1, int32_t absent) {
+  const int w = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2;
+  WarpRows R;
+  R.r0 = b0 + kWarpRows * w;
+  R.r1 = R.r0 + kWarpRows < b1 ? R.r0 + kWarpRows : b1;
+  R.active = R.r0 < b1;
+  R.full = R.r1 - R.r0 == kWarpRows;
+  R.first = R.active ? pos[R.r0] : INT_MAX;
+  R.last = R.active ? pos[R.r1 - 1] : INT_MIN;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = R.r0 + g + 8 * r;
+    R.mine[r] = i < R.r1 ? pos[i] : absent;
+  }
+  return R;
 }
 
 // Max / sum over the 4 lanes of a quad (the lanes holding one row of a C fragment).

@@ -68,7 +68,7 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_dkdv_kernel(
     AttentionLayout L, const int64_t* tiles, float scale, const float* __restrict__ q, const float* __restrict__ k,
     const float* __restrict__ v, const float* __restrict__ out, const float* __restrict__ lse,
     const float* __restrict__ dout, float* dk, float* dv) {
-  constexpr int BQ = stream_rows<D>(), LDR = ld_of(D), LDT = ld_of(BQ), KS = D / 16, NQ = BQ / 8, NO = D / 8;
+  constexpr int BQ = stream_rows<D>(), LDR = ld_of(D), LDT = ld_of(BQ), NQ = BQ / 8, NO = D / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* Ks = reinterpret_cast<bf16*>(smem_raw);  // [kRows][LDR]
   bf16* Vs = Ks + kRows * LDR;                   // [kRows][LDR]
@@ -86,21 +86,9 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_dkdv_kernel(
 
   for (int64_t it = blockIdx.x; it < n_tiles; it += gridDim.x) {
     const int64_t tile = n_tiles - 1 - it;
-    const int64_t s = sequence_of(tiles, L.n_seq, tile);
-    const int64_t q1 = L.q_off[s + 1], k1 = L.k_off[s + 1];
-    const int64_t b0 = L.k_off[s] + (tile - tiles[s]) * kRows;
-    const int64_t b1 = b0 + kRows < k1 ? b0 + kRows : k1;
-    const int64_t qstart = first_at_or_above(L.q_pos, L.q_off[s], q1, L.k_pos[b0]);  // CTA-uniform
-    // The warp's keys [wr0, wr1); this thread's keys wr0 + g, wr0 + g + 8.
-    const int64_t wr0 = b0 + kWarpRows * w, wr1 = wr0 + kWarpRows < b1 ? wr0 + kWarpRows : b1;
-    const bool wactive = wr0 < b1, wfull = wr1 - wr0 == kWarpRows;
-    const int32_t kfirst = wactive ? L.k_pos[wr0] : INT_MAX, klast = wactive ? L.k_pos[wr1 - 1] : INT_MAX;
-    int32_t kp[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int64_t j = wr0 + g + 8 * r;
-      kp[r] = j < wr1 ? L.k_pos[j] : INT_MAX;  // an absent key is seen by no query
-    }
+    const auto [b0, b1, qstart, q1] = key_tile(L, tiles, tile, kRows);  // CTA-uniform
+    // The warp's keys; this thread's keys W.r0 + g, W.r0 + g + 8 (an absent key is seen by no query).
+    const WarpRows W = warp_rows(L.k_pos, b0, b1, INT_MAX);
 
     __syncthreads();  // the previous tile's readers of Ks / Vs are done
     stage_rows<kRows, D>(Ks, k + hk * D, L.k_stride, b0, int(b1 - b0));
@@ -130,56 +118,33 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_dkdv_kernel(
           }
         }
         __syncthreads();
-        if (!wactive || qpos_s[nq - 1] < kfirst) continue;  // no query of the tile sees the warp's keys
-        const bool full = wfull && nq == BQ && qpos_s[0] >= klast;  // every query sees every key
+        if (!W.active || qpos_s[nq - 1] < W.first) continue;  // no query of the tile sees the warp's keys
+        const bool full = W.full && nq == BQ && qpos_s[0] >= W.last;  // every query sees every key
 
         // S^T = K Q^T and dP^T = V dO^T (16 keys x BQ queries per warp).
         float st[NQ][4], dpt[NQ][4];
-#pragma unroll
-        for (int j = 0; j < NQ; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) st[j][e] = dpt[j][e] = 0.f;
-#pragma unroll
-        for (int ks = 0; ks < KS; ++ks) {
-          uint32_t ka[4], va[4];
-          load_a(ka, Ks, LDR, kWarpRows * w, 16 * ks);
-          load_a(va, Vs, LDR, kWarpRows * w, 16 * ks);
-#pragma unroll
-          for (int j = 0; j < NQ; ++j) {
-            mma_b(st[j], ka, Qs, LDR, 8 * j, 16 * ks);
-            mma_b(dpt[j], va, dOs, LDR, 8 * j, 16 * ks);
-          }
-        }
+        mma_abt_pair<D>(st, Ks, Qs, dpt, Vs, dOs, kWarpRows * w);
         // P^T = exp2(s scale log2 e - lse log2 e) where visible; dS^T = P^T (dP^T - D).
 #pragma unroll
         for (int j = 0; j < NQ; ++j)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int col = 8 * j + 2 * t + (e & 1);  // query of the tile
-            const bool vis = full || kp[e >> 1] <= qpos_s[col];
+            const bool vis = full || W.mine[e >> 1] <= qpos_s[col];
             const float p = vis ? exp2f(st[j][e] * sl2 - lse_s[col]) : 0.f;
             st[j][e] = p;
             dpt[j][e] = p * (dpt[j][e] - dl_s[col]);
           }
         // dV += P^T dO, dK += dS^T Q (k = the tile's queries; B from the transposed tiles).
-#pragma unroll
-        for (int kk = 0; kk < BQ / 16; ++kk) {
-          uint32_t pa[4], da[4];
-          a_from_c(pa, st[2 * kk], st[2 * kk + 1]);
-          a_from_c(da, dpt[2 * kk], dpt[2 * kk + 1]);
-#pragma unroll
-          for (int j = 0; j < NO; ++j) {
-            mma_b(gv[j], pa, dOt, LDT, 8 * j, 16 * kk);
-            mma_b(gk[j], da, Qt, LDT, 8 * j, 16 * kk);
-          }
-        }
+        mma_from_c(gv, st, dOt, LDT);
+        mma_from_c(gk, dpt, Qt, LDT);
       }
     }
 
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const int64_t j = wr0 + g + 8 * r;
-      if (j >= wr1) continue;
+      const int64_t j = W.r0 + g + 8 * r;
+      if (j >= W.r1) continue;
       float* dkr = dk ? dk + j * L.k_stride + hk * D + 2 * t : nullptr;
       float* dvr = dv ? dv + j * L.v_stride + hk * D + 2 * t : nullptr;
 #pragma unroll
@@ -196,7 +161,7 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_dq_kernel(
     AttentionLayout L, const int64_t* tiles, float scale, const float* __restrict__ q, const float* __restrict__ k,
     const float* __restrict__ v, const float* __restrict__ out, const float* __restrict__ lse,
     const float* __restrict__ dout, float* dq) {
-  constexpr int BK = stream_rows<D>(), LDR = ld_of(D), LDT = ld_of(BK), KS = D / 16, NK = BK / 8, NO = D / 8;
+  constexpr int BK = stream_rows<D>(), LDR = ld_of(D), LDT = ld_of(BK), NK = BK / 8, NO = D / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* Qs = reinterpret_cast<bf16*>(smem_raw);  // [kRows][LDR]
   bf16* dOs = Qs + kRows * LDR;                  // [kRows][LDR]
@@ -212,32 +177,24 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_dq_kernel(
 
   for (int64_t it = blockIdx.x; it < n_tiles; it += gridDim.x) {
     const int64_t tile = n_tiles - 1 - it;
-    const int64_t s = sequence_of(tiles, L.n_seq, tile);
-    const int64_t q1 = L.q_off[s + 1], k0 = L.k_off[s], k1 = L.k_off[s + 1];
-    const int64_t b0 = L.q_off[s] + (tile - tiles[s]) * kRows;
-    const int64_t b1 = b0 + kRows < q1 ? b0 + kRows : q1;
-    const int64_t kend = end_at_or_below(L.k_pos, k0, k1, L.q_pos[b1 - 1]);  // CTA-uniform
-    const int64_t wr0 = b0 + kWarpRows * w, wr1 = wr0 + kWarpRows < b1 ? wr0 + kWarpRows : b1;
-    const bool wactive = wr0 < b1, wfull = wr1 - wr0 == kWarpRows;
-    const int32_t qfirst = wactive ? L.q_pos[wr0] : INT_MAX, qlast = wactive ? L.q_pos[wr1 - 1] : INT_MIN;
+    const auto [b0, b1, k0, kend] = query_tile(L, tiles, tile, kRows);  // CTA-uniform
+    // The warp's rows; this thread's rows W.r0 + g, W.r0 + g + 8 (an absent row sees no key).
+    const WarpRows W = warp_rows(L.q_pos, b0, b1, INT_MIN);
 
     __syncthreads();  // the previous tile's readers of Qs / dOs / dl_s are done
     stage_rows<kRows, D>(Qs, q + h * D, L.q_stride, b0, int(b1 - b0));
     stage_rows<kRows, D>(dOs, dout + h * D, L.o_stride, b0, int(b1 - b0));
     for (int r = 0; r < kWarpRows; ++r) {  // the warp's own rows
-      const int64_t i = wr0 + r;
-      const float dsum = i < wr1 ? row_delta<D>(L, out, dout, i, h) : 0.f;
+      const int64_t i = W.r0 + r;
+      const float dsum = i < W.r1 ? row_delta<D>(L, out, dout, i, h) : 0.f;
       if (lane == 0) dl_s[kWarpRows * w + r] = dsum;
     }
     __syncwarp();
-    int32_t qp[2];
     float lse2[2], dl[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const int64_t i = wr0 + g + 8 * r;
-      const bool valid = i < wr1;
-      qp[r] = valid ? L.q_pos[i] : INT_MIN;  // an absent row sees no key
-      lse2[r] = valid ? lse[i * L.hq + h] * kLog2e : 0.f;
+      const int64_t i = W.r0 + g + 8 * r;
+      lse2[r] = i < W.r1 ? lse[i * L.hq + h] * kLog2e : 0.f;
       dl[r] = dl_s[kWarpRows * w + g + 8 * r];
     }
 
@@ -253,50 +210,29 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_dq_kernel(
       stage_rows_t<BK, D>(Kt, k + hk * D, L.k_stride, kt, nk);
       for (int j = threadIdx.x; j < BK; j += kTcThreads) kpos[j] = j < nk ? L.k_pos[kt + j] : INT_MAX;
       __syncthreads();
-      if (!wactive || kpos[0] > qlast) continue;  // none of the warp's rows sees this tile
-      const bool full = wfull && kpos[BK - 1] <= qfirst;
+      if (!W.active || kpos[0] > W.last) continue;  // none of the warp's rows sees this tile
+      const bool full = W.full && kpos[BK - 1] <= W.first;
 
       // S = Q K^T, dP = dO V^T (16 rows x BK keys per warp).
       float sc[NK][4], dp[NK][4];
-#pragma unroll
-      for (int j = 0; j < NK; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) sc[j][e] = dp[j][e] = 0.f;
-#pragma unroll
-      for (int ks = 0; ks < KS; ++ks) {
-        uint32_t qa[4], da[4];
-        load_a(qa, Qs, LDR, kWarpRows * w, 16 * ks);
-        load_a(da, dOs, LDR, kWarpRows * w, 16 * ks);
-#pragma unroll
-        for (int j = 0; j < NK; ++j) {
-          mma_b(sc[j], qa, Ks, LDR, 8 * j, 16 * ks);
-          mma_b(dp[j], da, Vs, LDR, 8 * j, 16 * ks);
-        }
-      }
+      mma_abt_pair<D>(sc, Qs, Ks, dp, dOs, Vs, kWarpRows * w);
       // dS = P (dP - D), P recomputed from lse where visible.
 #pragma unroll
       for (int j = 0; j < NK; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int r = e >> 1, col = 8 * j + 2 * t + (e & 1);
-          const bool vis = full || kpos[col] <= qp[r];
+          const bool vis = full || kpos[col] <= W.mine[r];
           const float p = vis ? exp2f(sc[j][e] * sl2 - lse2[r]) : 0.f;
           sc[j][e] = p * (dp[j][e] - dl[r]);
         }
-      // dQ += dS K (k = the tile's keys; B from K^T).
-#pragma unroll
-      for (int kk = 0; kk < BK / 16; ++kk) {
-        uint32_t da[4];
-        a_from_c(da, sc[2 * kk], sc[2 * kk + 1]);
-#pragma unroll
-        for (int j = 0; j < NO; ++j) mma_b(acc[j], da, Kt, LDT, 8 * j, 16 * kk);
-      }
+      mma_from_c(acc, sc, Kt, LDT);  // dQ += dS K (k = the tile's keys; B from K^T)
     }
 
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const int64_t i = wr0 + g + 8 * r;
-      if (i >= wr1) continue;
+      const int64_t i = W.r0 + g + 8 * r;
+      if (i >= W.r1) continue;
       float* row = dq + i * L.q_stride + h * D + 2 * t;
 #pragma unroll
       for (int j = 0; j < NO; ++j) {

@@ -51,21 +51,9 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_forward_kernel(Attent
 
   for (int64_t it = blockIdx.x; it < n_tiles; it += gridDim.x) {
     const int64_t tile = n_tiles - 1 - it;
-    const int64_t s = sequence_of(tiles, L.n_seq, tile);
-    const int64_t q1 = L.q_off[s + 1], k0 = L.k_off[s], k1 = L.k_off[s + 1];
-    const int64_t b0 = L.q_off[s] + (tile - tiles[s]) * kBQ;
-    const int64_t b1 = b0 + kBQ < q1 ? b0 + kBQ : q1;
-    const int64_t kend = end_at_or_below(L.k_pos, k0, k1, L.q_pos[b1 - 1]);  // CTA-uniform
-    // The warp's rows [wr0, wr1) (none when wr0 >= b1); this thread's rows wr0 + g, wr0 + g + 8.
-    const int64_t wr0 = b0 + kWarpRows * w, wr1 = wr0 + kWarpRows < b1 ? wr0 + kWarpRows : b1;
-    const bool wactive = wr0 < b1, wfull = wr1 - wr0 == kWarpRows;
-    const int32_t qfirst = wactive ? L.q_pos[wr0] : INT_MAX, qlast = wactive ? L.q_pos[wr1 - 1] : INT_MIN;
-    int32_t qp[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int64_t i = wr0 + g + 8 * r;
-      qp[r] = i < wr1 ? L.q_pos[i] : INT_MIN;  // an absent row sees no key
-    }
+    const auto [b0, b1, k0, kend] = query_tile(L, tiles, tile, kBQ);  // CTA-uniform
+    // The warp's rows; this thread's rows W.r0 + g, W.r0 + g + 8 (an absent row sees no key).
+    const WarpRows W = warp_rows(L.q_pos, b0, b1, INT_MIN);
 
     __syncthreads();  // the previous tile's readers of Qs / Ks / Vt are done
     stage_rows<kBQ, D>(Qs, q + h * D, L.q_stride, b0, int(b1 - b0));
@@ -85,8 +73,8 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_forward_kernel(Attent
       stage_rows_t<kBK, D>(Vt, v + hk * D, L.v_stride, kt, nk);
       for (int j = threadIdx.x; j < kBK; j += kTcThreads) kpos[j] = j < nk ? L.k_pos[kt + j] : INT_MAX;
       __syncthreads();
-      if (!wactive || kpos[0] > qlast) continue;  // none of the warp's rows sees this tile (warp-uniform)
-      const bool full = wfull && kpos[kBK - 1] <= qfirst;  // every row sees every key: no mask
+      if (!W.active || kpos[0] > W.last) continue;  // none of the warp's rows sees this tile (warp-uniform)
+      const bool full = W.full && kpos[kBK - 1] <= W.first;  // every row sees every key: no mask
 
       // S = Q K^T (16 x 64 per warp), scaled into the log2 domain, masked, row maxima.
       float sc[NS][4];
@@ -103,7 +91,7 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_forward_kernel(Attent
         for (int e = 0; e < 4; ++e) {
           const int r = e >> 1, col = 8 * j + 2 * t + (e & 1);
           float x = sc[j][e] * sl2;
-          if (!full && kpos[col] > qp[r]) x = -INFINITY;
+          if (!full && kpos[col] > W.mine[r]) x = -INFINITY;
           sc[j][e] = x;
           mt[r] = fmaxf(mt[r], x);
         }
@@ -127,22 +115,15 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_forward_kernel(Attent
           sc[j][e] = p;
           l[e >> 1] += p;
         }
-      // O += P V: P (bf16) from the S fragments, V^T rows as B.
-#pragma unroll
-      for (int kk = 0; kk < kBK / 16; ++kk) {
-        uint32_t pa[4];
-        a_from_c(pa, sc[2 * kk], sc[2 * kk + 1]);
-#pragma unroll
-        for (int j = 0; j < NO; ++j) mma_b(o[j], pa, Vt, LDT, 8 * j, 16 * kk);
-      }
+      mma_from_c(o, sc, Vt, LDT);  // O += P V: P (bf16) from the S fragments, V^T rows as B
     }
 
     // out = O / l (0 where nothing was visible), lse = ln(sum exp(scale s)) = (m + log2 l) ln 2.
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const float lsum = quad_sum(l[r]);
-      const int64_t i = wr0 + g + 8 * r;
-      if (i >= wr1) continue;
+      const int64_t i = W.r0 + g + 8 * r;
+      if (i >= W.r1) continue;
       const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
       float* orow = out + i * L.o_stride + h * D + 2 * t;
 #pragma unroll

@@ -1,5 +1,6 @@
-// Shared helpers of the CUDA kernels (kernels/cuda/*.cu): error checks, launch sizes, stream-ordered
-// scratch buffers, and deterministic warp/block reductions (fixed shuffle trees, no atomics).
+// Shared helpers of the CUDA kernels (kernels/cuda/*.cu): error checks, launch sizes and checked
+// launches, stream-ordered scratch buffers, and deterministic warp/block reductions (fixed
+// shuffle trees, no atomics).
 // Device code only; included by .cu files, never by host-only C++.
 #pragma once
 #include <cuda_runtime.h>
@@ -31,6 +32,16 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   if (b < 1) b = 1;
   if (b > 32768) b = 32768;
   return unsigned(b);
+}
+
+// Launches kernel(args...) on `s` with kThreads threads a block and grid_for(items, per_block)
+// blocks (the kernel's grid-stride loop covers what the capped grid does not), then checks the
+// launch. Launches nothing when items <= 0: a grid of zero blocks is an invalid configuration.
+template <typename... P, typename... A>
+void launch_grid_stride(const char* what, int64_t items, int per_block, Stream s, void (*kernel)(P...), A... args) {
+  if (items <= 0) return;
+  kernel<<<grid_for(items, per_block), kThreads, 0, as_stream(s)>>>(args...);
+  check_launch(what);
 }
 
 // Streaming multiprocessors of the current device (for persistent-style grids).
@@ -74,50 +85,55 @@ __device__ __forceinline__ T neg_inf() {
   return -INFINITY;
 }
 
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;  // every lane holds the total
-}
+struct SumOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
+};
+struct MaxOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const { return fmax(a, b); }
+};
 
-template <typename T>
-__device__ __forceinline__ T warp_max(T v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
+// Butterfly reduction over the 32 lanes of a full, converged warp; every lane holds the result.
+template <typename T, typename Op>
+__device__ __forceinline__ T warp_reduce(T v, Op op) {
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
-
-// Block-wide sum (blockDim.x a multiple of 32, all threads call it); every thread gets the total.
-// `sh` holds 32 values; the leading barrier lets callers reuse it back to back.
 template <typename T>
-__device__ __forceinline__ T block_sum(T v, T* sh) {
+__device__ __forceinline__ T warp_sum(T v) {
+  return warp_reduce(v, SumOp());
+}
+template <typename T>
+__device__ __forceinline__ T warp_max(T v) {
+  return warp_reduce(v, MaxOp());
+}
+
+// Block-wide reduction (blockDim.x a multiple of 32, all threads call it); every thread gets the
+// result. `sh` holds 32 values; the leading barrier lets callers reuse it back to back. The warps'
+// partials are combined by warp 0 in warp order, `identity` padding the lanes past the last warp.
+template <typename T, typename Op>
+__device__ __forceinline__ T block_reduce(T v, T* sh, T identity, Op op) {
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = warp_sum(v);
+  v = warp_reduce(v, op);
   __syncthreads();
   if (lane == 0) sh[w] = v;
   __syncthreads();
   if (w == 0) {
-    T x = lane < nw ? sh[lane] : T(0);
-    x = warp_sum(x);
+    T x = lane < nw ? sh[lane] : identity;
+    x = warp_reduce(x, op);
     if (lane == 0) sh[0] = x;
   }
   __syncthreads();
   return sh[0];
 }
-
+template <typename T>
+__device__ __forceinline__ T block_sum(T v, T* sh) {
+  return block_reduce(v, sh, T(0), SumOp());
+}
 template <typename T>
 __device__ __forceinline__ T block_max(T v, T* sh) {
-  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) sh[w] = v;
-  __syncthreads();
-  if (w == 0) {
-    T x = lane < nw ? sh[lane] : neg_inf<T>();
-    x = warp_max(x);
-    if (lane == 0) sh[0] = x;
-  }
-  __syncthreads();
-  return sh[0];
+  return block_reduce(v, sh, neg_inf<T>(), MaxOp());
 }
 
 // Inclusive prefix sum over the block (blockDim.x a multiple of 32, at most 1024); returns this

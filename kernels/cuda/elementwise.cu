@@ -61,38 +61,29 @@ struct ValueTerm {
 
 }  // namespace
 
-#define MOR_LAUNCH(kernel, total, ...)                                       \
-  do {                                                                       \
-    if ((total) <= 0) return;                                                \
-    kernel<T><<<grid_for(total), kThreads, 0, as_stream(st)>>>(__VA_ARGS__); \
-    check_launch(#kernel);                                                   \
-  } while (0)
-
 template <typename T>
 void axpy(Stream st, int64_t n, T a, const T* x, T* y, bool acc) {
-  MOR_LAUNCH(axpy_kernel, n, n, a, x, y, acc);
+  launch_grid_stride("axpy", n, kThreads, st, axpy_kernel<T>, n, a, x, y, acc);
 }
 template <typename T>
 void axpy_scalar(Stream st, int64_t n, const T* c, double mul, const T* x, T* y, bool acc) {
-  MOR_LAUNCH(axpy_scalar_kernel, n, n, c, mul, x, y, acc);
+  launch_grid_stride("axpy_scalar", n, kThreads, st, axpy_scalar_kernel<T>, n, c, mul, x, y, acc);
 }
 template <typename T>
 void add(Stream st, int64_t n, const T* x, const T* y, T* z) {
-  MOR_LAUNCH(add_kernel, n, n, x, y, z);
+  launch_grid_stride("add", n, kThreads, st, add_kernel<T>, n, x, y, z);
 }
 template <typename T>
 void mul(Stream st, int64_t n, const T* x, const T* y, T* z, bool acc) {
-  MOR_LAUNCH(mul_kernel, n, n, x, y, z, acc);
+  launch_grid_stride("mul", n, kThreads, st, mul_kernel<T>, n, x, y, z, acc);
 }
 template <typename T>
 void scale_rows(Stream st, int64_t n, int64_t d, const T* x, const T* s, T* y, bool acc) {
-  MOR_LAUNCH(scale_rows_kernel, n * d, n, d, x, s, y, acc);
+  launch_grid_stride("scale_rows", n * d, kThreads, st, scale_rows_kernel<T>, n, d, x, s, y, acc);
 }
 template <typename T>
 void row_dots(Stream st, int64_t n, int64_t d, const T* dy, const T* x, T* ds, bool acc) {
-  if (n <= 0) return;
-  row_dots_kernel<T><<<grid_for(n, kThreads / 32), kThreads, 0, as_stream(st)>>>(n, d, dy, x, ds, acc);
-  check_launch("row_dots");
+  launch_grid_stride("row_dots", n, kThreads / 32, st, row_dots_kernel<T>, n, d, dy, x, ds, acc);  // a warp a row
 }
 template <typename T>
 void sum_all(Stream st, int64_t n, const T* x, T* out) {
@@ -100,7 +91,7 @@ void sum_all(Stream st, int64_t n, const T* x, T* out) {
 }
 template <typename T>
 void fill_scalar(Stream st, int64_t n, const T* c, T* y, bool acc) {
-  MOR_LAUNCH(fill_scalar_kernel, n, n, c, y, acc);
+  launch_grid_stride("fill_scalar", n, kThreads, st, fill_scalar_kernel<T>, n, c, y, acc);
 }
 
 #define MOR_INST(T)                                                                    \

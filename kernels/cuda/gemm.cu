@@ -132,17 +132,21 @@ void lt_matmul(cudaStream_t s, cudaDataType type, cublasComputeType_t compute, b
     check_blas(blas_lib().pref_create(&pref), "cublasLtMatmulPreferenceCreate");
     const size_t ws = kWorkspaceBytes;
     const uint32_t aa = uint32_t(key.align_a), ab = uint32_t(key.align_b), ac = uint32_t(key.align_c);
-    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
-    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
-    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
-    blas_lib().pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac));
+    // Checked: an alignment preference not taken would let the heuristic assume 256-byte aligned operands.
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    const auto prefer = [&](cublasLtMatmulPreferenceAttributes_t attr, const void* value, size_t bytes) {
+      if (st == CUBLAS_STATUS_SUCCESS) st = blas_lib().pref_set(pref, attr, value, bytes);
+    };
+    prefer(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
+    prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
+    prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
+    prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac));
     cublasLtMatmulHeuristicResult_t result;
     int count = 0;
-    const cublasStatus_t st =
-        blas_lib().heuristic(h.lt, d.op, d.a, d.b, d.c, d.c, pref, 1, &result, &count);
+    if (st == CUBLAS_STATUS_SUCCESS) st = blas_lib().heuristic(h.lt, d.op, d.a, d.b, d.c, d.c, pref, 1, &result, &count);
     blas_lib().pref_destroy(pref);
-    check_blas(st, "cublasLtMatmulAlgoGetHeuristic");
+    check_blas(st, "cublasLtMatmulAlgoGetHeuristic (or its preferences)");
     if (count == 0) check_blas(CUBLAS_STATUS_NOT_SUPPORTED, "cublasLtMatmulAlgoGetHeuristic (no algorithm)");
     algo = result.algo;
     std::lock_guard<std::mutex> lock(h.mu);

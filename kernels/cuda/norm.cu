@@ -106,8 +106,8 @@ void rmsnorm_backward(Stream st, int64_t n, int64_t d, const T* x, const T* w, c
       rmsnorm_dw_partial_kernel<T><<<grid, dim3(kColTile, kRowLanes), 0, s>>>(n, d, per, x, rstd, dy, partial.get());
       check_launch("rmsnorm_backward dw partial");
     }
-    column_finish_kernel<T><<<grid_for(d), kThreads, 0, s>>>(chunks, d, partial.get(), dw, dw_accumulate);
-    check_launch("rmsnorm_backward dw");
+    launch_grid_stride("rmsnorm_backward dw", d, kThreads, s, column_finish_kernel<T>, chunks, d, partial.get(), dw,
+                       dw_accumulate);
   }
 }
 

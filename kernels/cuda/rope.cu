@@ -53,9 +53,8 @@ void rope_apply(Stream st, int64_t n, int64_t n_heads, int64_t n_rot, int64_t D,
                 double theta, bool inverse, T* y, bool accumulate) {
   if (n <= 0 || n_heads <= 0 || D <= 0) return;
   const int64_t per_head = D / 2 > 0 ? D / 2 : 1;
-  rope_kernel<T><<<grid_for(n * n_heads * per_head), kThreads, 0, as_stream(st)>>>(
-      n, n_heads, n_rot, D, x, pos, T(theta), inverse ? T(-1) : T(1), y, accumulate);
-  check_launch("rope_apply");
+  launch_grid_stride("rope_apply", n * n_heads * per_head, kThreads, st, rope_kernel<T>, n, n_heads, n_rot, D, x, pos,
+                     T(theta), inverse ? T(-1) : T(1), y, accumulate);
 }
 
 template void rope_apply<float>(Stream, int64_t, int64_t, int64_t, int64_t, const float*, const int32_t*, double,

@@ -92,8 +92,7 @@ void sorted_add_rows(cudaStream_t s, int64_t n, int64_t d, const T* src, const i
   if (n <= 0 || d <= 0) return;
   if (n > INT_MAX) throw std::runtime_error("CUDA scatter_add_rows: more than 2^31 rows in one call");
   Scratch<int32_t> rows_in(n, s), keys_out(n, s), rows_out(n, s);
-  iota_kernel<<<grid_for(n), kThreads, 0, s>>>(n, rows_in.get());
-  check_launch("iota");
+  launch_grid_stride("iota", n, kThreads, s, iota_kernel, n, rows_in.get());
   size_t bytes = 0;
   check(cub::DeviceRadixSort::SortPairs(nullptr, bytes, keys, keys_out.get(), rows_in.get(), rows_out.get(), int(n),
                                         0, 32, s),
@@ -112,9 +111,7 @@ void sorted_add_rows(cudaStream_t s, int64_t n, int64_t d, const T* src, const i
 
 template <typename T>
 void gather_rows(Stream st, int64_t n, int64_t d, const T* table, const int32_t* ids, T* out) {
-  if (n * d <= 0) return;
-  gather_rows_kernel<T><<<grid_for(n * d), kThreads, 0, as_stream(st)>>>(n, d, table, ids, out);
-  check_launch("gather_rows");
+  launch_grid_stride("gather_rows", n * d, kThreads, st, gather_rows_kernel<T>, n, d, table, ids, out);
 }
 
 template <typename T>
@@ -124,24 +121,19 @@ void scatter_add_rows(Stream st, int64_t n, int64_t d, const T* dout, const int3
 
 template <typename T>
 void scatter_rows(Stream st, int64_t n, int64_t d, const T* src, const int32_t* ids, T* dst) {
-  if (n * d <= 0) return;
-  scatter_rows_kernel<T><<<grid_for(n * d), kThreads, 0, as_stream(st)>>>(n, d, src, ids, dst);
-  check_launch("scatter_rows");
+  launch_grid_stride("scatter_rows", n * d, kThreads, st, scatter_rows_kernel<T>, n, d, src, ids, dst);
 }
 
 template <typename T>
 void zero_rows(Stream st, int64_t n, int64_t d, const int32_t* ids, T* x) {
-  if (n * d <= 0) return;
-  zero_rows_kernel<T><<<grid_for(n * d), kThreads, 0, as_stream(st)>>>(n, d, ids, x);
-  check_launch("zero_rows");
+  launch_grid_stride("zero_rows", n * d, kThreads, st, zero_rows_kernel<T>, n, d, ids, x);
 }
 
 template <typename T>
 void embedding_shard_forward(Stream st, int64_t n, int64_t d, const T* table, const int32_t* ids, int64_t first,
                              int64_t rows, T* y) {
-  if (n * d <= 0) return;
-  embedding_shard_kernel<T><<<grid_for(n * d), kThreads, 0, as_stream(st)>>>(n, d, table, ids, first, rows, y);
-  check_launch("embedding_shard_forward");
+  launch_grid_stride("embedding_shard_forward", n * d, kThreads, st, embedding_shard_kernel<T>, n, d, table, ids, first,
+                     rows, y);
 }
 
 template <typename T>
@@ -150,8 +142,7 @@ void embedding_shard_backward(Stream st, int64_t n, int64_t d, const T* dy, cons
   if (n <= 0 || d <= 0) return;
   const cudaStream_t s = as_stream(st);
   Scratch<int32_t> keys(n, s);
-  shard_keys_kernel<<<grid_for(n), kThreads, 0, s>>>(n, ids, first, rows, keys.get());
-  check_launch("shard_keys");
+  launch_grid_stride("shard_keys", n, kThreads, s, shard_keys_kernel, n, ids, first, rows, keys.get());
   sorted_add_rows<T>(s, n, d, dy, keys.get(), dtable);
 }
 

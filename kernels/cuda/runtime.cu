@@ -11,6 +11,12 @@ namespace {
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
+// Copies, memsets and synchronisations also return the errors of earlier asynchronous kernels.
+void check_sync(cudaError_t e, const char* what) {
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e) +
+                             " (maybe an earlier kernel's error: CUDA_LAUNCH_BLOCKING=1 reports it at its launch)");
+}
 }  // namespace
 
 int device_count() {
@@ -28,7 +34,8 @@ void* device_malloc(size_t bytes, int device) {
   const cudaError_t e = cudaMalloc(&p, bytes);
   if (e != cudaSuccess) {
     cudaGetLastError();  // an allocation failure is not sticky: clear it so later launch checks do not see it
-    throw std::runtime_error(std::string("cudaMalloc of ") + std::to_string(bytes) + " bytes: " + cudaGetErrorString(e));
+    throw std::runtime_error(std::string("cudaMalloc of ") + std::to_string(bytes) +
+                             " bytes: " + cudaGetErrorString(e));
   }
   return p;
 }
@@ -41,18 +48,18 @@ void device_free(void* ptr, int device) {
 void copy_bytes(void* dst, bool dst_dev, const void* src, bool src_dev, size_t bytes) {
   cudaMemcpyKind kind = dst_dev ? (src_dev ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                 : (src_dev ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
-  check(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy");
+  check_sync(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy");
 }
 
-void memset_zero(void* ptr, size_t bytes) { check(cudaMemset(ptr, 0, bytes), "cudaMemset"); }
+void memset_zero(void* ptr, size_t bytes) { check_sync(cudaMemset(ptr, 0, bytes), "cudaMemset"); }
 
-void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+void synchronize() { check_sync(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
 
 void set_device(int device) { check(cudaSetDevice(device), "cudaSetDevice"); }
 
 void synchronize_device(int device) {
   check(cudaSetDevice(device), "cudaSetDevice");
-  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  check_sync(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 
 std::string device_name(int device) {

@@ -239,6 +239,30 @@ TYPED_TEST(CudaKernels, Elementwise) {
   }
 }
 
+// Empty inputs launch nothing (a grid of zero blocks is an invalid configuration, which the launch
+// check would throw); the outputs a reduction over nothing still defines are written.
+TYPED_TEST(CudaKernels, EmptyInputs) {
+  MOR_REQUIRE_GPU();
+  using T = TypeParam;
+  const auto& G = gpu().template of<T>();
+  G.gather_rows(nullptr, 0, 16, nullptr, nullptr, nullptr);
+  G.scatter_add_rows(nullptr, 0, 16, nullptr, nullptr, nullptr);
+  G.embedding_shard_backward(nullptr, 0, 16, nullptr, nullptr, 0, 10, nullptr);
+  G.rmsnorm_forward(nullptr, 0, 16, nullptr, nullptr, T(1e-5), nullptr, nullptr);
+  G.rope_apply(nullptr, 0, 4, 2, 16, nullptr, nullptr, 10000.0, false, nullptr, false);
+  G.swiglu_backward(nullptr, 0, 16, nullptr, nullptr, nullptr, true);
+  G.gelu_backward(nullptr, 0, nullptr, nullptr, nullptr, true);
+  G.softmax_forward(nullptr, 5, 0, nullptr, nullptr);  // rows without columns
+  G.logsumexp_backward(nullptr, 0, 3, nullptr, nullptr, nullptr, nullptr, false);
+  G.axpy(nullptr, 0, T(1), nullptr, nullptr, true);
+  G.row_dots(nullptr, 0, 8, nullptr, nullptr, nullptr, false);
+  Dev<T> dw(std::vector<T>{T(7)}), total(std::vector<T>{T(7)});
+  G.rmsnorm_backward(nullptr, 0, 1, nullptr, nullptr, nullptr, nullptr, nullptr, false, dw.get(), false);
+  G.sum_all(nullptr, 0, nullptr, total.get());
+  EXPECT_EQ(dw.back(), std::vector<T>{T(0)}) << "rmsnorm dw over no rows";
+  EXPECT_EQ(total.back(), std::vector<T>{T(0)}) << "sum_all over nothing";
+}
+
 TYPED_TEST(CudaKernels, Losses) {
   MOR_REQUIRE_GPU();
   using T = TypeParam;
