@@ -59,8 +59,8 @@ class Gemms {
   }
 
   // Before a gradient tile's rows are computed: where its GEMMs will take the rounded tile, the
-  // bf16 rows [m, vt] the row loop fills as it finishes each row (round_row_to_bf16, from cache,
-  // instead of a second pass over the tile from memory); else nullptr.
+  // bf16 rows [m, vt] the row loop fills in place of the f32 gradient (Block::grad_row_to_bf16:
+  // the f32 rows are never written back to memory, nor read a second time); else nullptr.
   uint16_t* grad_rows(int64_t m, int64_t vt) {
     if (!on_ || !bf16_sized(m, p_.d, vt)) return nullptr;
     g16_.resize(size_t(m * vt));
@@ -161,18 +161,40 @@ class Block {
 #pragma omp parallel for schedule(static) if (parallel_rows(m_, vt))
       for (int64_t i = 0; i < m_; ++i) {
         T* gi = g + i * ldg;
-        if (target_[i] < 0) {
-          std::fill(gi, gi + vt, T(0));
-        } else {
-          exp_store(vt, gi, row_max_[i], p_.grad_scale / sum_exp_[i], gi);  // grad_scale * softmax
-          const int64_t t = int64_t(target_[i]) - p_.first - t0;
-          if (t >= 0 && t < vt) gi[t] -= p_.grad_scale;
+        if constexpr (std::is_same_v<T, float>) {
+          if (g16) {
+            grad_row_to_bf16(i, t0, vt, gi, g16 + i * vt);
+            continue;
+          }
         }
-        if constexpr (std::is_same_v<T, float>)
-          if (g16) round_row_to_bf16(gi, vt, g16 + i * vt);
+        grad_row(i, t0, vt, gi, gi);
       }
       gemms_.grads(m_, t0, vt, g, ldg, h_, p_.dh ? p_.dh + r0_ * p_.d : nullptr, t0 == 0 ? T(0) : T(1),
                    p_.dw ? p_.dw + t0 * p_.d : nullptr, r0_ > 0 ? T(1) : T(0));
+    }
+  }
+
+  // g [vt] = grad_scale (softmax - onehot) of row i's tile at t0 from its logits z (g may be z).
+  void grad_row(int64_t i, int64_t t0, int64_t vt, const T* z, T* g) const {
+    if (target_[i] < 0) {
+      std::fill(g, g + vt, T(0));
+      return;
+    }
+    exp_store(vt, z, row_max_[i], p_.grad_scale / sum_exp_[i], g);  // grad_scale * softmax
+    const int64_t t = int64_t(target_[i]) - p_.first - t0;
+    if (t >= 0 && t < vt) g[t] -= p_.grad_scale;
+  }
+
+  // The same row rounded to bf16 (round_row_to_bf16 of grad_row's, bit for bit) for GEMMs that
+  // take only the rounded gradient: through an L1-sized chunk, so the f32 row never goes back to
+  // memory.
+  void grad_row_to_bf16(int64_t i, int64_t t0, int64_t vt, const T* z, uint16_t* g16) const {
+    constexpr int64_t kChunk = 2048;
+    alignas(64) T chunk[kChunk];
+    for (int64_t c0 = 0; c0 < vt; c0 += kChunk) {
+      const int64_t n = std::min(kChunk, vt - c0);
+      grad_row(i, t0 + c0, n, z + c0, chunk);
+      round_row_to_bf16(chunk, n, g16 + c0);
     }
   }
 
