@@ -128,25 +128,13 @@ class Block {
   // Pass 1: this shard's row max, sum of exponentials and target logit; `keep`: the logits stay in
   // p.logits [m, V] for pass 2.
   void stats(bool keep) {
-    std::fill(row_max_, row_max_ + m_, -std::numeric_limits<T>::infinity());
-    std::fill(sum_exp_, sum_exp_ + m_, T(0));
-    std::fill(target_logit_, target_logit_ + m_, T(0));
+    reset_stats();
     for (int64_t t0 = 0; t0 < p_.V; t0 += tile_) {
       const int64_t vt = std::min(tile_, p_.V - t0), ldz = keep ? p_.V : vt;
       T* z = keep ? p_.logits + t0 : p_.logits;
       gemms_.logits(m_, t0, vt, h_, z, ldz);
 #pragma omp parallel for schedule(static) if (parallel_rows(m_, vt))
-      for (int64_t i = 0; i < m_; ++i) {
-        const T* zi = z + i * ldz;
-        const T tile_max = max_of(vt, zi);
-        if (tile_max > row_max_[i]) {  // online log-sum-exp: rescale the sum to the new max
-          sum_exp_[i] *= std::exp(row_max_[i] - tile_max);
-          row_max_[i] = tile_max;
-        }
-        sum_exp_[i] += exp_sum(vt, zi, row_max_[i]);
-        const int64_t t = int64_t(target_[i]) - p_.first - t0;
-        if (target_[i] >= 0 && t >= 0 && t < vt) target_logit_[i] = zi[t];
-      }
+      for (int64_t i = 0; i < m_; ++i) row_stats(i, t0, vt, z + i * ldz);
     }
   }
 
@@ -159,19 +147,63 @@ class Block {
       if (!kept) gemms_.logits(m_, t0, vt, h_, g, ldg);
       uint16_t* g16 = gemms_.grad_rows(m_, vt);
 #pragma omp parallel for schedule(static) if (parallel_rows(m_, vt))
-      for (int64_t i = 0; i < m_; ++i) {
-        T* gi = g + i * ldg;
-        if constexpr (std::is_same_v<T, float>) {
-          if (g16) {
-            grad_row_to_bf16(i, t0, vt, gi, g16 + i * vt);
-            continue;
-          }
-        }
-        grad_row(i, t0, vt, gi, gi);
-      }
-      gemms_.grads(m_, t0, vt, g, ldg, h_, p_.dh ? p_.dh + r0_ * p_.d : nullptr, t0 == 0 ? T(0) : T(1),
-                   p_.dw ? p_.dw + t0 * p_.d : nullptr, r0_ > 0 ? T(1) : T(0));
+      for (int64_t i = 0; i < m_; ++i) row_gradient(i, t0, vt, g + i * ldg, g16 ? g16 + i * vt : nullptr);
+      tile_gemms(t0, vt, g, ldg);
     }
+  }
+
+  // Both passes row by row, for one shard (no statistics to combine) with the block's logits kept
+  // in one tile over the vocabulary: each row's statistics, then at once its gradient, while the
+  // row [V] is still in cache -- one read of the logits from memory instead of two. The same
+  // operations per row as stats(true) then grads(true), so the same bits.
+  void stats_and_grads() {
+    reset_stats();
+    const int64_t V = p_.V;
+    T* z = p_.logits;
+    gemms_.logits(m_, 0, V, h_, z, V);
+    uint16_t* g16 = gemms_.grad_rows(m_, V);
+#pragma omp parallel for schedule(static) if (parallel_rows(m_, V))
+    for (int64_t i = 0; i < m_; ++i) {
+      row_stats(i, 0, V, z + i * V);
+      row_gradient(i, 0, V, z + i * V, g16 ? g16 + i * V : nullptr);
+    }
+    tile_gemms(0, V, z, V);
+  }
+
+  void reset_stats() {
+    std::fill(row_max_, row_max_ + m_, -std::numeric_limits<T>::infinity());
+    std::fill(sum_exp_, sum_exp_ + m_, T(0));
+    std::fill(target_logit_, target_logit_ + m_, T(0));
+  }
+
+  // Folds row i's logits zi [vt] of the tile at t0 into its max, sum of exponentials and target logit.
+  void row_stats(int64_t i, int64_t t0, int64_t vt, const T* zi) {
+    const T tile_max = max_of(vt, zi);
+    if (tile_max > row_max_[i]) {  // online log-sum-exp: rescale the sum to the new max
+      sum_exp_[i] *= std::exp(row_max_[i] - tile_max);
+      row_max_[i] = tile_max;
+    }
+    sum_exp_[i] += exp_sum(vt, zi, row_max_[i]);
+    const int64_t t = int64_t(target_[i]) - p_.first - t0;
+    if (target_[i] >= 0 && t >= 0 && t < vt) target_logit_[i] = zi[t];
+  }
+
+  // Row i's gradient over the tile at t0 from its logits gi [vt]: in place, or only rounded into
+  // g16 [vt] where the GEMMs take the rounded tile (Gemms::grad_rows).
+  void row_gradient(int64_t i, int64_t t0, int64_t vt, T* gi, uint16_t* g16) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (g16) {
+        grad_row_to_bf16(i, t0, vt, gi, g16);
+        return;
+      }
+    }
+    grad_row(i, t0, vt, gi, gi);
+  }
+
+  // dh rows (+)= g w_t and dw_t (+)= g^T h for the gradient tile g [m, vt] at t0 (row stride ldg).
+  void tile_gemms(int64_t t0, int64_t vt, const T* g, int64_t ldg) {
+    gemms_.grads(m_, t0, vt, g, ldg, h_, p_.dh ? p_.dh + r0_ * p_.d : nullptr, t0 == 0 ? T(0) : T(1),
+                 p_.dw ? p_.dw + t0 * p_.d : nullptr, r0_ > 0 ? T(1) : T(0));
   }
 
   // g [vt] = grad_scale (softmax - onehot) of row i's tile at t0 from its logits z (g may be z).
@@ -236,6 +268,11 @@ double lmhead_xent(const LmHeadXent<T>& p) {
     const int64_t m = std::min(rows, p.n - r0);
     gemms.start_block(m, p.h + r0 * p.d);
     Block<T> b(p, gemms, r0, m);
+    if (keep && !p.combine && p.V > 0 && vocab_tile(p) == p.V) {
+      b.stats_and_grads();
+      total += b.loss();
+      continue;
+    }
     b.stats(keep);
     if (p.combine) p.combine(m, p.stats);
     total += b.loss();

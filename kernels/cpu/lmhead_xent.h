@@ -11,6 +11,9 @@
 //      in place of the logits (kept from pass 1, or recomputed by the same GEMM, bit-identical),
 //      then dh += g_t w_t [m, d] and dw_t (+)= g_t^T h [tile, d].
 // Kept logits: 3 GEMMs of n V d in all and an [m, V] buffer; recomputed: 4 GEMMs and [m, tile].
+// With one shard (no combine hook) and the logits kept in one tile over the vocabulary (the
+// trainer's case), the two passes run row by row -- a row's statistics, then its gradient while the
+// row is in cache -- with the same operations per row, so the same bits.
 // kernels/lab/lmhead_lab.cpp measures the variants (README "Kernel lab"); the trainer keeps them.
 //
 // GEMMs go through kernels::gemm (our GEMM or BLAS, or bf16 under train.precision: bf16, with the

@@ -155,6 +155,41 @@ TEST(GemmBf16, LmHeadReusesRoundedOperands) {
     }
 }
 
+// With one shard and the block's logits kept in one tile, the LM head runs both passes row by row
+// (each row's statistics, then its gradient while the row is in cache); a combine hook, even one
+// that changes nothing, makes it run them as two passes over the block. Same bits either way, in
+// f32 and (where there is a bf16 GEMM) bf16, with ignored rows and a partial last block.
+TEST(GemmBf16, LmHeadRowByRowPassesEqualTheTwoPasses) {
+  const int64_t n = 70, V = 900, d = 48;
+  const std::vector<float> h = random_matrix(n * d, 41), w = random_matrix(V * d, 42);
+  std::vector<int32_t> target(n);
+  for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 7 == 3 ? -1 : int32_t((i * 53) % V);
+  std::vector<kernels::GemmPrecision> precisions = {kernels::GemmPrecision::F32};
+  if (kernels::bf16_gemm_unavailable_reason().empty()) precisions.push_back(kernels::GemmPrecision::BF16);
+  for (kernels::GemmPrecision precision : precisions) {
+    PrecisionScope scope(precision);
+    auto run = [&](bool two_passes, double& loss, std::vector<float>& dh, std::vector<float>& dw) {
+      kernels::LmHeadXent<float> p;
+      p.n = n, p.V = V, p.d = d, p.h = h.data(), p.w = w.data(), p.target = target.data();
+      p.rows = 32;  // blocks of 32, 32 and 6 rows
+      std::vector<float> logits(size_t(p.rows * V)), stats(size_t(3 * p.rows));
+      dh.assign(size_t(n * d), 0.f), dw.assign(size_t(V * d), 0.f);
+      p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = 1.0f / n, p.dh = dh.data(), p.dw = dw.data();
+      if (two_passes) p.combine = [](int64_t, float*) {};
+      loss = kernels::lmhead_xent(p);
+    };
+    double loss_rows = 0, loss_passes = 0;
+    std::vector<float> dh_rows, dw_rows, dh_passes, dw_passes;
+    run(false, loss_rows, dh_rows, dw_rows);
+    run(true, loss_passes, dh_passes, dw_passes);
+    const bool bf16 = precision == kernels::GemmPrecision::BF16;
+    EXPECT_EQ(loss_rows, loss_passes) << "bf16=" << bf16;
+    EXPECT_EQ(dh_rows, dh_passes) << "bf16=" << bf16;
+    EXPECT_EQ(dw_rows, dw_passes) << "bf16=" << bf16;
+    EXPECT_NE(dh_rows, std::vector<float>(size_t(n * d), 0.f)) << "the gradient was computed";
+  }
+}
+
 TEST(GemmBf16, BlockedWeightEqualsThePlainProduct) {
   const std::string why = kernels::bf16_gemm_unavailable_reason();
   if (!why.empty()) GTEST_SKIP() << "no bf16 GEMM here: " << why;
