@@ -28,25 +28,18 @@
 #include "kernels/cuda/gemm.h"
 #include "kernels/kernel_table.h"
 #include "kernels/lab/lab_args.h"
+#include "kernels/lab/random_inputs.h"
 
 namespace {
 
 using namespace mor::kernels;
+namespace lab = mor::lab;
 
 void ok(cudaError_t e, const char* what) {
   if (e != cudaSuccess) {
     std::fprintf(stderr, "cuda_lab: %s: %s\n", what, cudaGetErrorString(e));
     std::exit(1);
   }
-}
-
-template <typename T>
-std::vector<T> random_vec(size_t n, unsigned seed, double lo = -1, double hi = 1) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> v(n);
-  for (auto& x : v) x = T(u(rng));
-  return v;
 }
 
 template <typename T>
@@ -139,8 +132,8 @@ void lab_attention(int reps) {
   {  // check: 3 sequences of 150 rows
     Attn a(3, 150, 9, 3, 64);
     const int64_t nq = a.off.back();
-    const auto q = random_vec<float>(size_t(nq * 9 * 64), 1), k = random_vec<float>(size_t(nq * 3 * 64), 2),
-               v = random_vec<float>(size_t(nq * 3 * 64), 3), dout = random_vec<float>(size_t(nq * 9 * 64), 4);
+    const auto q = lab::uniform<float>(size_t(nq * 9 * 64), 1), k = lab::uniform<float>(size_t(nq * 3 * 64), 2),
+               v = lab::uniform<float>(size_t(nq * 3 * 64), 3), dout = lab::uniform<float>(size_t(nq * 9 * 64), 4);
     std::vector<float> out(q.size()), lse(size_t(nq * 9)), dq(q.size()), dk(k.size()), dv(v.size());
     AttentionLayout LC = a.L;
     LC.q_off = LC.k_off = a.off.data(), LC.q_pos = LC.k_pos = a.pos.data();
@@ -171,8 +164,9 @@ void lab_attention(int reps) {
   int64_t* doff = to_dev(a.off);
   int32_t* dpos = to_dev(a.pos);
   LG.q_off = LG.k_off = doff, LG.q_pos = LG.k_pos = dpos;
-  float *q = to_dev(random_vec<float>(size_t(nq * hq * D), 5)), *k = to_dev(random_vec<float>(size_t(nq * hkv * D), 6)),
-        *v = to_dev(random_vec<float>(size_t(nq * hkv * D), 7)), *dout = to_dev(random_vec<float>(size_t(nq * hq * D), 8));
+  const size_t q_n = size_t(nq * hq * D), kv_n = size_t(nq * hkv * D);
+  float *q = to_dev(lab::uniform<float>(q_n, 5)), *k = to_dev(lab::uniform<float>(kv_n, 6)),
+        *v = to_dev(lab::uniform<float>(kv_n, 7)), *dout = to_dev(lab::uniform<float>(q_n, 8));
   float *out = dev_zeros<float>(size_t(nq * hq * D)), *lse = dev_zeros<float>(size_t(nq * hq));
   float *dq = dev_zeros<float>(size_t(nq * hq * D)), *dk = dev_zeros<float>(size_t(nq * hkv * D)),
         *dv = dev_zeros<float>(size_t(nq * hkv * D));
@@ -219,20 +213,6 @@ struct AttnCase {
   }
 };
 
-std::vector<int32_t> positions(int32_t a, int32_t b) {
-  std::vector<int32_t> v;
-  for (int32_t i = a; i < b; ++i) v.push_back(i);
-  return v;
-}
-// An ascending random subset of m of the positions [0, n) (MoR's selected tokens).
-std::vector<int32_t> chosen(int32_t n, int32_t m, unsigned seed) {
-  auto all = positions(0, n);
-  std::mt19937 rng(seed);
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(size_t(m));
-  std::sort(all.begin(), all.end());
-  return all;
-}
 
 struct AttnDev {
   AttentionLayout L;
@@ -244,9 +224,9 @@ struct AttnDev {
     const size_t dq_n = nq * size_t(c.hq * c.d), dk_n = nk * size_t(c.hkv * c.d);
     q_off = to_dev(c.q_off), k_off = to_dev(c.k_off), q_pos = to_dev(c.q_pos), k_pos = to_dev(c.k_pos);
     L.q_off = q_off, L.k_off = k_off, L.q_pos = q_pos, L.k_pos = k_pos;
-    q = to_dev(random_vec<float>(dq_n, 31)), k = to_dev(random_vec<float>(dk_n, 32));
-    v = to_dev(random_vec<float>(dk_n, 33));
-    dout = to_dev(random_vec<float>(dq_n, 34));
+    q = to_dev(lab::uniform<float>(dq_n, 31)), k = to_dev(lab::uniform<float>(dk_n, 32));
+    v = to_dev(lab::uniform<float>(dk_n, 33));
+    dout = to_dev(lab::uniform<float>(dq_n, 34));
     out = dev_zeros<float>(dq_n), lse = dev_zeros<float>(nq * size_t(c.hq));
     dq = dev_zeros<float>(dq_n), dk = dev_zeros<float>(dk_n), dv = dev_zeros<float>(dk_n);
   }
@@ -315,10 +295,10 @@ void lab_attention_tc(int reps) {
   std::printf("attention, bf16 tensor cores (attention_tc.h) vs fp32 SIMT\n");
   for (int64_t d : {64, 128}) {  // check: causal GQA, partial tiles, a compacted subset with KV sharing
     AttnCase c(4, 2, d);
-    c.add(positions(0, 150), positions(0, 150));
-    c.add(chosen(300, 77, 1), positions(0, 300));        // queries a subset, keys all (Nk != Nq)
-    c.add({0, 3, 9}, positions(5, 40));                  // a query before every key (out 0, lse -inf)
-    const auto sel = chosen(200, 90, 2);
+    c.add(lab::positions(0, 150), lab::positions(0, 150));
+    c.add(lab::random_subset(300, 77, 1), lab::positions(0, 300));        // queries a subset, keys all (Nk != Nq)
+    c.add({0, 3, 9}, lab::positions(5, 40));                  // a query before every key (out 0, lse -inf)
+    const auto sel = lab::random_subset(200, 90, 2);
     c.add(sel, sel);                                      // a subset among itself
     check_attention_tc(c, "tc D" + std::to_string(d));
   }
@@ -328,10 +308,10 @@ void lab_attention_tc(int reps) {
     const std::string heads = " " + std::to_string(hq) + ":" + std::to_string(hkv) + "x" + std::to_string(d);
     AttnCase causal(hq, hkv, d), sub(hq, hkv, d), share(hq, hkv, d);
     for (int b = 0; b < 4; ++b) {
-      causal.add(positions(0, T), positions(0, T));
-      const auto sel = chosen(T, T / 2, unsigned(10 + b));
+      causal.add(lab::positions(0, T), lab::positions(0, T));
+      const auto sel = lab::random_subset(T, T / 2, unsigned(10 + b));
       sub.add(sel, sel);
-      share.add(sel, positions(0, T));
+      share.add(sel, lab::positions(0, T));
     }
     time_attention_variants(reps, causal, "causal T2048x4" + heads);
     time_attention_variants(reps, sub, "subset 1024/2048 x4" + heads);
@@ -343,8 +323,8 @@ void lab_rmsnorm_swiglu(int reps, bool norm, bool swiglu) {
   if (norm) {
     std::printf("rmsnorm\n");
     const int64_t n = 16384, d = 1024, sn = 100;
-    const auto x = random_vec<float>(size_t(n * d), 9), w = random_vec<float>(size_t(d), 10, 0.5, 1.5),
-               dy = random_vec<float>(size_t(n * d), 11);
+    const auto x = lab::uniform<float>(size_t(n * d), 9), w = lab::uniform<float>(size_t(d), 10, 0.5, 1.5),
+               dy = lab::uniform<float>(size_t(n * d), 11);
     std::vector<float> y(size_t(sn * d)), r(static_cast<size_t>(sn)), dx(size_t(sn * d)), dw(static_cast<size_t>(d));
     float *gx = to_dev(x), *gw = to_dev(w), *gdy = to_dev(dy), *gy = dev_zeros<float>(size_t(n * d)),
           *gr = dev_zeros<float>(static_cast<size_t>(n)), *gdx = dev_zeros<float>(size_t(n * d)), *gdw = dev_zeros<float>(static_cast<size_t>(d));
@@ -367,7 +347,7 @@ void lab_rmsnorm_swiglu(int reps, bool norm, bool swiglu) {
   if (swiglu) {
     std::printf("swiglu\n");
     const int64_t n = 16384, f = 2816, sn = 50;
-    const auto gu = random_vec<float>(size_t(n * 2 * f), 12, -4, 4), dy = random_vec<float>(size_t(n * f), 13);
+    const auto gu = lab::uniform<float>(size_t(n * 2 * f), 12, -4, 4), dy = lab::uniform<float>(size_t(n * f), 13);
     std::vector<float> y(size_t(sn * f)), dgu(size_t(sn * 2 * f));
     float *ggu = to_dev(gu), *gdy = to_dev(dy), *gy = dev_zeros<float>(size_t(n * f)),
           *gdgu = dev_zeros<float>(size_t(n * 2 * f));
@@ -397,7 +377,7 @@ void lab_lmhead(int reps) {
   {
     set_cuda_tf32(false);
     const int64_t n = 40, V = 1000, d = 64, rows = 16;
-    const auto h = random_vec<float>(size_t(n * d), 14), w = random_vec<float>(size_t(V * d), 15);
+    const auto h = lab::uniform<float>(size_t(n * d), 14), w = lab::uniform<float>(size_t(V * d), 15);
     std::vector<int32_t> t(n);
     for (int64_t i = 0; i < n; ++i) t[size_t(i)] = i % 5 == 0 ? -1 : int32_t((i * 97) % V);
     std::vector<float> logits(size_t(rows * V)), stats(size_t(3 * rows)), dh(size_t(n * d)), dw(size_t(V * d)), loss(1);
@@ -416,7 +396,7 @@ void lab_lmhead(int reps) {
   const int64_t n = 8192, V = 50304, d = 1024, rows = lmhead_block_rows(n, V);
   std::vector<int32_t> t(n);
   for (int64_t i = 0; i < n; ++i) t[size_t(i)] = int32_t((i * 7919) % V);
-  float *h = to_dev(random_vec<float>(size_t(n * d), 16, -0.1, 0.1)), *w = to_dev(random_vec<float>(size_t(V * d), 17, -0.1, 0.1));
+  float *h = to_dev(lab::uniform<float>(size_t(n * d), 16, -0.1, 0.1)), *w = to_dev(lab::uniform<float>(size_t(V * d), 17, -0.1, 0.1));
   float *logits = dev_zeros<float>(size_t(rows * V)), *stats = dev_zeros<float>(size_t(3 * rows)),
         *dh = dev_zeros<float>(size_t(n * d)), *dw = dev_zeros<float>(size_t(V * d)), *loss = dev_zeros<float>(1);
   int32_t* gt = to_dev(t);
@@ -437,9 +417,9 @@ void lab_adamw(int reps) {
   a.lr = 3e-4f, a.weight_decay = 0.1f, a.bias_correction1 = 0.1f, a.bias_correction2 = 0.05f;
   {
     const int64_t n = 100003;
-    auto p = random_vec<float>(size_t(n), 18), m = random_vec<float>(size_t(n), 19, -0.01, 0.01),
-         v = random_vec<float>(size_t(n), 20, 0, 1e-4);
-    const auto g = random_vec<float>(size_t(n), 21);
+    auto p = lab::uniform<float>(size_t(n), 18), m = lab::uniform<float>(size_t(n), 19, -0.01, 0.01),
+         v = lab::uniform<float>(size_t(n), 20, 0, 1e-4);
+    const auto g = lab::uniform<float>(size_t(n), 21);
     float *gp = to_dev(p), *gm = to_dev(m), *gv = to_dev(v), *gg = to_dev(g);
     C().adamw_update(nullptr, n, p.data(), g.data(), m.data(), v.data(), a);
     G().adamw_update(nullptr, n, gp, gg, gm, gv, a);
@@ -461,7 +441,7 @@ void lab_gemm(int reps) {
   {
     set_cuda_tf32(false);
     const int64_t M = 70, N = 90, K = 300;
-    const auto A = random_vec<float>(size_t(M * K), 22), B = random_vec<float>(size_t(N * K), 23);
+    const auto A = lab::uniform<float>(size_t(M * K), 22), B = lab::uniform<float>(size_t(N * K), 23);
     std::vector<float> c(size_t(M * N));
     float *ga = to_dev(A), *gb = to_dev(B), *gc = dev_zeros<float>(c.size());
     C().f32.gemm(nullptr, false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, c.data(), N);
@@ -476,7 +456,7 @@ void lab_gemm(int reps) {
                 {"down 2560->960", 960, 2560}};
   const int64_t M = 8192;
   for (const Shape& s : shapes) {
-    float *a = to_dev(random_vec<float>(size_t(M * s.K), 24)), *w = to_dev(random_vec<float>(size_t(s.N * s.K), 25)),
+    float *a = to_dev(lab::uniform<float>(size_t(M * s.K), 24)), *w = to_dev(lab::uniform<float>(size_t(s.N * s.K), 25)),
           *c = dev_zeros<float>(size_t(M * s.N));
     const double flops = 2.0 * M * s.N * s.K;
     for (int mode = 0; mode < 3; ++mode) {

@@ -28,6 +28,7 @@
 #include "kernels/cuda/cuda_table.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/kernel_table.h"
+#include "kernels/lab/random_inputs.h"
 #include "src/core/device.h"
 
 #define MOR_REQUIRE_GPU()                                                                            \
@@ -71,14 +72,7 @@ class Dev {
   size_t n_;
 };
 
-template <typename T>
-std::vector<T> uniform(size_t n, uint32_t seed, double lo = -1, double hi = 1) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<T> v(n);
-  for (auto& x : v) x = T(u(rng));
-  return v;
-}
+using lab::uniform;
 
 // |got - ref| <= tol * max(1, |ref|) elementwise; infinities must match exactly.
 template <typename T>

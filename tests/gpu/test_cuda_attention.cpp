@@ -36,21 +36,8 @@ struct Layout {
   int64_t nk() const { return k_off.back(); }
 };
 
-std::vector<int32_t> range(int32_t a, int32_t b) {
-  std::vector<int32_t> v;
-  for (int32_t i = a; i < b; ++i) v.push_back(i);
-  return v;
-}
-
-// An ascending random subset of [0, n) of size m.
-std::vector<int32_t> subset(int32_t n, int32_t m, uint32_t seed) {
-  auto all = range(0, n);
-  std::mt19937 rng(seed);
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(static_cast<size_t>(m));
-  std::sort(all.begin(), all.end());
-  return all;
-}
+using lab::positions;
+using lab::random_subset;
 
 // The tensor-core attention for the scope (the switch on, the bf16 GEMM precision); restored after.
 struct TensorCoreAttention {
@@ -141,9 +128,9 @@ void check_attention(const Layout& H, bool fused, double f32_tol, const std::str
 Layout causal_layout() {
   Layout H;
   H.hq = 4, H.hkv = 2, H.d = 16;
-  H.add(range(0, 37), range(0, 37));
+  H.add(positions(0, 37), positions(0, 37));
   H.add({}, {});
-  H.add(range(0, 70), range(0, 70));
+  H.add(positions(0, 70), positions(0, 70));
   return H;
 }
 
@@ -153,12 +140,12 @@ Layout causal_layout() {
 Layout compacted_layout(int64_t d) {
   Layout H;
   H.hq = 6, H.hkv = 2, H.d = d;
-  H.add(subset(100, 23, 1), range(0, 100));
-  H.add({1, 2, 7, 30}, range(5, 41));
-  H.add({}, range(10, 20));
-  const auto sel = subset(64, 20, 2);
+  H.add(random_subset(100, 23, 1), positions(0, 100));
+  H.add({1, 2, 7, 30}, positions(5, 41));
+  H.add({}, positions(10, 20));
+  const auto sel = random_subset(64, 20, 2);
   H.add(sel, sel);
-  H.add(range(0, 140), range(0, 140));  // several query/key tiles
+  H.add(positions(0, 140), positions(0, 140));  // several query/key tiles
   return H;
 }
 
@@ -177,8 +164,8 @@ TEST(CudaAttention, HeadSizesF32) {
   for (int64_t d : {64, 128, 200}) {
     Layout H;
     H.hq = 2, H.hkv = 1, H.d = d;
-    H.add(range(0, 130), range(0, 130));
-    H.add(subset(50, 17, 3), range(0, 50));
+    H.add(positions(0, 130), positions(0, 130));
+    H.add(random_subset(50, 17, 3), positions(0, 50));
     check_attention<float>(H, false, 2e-4, "head size " + std::to_string(d));
   }
 }
@@ -199,11 +186,11 @@ constexpr double kTcTol = 1e-2;
 Layout causal_tc_layout(int64_t d) {
   Layout H;
   H.hq = 4, H.hkv = 2, H.d = d;
-  H.add(range(0, 37), range(0, 37));
+  H.add(positions(0, 37), positions(0, 37));
   H.add({}, {});
-  H.add(range(0, 200), range(0, 200));
+  H.add(positions(0, 200), positions(0, 200));
   H.add({0}, {0});
-  H.add(range(0, 129), range(0, 129));
+  H.add(positions(0, 129), positions(0, 129));
   return H;
 }
 
@@ -228,12 +215,12 @@ TEST(CudaAttention, TensorCoreCompactedKvSharing) {
   MOR_REQUIRE_GPU();
   for (int64_t d : {64, 128}) {
     Layout H = compacted_layout(d);
-    H.add(subset(400, 150, 5), range(0, 400));
+    H.add(random_subset(400, 150, 5), positions(0, 400));
     check_attention<float>(H, false, kTcTol, "tc compacted/KV sharing D=" + std::to_string(d), true);
     Layout M;
     M.hq = 8, M.hkv = 1, M.d = d;
-    M.add({3, 4, 90, 91, 92, 250}, range(50, 260));  // the first two see no key
-    const auto sel = subset(300, 130, 6);
+    M.add({3, 4, 90, 91, 92, 250}, positions(50, 260));  // the first two see no key
+    const auto sel = random_subset(300, 130, 6);
     M.add(sel, sel);
     check_attention<float>(M, false, kTcTol, "tc subsets GQA 8:1 D=" + std::to_string(d), true);
   }
@@ -266,7 +253,7 @@ TEST(CudaAttention, TensorCoreSwitchNeedsBf16Precision) {
 TEST(CudaAttention, TensorCoreBackwardDeterministic) {
   MOR_REQUIRE_GPU();
   Layout H = compacted_layout(64);
-  H.add(range(0, 300), range(0, 300));
+  H.add(positions(0, 300), positions(0, 300));
   kernels::AttentionLayout L;
   L.n_seq = int64_t(H.q_off.size()) - 1, L.hq = H.hq, L.hkv = H.hkv, L.d = H.d;
   L.q_stride = L.o_stride = H.hq * H.d, L.k_stride = L.v_stride = H.hkv * H.d;
