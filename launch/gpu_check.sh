@@ -12,6 +12,7 @@
 # On a GPU machine without the project's Debian libraries (the lent ones), build the bundle here
 # first (bash launch/gpu_bundle.sh) and carry .gpu-bundle.tar.gz: the script then runs it as is.
 # Without a GPU (no nvidia-smi, or it lists none) it prints "no GPU: skipped" and exits 0.
+# Under the device tool ($OUT set) the whole output and the logs are also written to $OUT/gpu_check/.
 # Exit status: 0 when the tests and the lab's checks pass, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,18 @@ gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 echo "gpu_check: $gpu_name"
 start=$(date +%s)
 log_dir=$(mktemp -d)
-trap 'rm -rf "$log_dir"' EXIT
+# On a lent machine (the device tool) what is written under $OUT comes back: this script's whole
+# output and its logs go to $OUT/gpu_check/ (the tool itself returns only the output's tail).
+save_logs() {
+  if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+    mkdir -p "$OUT/gpu_check"
+    find "$log_dir" -maxdepth 1 -type f -exec cp {} "$OUT/gpu_check/" \;
+    for m in "$log_dir"/run/*/metrics.jsonl; do [ -f "$m" ] && cp "$m" "$OUT/gpu_check/metrics-$(basename "$(dirname "$m")").jsonl"; done
+  fi
+  rm -rf "$log_dir"
+}
+trap save_logs EXIT
+exec > >(tee "$log_dir/gpu_check.out") 2>&1
 
 if [ -f .gpu-bundle.tar.gz ]; then
   # Built elsewhere by launch/gpu_bundle.sh with the libraries this machine lacks.
