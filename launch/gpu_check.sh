@@ -12,7 +12,7 @@
 # On a GPU machine without the project's Debian libraries (the lent ones), build the bundle here
 # first (bash launch/gpu_bundle.sh) and carry .gpu-bundle.tar.gz: the script then runs it as is.
 # Without a GPU (no nvidia-smi, or it lists none) it prints "no GPU: skipped" and exits 0.
-# Under the device tool ($OUT set) the whole output and the logs are also written to $OUT/gpu_check/.
+# With a GPU and $OUT set (the device tool), the whole output and the logs also go to $OUT/gpu_check/.
 # Exit status: 0 when the tests and the lab's checks pass, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,21 +24,38 @@ if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep
   exit 0
 fi
 gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-echo "gpu_check: $gpu_name"
 start=$(date +%s)
-log_dir=$(mktemp -d)
-# On a lent machine (the device tool) what is written under $OUT comes back: this script's whole
-# output and its logs go to $OUT/gpu_check/ (the tool itself returns only the output's tail).
-save_logs() {
-  if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
-    mkdir -p "$OUT/gpu_check"
-    find "$log_dir" -maxdepth 1 -type f -exec cp {} "$OUT/gpu_check/" \;
-    for m in "$log_dir"/run/*/metrics.jsonl; do [ -f "$m" ] && cp "$m" "$OUT/gpu_check/metrics-$(basename "$(dirname "$m")").jsonl"; done
-  fi
-  rm -rf "$log_dir"
-}
-trap save_logs EXIT
+# On a lent machine (the device tool, $OUT set) what is written under $OUT comes back, while the
+# tool itself returns only the output's tail: the logs are written straight into $OUT/gpu_check/
+# (there even if the run is killed at its time limit), with this script's whole output as
+# gpu_check.out. The end-to-end runs (checkpoints) stay in a scratch directory; their metrics are
+# copied at exit.
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+  log_dir="$OUT/gpu_check"
+  mkdir -p "$log_dir"
+else
+  log_dir=$(mktemp -d)
+fi
+work_dir=$(mktemp -d)
+exec 3>&1 4>&2
 exec > >(tee "$log_dir/gpu_check.out") 2>&1
+tee_pid=$!
+finish() {
+  local rc=$?
+  exec 1>&3 2>&4
+  wait "$tee_pid" 2>/dev/null  # the copy of the output is complete before anything leaves
+  if [ "$log_dir" = "${OUT:-}/gpu_check" ]; then
+    for m in "$work_dir"/run/*/metrics.jsonl; do
+      [ -f "$m" ] && cp "$m" "$log_dir/metrics-$(basename "$(dirname "$m")").jsonl"
+    done
+  else
+    rm -rf "$log_dir"
+  fi
+  rm -rf "$work_dir"
+  exit "$rc"
+}
+trap finish EXIT
+echo "gpu_check: $gpu_name"
 
 if [ -f .gpu-bundle.tar.gz ]; then
   # Built elsewhere by launch/gpu_bundle.sh with the libraries this machine lacks.
@@ -99,7 +116,7 @@ lab_rc=${PIPESTATUS[0]}
 echo "== mor train on cuda: train, checkpoint, resume, evaluate, generate =="
 mor="$BUILD_DIR/src/cli/mor"
 e2e_rc=0
-run="$log_dir/run"
+run="$work_dir/run"
 common=(-c configs/tiny-mor.yaml --quiet --set train.device=cuda --set train.steps=20 --set train.ckpt_every=10
         --set train.eval_every=20 --set train.eval_windows=16)
 if MOR="$mor" bash launch/prepare_default_corpus.sh >"$log_dir/prepare.log" 2>&1 &&

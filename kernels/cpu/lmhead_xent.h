@@ -8,8 +8,9 @@
 //   1. tile by tile z_t = h w_t^T, then each row's running max and sum of exponentials (online:
 //      rescaled when the max grows) and its target logit;
 //   2. with each row's full-vocabulary max and sum, tile by tile g_t = grad_scale (softmax - onehot)
-//      in place of the logits (kept from pass 1, or recomputed by the same GEMM, bit-identical),
-//      then dh += g_t w_t [m, d] and dw_t (+)= g_t^T h [tile, d].
+//      in place of the logits (kept from pass 1, or recomputed by the same GEMM, bit-identical) --
+//      or, where the GEMMs take the bf16-rounded gradient, only into that rounded copy, the buffer
+//      keeping the logits -- then dh += g_t w_t [m, d] and dw_t (+)= g_t^T h [tile, d].
 // Kept logits: 3 GEMMs of n V d in all and an [m, V] buffer; recomputed: 4 GEMMs and [m, tile].
 // With one shard (no combine hook) and the logits kept in one tile over the vocabulary (the
 // trainer's case), the two passes run row by row -- a row's statistics, then its gradient while the

@@ -36,7 +36,7 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 
 // Launches kernel(args...) on `s` with kThreads threads a block and grid_for(items, per_block)
 // blocks (the kernel's grid-stride loop covers what the capped grid does not), then checks the
-// launch. Launches nothing when items <= 0: a grid of zero blocks is an invalid configuration.
+// launch. Launches nothing when items <= 0 (grid_for would still give one block).
 template <typename... P, typename... A>
 void launch_grid_stride(const char* what, int64_t items, int per_block, Stream s, void (*kernel)(P...), A... args) {
   if (items <= 0) return;

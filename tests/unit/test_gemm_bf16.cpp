@@ -157,36 +157,77 @@ TEST(GemmBf16, LmHeadReusesRoundedOperands) {
 
 // With one shard and the block's logits kept in one tile, the LM head runs both passes row by row
 // (each row's statistics, then its gradient while the row is in cache); a combine hook, even one
-// that changes nothing, makes it run them as two passes over the block. Same bits either way, in
-// f32 and (where there is a bf16 GEMM) bf16, with ignored rows and a partial last block.
+// that changes nothing, makes it run them as two passes over the block. Same bits either way: f32
+// and double, f32 and (where there is a bf16 GEMM) bf16 GEMMs; a vocabulary of several 2048-column
+// chunks, a shard that does not start at 0 (targets outside it), ignored rows, blocks big enough
+// for the parallel row loop and a partial last block.
+template <typename T>
+void expect_row_by_row_equals_two_passes(kernels::GemmPrecision precision) {
+  const int64_t n = 70, V = 4500, d = 32, first = 5;
+  std::vector<T> h(size_t(n * d)), w(size_t(V * d));
+  const std::vector<float> hf = random_matrix(n * d, 41), wf = random_matrix(V * d, 42);
+  std::copy(hf.begin(), hf.end(), h.begin());
+  std::copy(wf.begin(), wf.end(), w.begin());
+  std::vector<int32_t> target(n);  // ids of the full vocabulary [0, V + 10); this shard holds [5, V + 5)
+  for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 7 == 3 ? -1 : int32_t((i * 997) % (V + 10));
+  PrecisionScope scope(precision);
+  struct Out {
+    double loss = 0;
+    std::vector<T> dh, dw;
+  };
+  auto run = [&](bool two_passes) {
+    kernels::LmHeadXent<T> p;
+    p.n = n, p.V = V, p.d = d, p.first = first, p.h = h.data(), p.w = w.data(), p.target = target.data();
+    p.rows = 32;  // blocks of 32, 32 and 6 rows; 32 x 4500 logits run the row loop in parallel
+    std::vector<T> logits(size_t(p.rows * V)), stats(size_t(3 * p.rows));
+    Out o;
+    o.dh.assign(size_t(n * d), T(0)), o.dw.assign(size_t(V * d), T(0));
+    p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = T(1) / T(n), p.dh = o.dh.data(), p.dw = o.dw.data();
+    if (two_passes) p.combine = [](int64_t, T*) {};
+    o.loss = kernels::lmhead_xent(p);
+    return o;
+  };
+  const Out rows = run(false), passes = run(true);
+  EXPECT_EQ(rows.loss, passes.loss);
+  EXPECT_EQ(rows.dh, passes.dh);
+  EXPECT_EQ(rows.dw, passes.dw);
+  EXPECT_NE(rows.dh, std::vector<T>(size_t(n * d), T(0))) << "the gradient was computed";
+}
+
 TEST(GemmBf16, LmHeadRowByRowPassesEqualTheTwoPasses) {
-  const int64_t n = 70, V = 900, d = 48;
-  const std::vector<float> h = random_matrix(n * d, 41), w = random_matrix(V * d, 42);
+  expect_row_by_row_equals_two_passes<float>(kernels::GemmPrecision::F32);
+  expect_row_by_row_equals_two_passes<double>(kernels::GemmPrecision::F32);
+  if (kernels::bf16_gemm_unavailable_reason().empty())
+    expect_row_by_row_equals_two_passes<float>(kernels::GemmPrecision::BF16);
+}
+
+// Under bf16 the LM head's gradient rows go from the logits to bf16 through 2048-column chunks;
+// that must equal rounding each f32 gradient row (the per-call path, reuse_bf16 = false) bit for
+// bit: vocabulary tiles of 2200 columns (two chunks, the second partial) and a short last tile,
+// logits kept and recomputed.
+TEST(GemmBf16, LmHeadGradientRowsInChunksEqualRoundingTheRow) {
+  const std::string why = kernels::bf16_gemm_unavailable_reason();
+  if (!why.empty()) GTEST_SKIP() << "no bf16 GEMM here: " << why;
+  const int64_t n = 40, V = 4500, d = 32;
+  const std::vector<float> h = random_matrix(n * d, 51), w = random_matrix(V * d, 52);
   std::vector<int32_t> target(n);
-  for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 7 == 3 ? -1 : int32_t((i * 53) % V);
-  std::vector<kernels::GemmPrecision> precisions = {kernels::GemmPrecision::F32};
-  if (kernels::bf16_gemm_unavailable_reason().empty()) precisions.push_back(kernels::GemmPrecision::BF16);
-  for (kernels::GemmPrecision precision : precisions) {
-    PrecisionScope scope(precision);
-    auto run = [&](bool two_passes, double& loss, std::vector<float>& dh, std::vector<float>& dw) {
+  for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 5 == 2 ? -1 : int32_t((i * 1237) % V);
+  PrecisionScope scope(kernels::GemmPrecision::BF16);
+  for (bool keep : {true, false}) {
+    auto run = [&](bool reuse, std::vector<float>& dh, std::vector<float>& dw) {
       kernels::LmHeadXent<float> p;
       p.n = n, p.V = V, p.d = d, p.h = h.data(), p.w = w.data(), p.target = target.data();
-      p.rows = 32;  // blocks of 32, 32 and 6 rows
-      std::vector<float> logits(size_t(p.rows * V)), stats(size_t(3 * p.rows));
+      p.rows = 20, p.tile = 2200, p.keep = keep, p.reuse_bf16 = reuse;
+      std::vector<float> logits(size_t(p.rows * (keep ? V : p.tile))), stats(size_t(3 * p.rows));
       dh.assign(size_t(n * d), 0.f), dw.assign(size_t(V * d), 0.f);
       p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = 1.0f / n, p.dh = dh.data(), p.dw = dw.data();
-      if (two_passes) p.combine = [](int64_t, float*) {};
-      loss = kernels::lmhead_xent(p);
+      return kernels::lmhead_xent(p);
     };
-    double loss_rows = 0, loss_passes = 0;
-    std::vector<float> dh_rows, dw_rows, dh_passes, dw_passes;
-    run(false, loss_rows, dh_rows, dw_rows);
-    run(true, loss_passes, dh_passes, dw_passes);
-    const bool bf16 = precision == kernels::GemmPrecision::BF16;
-    EXPECT_EQ(loss_rows, loss_passes) << "bf16=" << bf16;
-    EXPECT_EQ(dh_rows, dh_passes) << "bf16=" << bf16;
-    EXPECT_EQ(dw_rows, dw_passes) << "bf16=" << bf16;
-    EXPECT_NE(dh_rows, std::vector<float>(size_t(n * d), 0.f)) << "the gradient was computed";
+    std::vector<float> dh_chunks, dw_chunks, dh_rows, dw_rows;
+    const double loss_chunks = run(true, dh_chunks, dw_chunks), loss_rows = run(false, dh_rows, dw_rows);
+    EXPECT_EQ(loss_chunks, loss_rows) << "keep=" << keep;
+    EXPECT_EQ(dh_chunks, dh_rows) << "keep=" << keep;
+    EXPECT_EQ(dw_chunks, dw_rows) << "keep=" << keep;
   }
 }
 
