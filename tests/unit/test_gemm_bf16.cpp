@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,30 @@ std::vector<float> random_matrix(int64_t n, uint64_t seed) {
 }
 
 float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+// One fused LM head + cross-entropy over h [n, d], w [V, d] and targets [n] (gradient scale 1/n),
+// cut as `cut` sets rows, tile, keep, first, reuse_bf16 and combine; buffers sized for that cut.
+template <typename T>
+struct LmHeadOut {
+  double loss = 0;
+  std::vector<T> dh, dw;
+};
+template <typename T>
+LmHeadOut<T> run_lmhead(const std::vector<T>& h, const std::vector<T>& w, const std::vector<int32_t>& target,
+                        int64_t d, const std::function<void(kernels::LmHeadXent<T>&)>& cut) {
+  kernels::LmHeadXent<T> p;
+  p.n = int64_t(target.size()), p.V = int64_t(w.size()) / d, p.d = d;
+  p.h = h.data(), p.w = w.data(), p.target = target.data();
+  cut(p);
+  const bool one_tile = p.tile <= 0 || p.tile >= p.V;
+  std::vector<T> logits(size_t(p.rows * (p.keep || one_tile ? p.V : p.tile))), stats(size_t(3 * p.rows));
+  LmHeadOut<T> o;
+  o.dh.assign(size_t(p.n * d), T(0)), o.dw.assign(size_t(p.V * d), T(0));
+  p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = T(1) / T(p.n);
+  p.dh = o.dh.data(), p.dw = o.dw.data();
+  o.loss = kernels::lmhead_xent(p);
+  return o;
+}
 
 // C = alpha * op(A) op(B) + beta * C0 in double; `rounded` rounds A and B to bf16 first.
 std::vector<double> reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const std::vector<float>& A,
@@ -113,10 +138,7 @@ TEST(GemmBf16, LmHeadReusesRoundedOperands) {
   const std::vector<float> h = random_matrix(n * d, 21), w = random_matrix(V * d, 22);
   std::vector<int32_t> target(n);
   for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 9 == 4 ? -1 : int32_t((i * 37) % V);
-  struct Out {
-    double loss;
-    std::vector<float> dh, dw;
-  };
+  using Out = LmHeadOut<float>;
   // Blocks of 40 rows run their GEMMs in bf16 (the partial tile too); the last block, of 16 rows,
   // stays below kBf16MinFlops and f32 on both paths.
   ASSERT_GE(2.0 * 40 * (V - 512) * d, kernels::kBf16MinFlops);
@@ -124,14 +146,9 @@ TEST(GemmBf16, LmHeadReusesRoundedOperands) {
   int64_t tile = 0;
   auto run = [&](bool keep, bool reuse, kernels::GemmPrecision precision) -> Out {
     PrecisionScope scope(precision);
-    kernels::LmHeadXent<float> p;
-    p.n = n, p.V = V, p.d = d, p.h = h.data(), p.w = w.data(), p.target = target.data();
-    p.rows = 40, p.tile = tile, p.keep = keep, p.reuse_bf16 = reuse;
-    std::vector<float> logits(size_t(p.rows * (keep || tile == 0 ? V : tile))), stats(size_t(3 * p.rows));
-    Out o{0, std::vector<float>(size_t(n * d)), std::vector<float>(size_t(V * d))};
-    p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = 1.0f / n, p.dh = o.dh.data(), p.dw = o.dw.data();
-    o.loss = kernels::lmhead_xent(p);
-    return o;
+    return run_lmhead<float>(h, w, target, d, [&](kernels::LmHeadXent<float>& p) {
+      p.rows = 40, p.tile = tile, p.keep = keep, p.reuse_bf16 = reuse;
+    });
   };
   // Tiles of 256 (the partial one too): exactly the per-call path. One tile over the whole
   // vocabulary, whose weight goes to oneDNN's blocked layouts once per call (that those run blocked
@@ -171,21 +188,13 @@ void expect_row_by_row_equals_two_passes(kernels::GemmPrecision precision) {
   std::vector<int32_t> target(n);  // ids of the full vocabulary [0, V + 10); this shard holds [5, V + 5)
   for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 7 == 3 ? -1 : int32_t((i * 997) % (V + 10));
   PrecisionScope scope(precision);
-  struct Out {
-    double loss = 0;
-    std::vector<T> dh, dw;
-  };
+  using Out = LmHeadOut<T>;
   auto run = [&](bool two_passes) {
-    kernels::LmHeadXent<T> p;
-    p.n = n, p.V = V, p.d = d, p.first = first, p.h = h.data(), p.w = w.data(), p.target = target.data();
-    p.rows = 32;  // blocks of 32, 32 and 6 rows; 32 x 4500 logits run the row loop in parallel
-    std::vector<T> logits(size_t(p.rows * V)), stats(size_t(3 * p.rows));
-    Out o;
-    o.dh.assign(size_t(n * d), T(0)), o.dw.assign(size_t(V * d), T(0));
-    p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = T(1) / T(n), p.dh = o.dh.data(), p.dw = o.dw.data();
-    if (two_passes) p.combine = [](int64_t, T*) {};
-    o.loss = kernels::lmhead_xent(p);
-    return o;
+    return run_lmhead<T>(h, w, target, d, [&](kernels::LmHeadXent<T>& p) {
+      p.first = first;
+      p.rows = 32;  // blocks of 32, 32 and 6 rows; 32 x 4500 logits run the row loop in parallel
+      if (two_passes) p.combine = [](int64_t, T*) {};
+    });
   };
   const Out rows = run(false), passes = run(true);
   EXPECT_EQ(rows.loss, passes.loss);
@@ -214,20 +223,15 @@ TEST(GemmBf16, LmHeadGradientRowsInChunksEqualRoundingTheRow) {
   for (int64_t i = 0; i < n; ++i) target[size_t(i)] = i % 5 == 2 ? -1 : int32_t((i * 1237) % V);
   PrecisionScope scope(kernels::GemmPrecision::BF16);
   for (bool keep : {true, false}) {
-    auto run = [&](bool reuse, std::vector<float>& dh, std::vector<float>& dw) {
-      kernels::LmHeadXent<float> p;
-      p.n = n, p.V = V, p.d = d, p.h = h.data(), p.w = w.data(), p.target = target.data();
-      p.rows = 20, p.tile = 2200, p.keep = keep, p.reuse_bf16 = reuse;
-      std::vector<float> logits(size_t(p.rows * (keep ? V : p.tile))), stats(size_t(3 * p.rows));
-      dh.assign(size_t(n * d), 0.f), dw.assign(size_t(V * d), 0.f);
-      p.logits = logits.data(), p.stats = stats.data(), p.grad_scale = 1.0f / n, p.dh = dh.data(), p.dw = dw.data();
-      return kernels::lmhead_xent(p);
+    auto run = [&](bool reuse) {
+      return run_lmhead<float>(h, w, target, d, [&](kernels::LmHeadXent<float>& p) {
+        p.rows = 20, p.tile = 2200, p.keep = keep, p.reuse_bf16 = reuse;
+      });
     };
-    std::vector<float> dh_chunks, dw_chunks, dh_rows, dw_rows;
-    const double loss_chunks = run(true, dh_chunks, dw_chunks), loss_rows = run(false, dh_rows, dw_rows);
-    EXPECT_EQ(loss_chunks, loss_rows) << "keep=" << keep;
-    EXPECT_EQ(dh_chunks, dh_rows) << "keep=" << keep;
-    EXPECT_EQ(dw_chunks, dw_rows) << "keep=" << keep;
+    const LmHeadOut<float> chunks = run(true), rows = run(false);
+    EXPECT_EQ(chunks.loss, rows.loss) << "keep=" << keep;
+    EXPECT_EQ(chunks.dh, rows.dh) << "keep=" << keep;
+    EXPECT_EQ(chunks.dw, rows.dw) << "keep=" << keep;
   }
 }
 
