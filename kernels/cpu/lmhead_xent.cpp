@@ -170,6 +170,15 @@ class Block {
     tile_gemms(0, V, z, V);
   }
 
+  // Sum over the block's rows with target >= 0 of max + log(sum) - target logit.
+  double loss() const {
+    double total = 0;
+    for (int64_t i = 0; i < m_; ++i)
+      if (target_[i] >= 0) total += double(row_max_[i]) + std::log(double(sum_exp_[i])) - double(target_logit_[i]);
+    return total;
+  }
+
+ private:
   void reset_stats() {
     std::fill(row_max_, row_max_ + m_, -std::numeric_limits<T>::infinity());
     std::fill(sum_exp_, sum_exp_ + m_, T(0));
@@ -230,15 +239,6 @@ class Block {
     }
   }
 
-  // Sum over the block's rows with target >= 0 of max + log(sum) - target logit.
-  double loss() const {
-    double total = 0;
-    for (int64_t i = 0; i < m_; ++i)
-      if (target_[i] >= 0) total += double(row_max_[i]) + std::log(double(sum_exp_[i])) - double(target_logit_[i]);
-    return total;
-  }
-
- private:
   const LmHeadXent<T>& p_;
   Gemms<T>& gemms_;
   const int64_t m_, tile_;
