@@ -25,6 +25,9 @@ void tile_offsets(cudaStream_t s, int64_t n_seq, const int64_t* off, int64_t row
 }
 
 unsigned grid_x(int64_t heads) {
+  if (heads > 65535)  // heads run along the grid's y dimension
+    throw std::runtime_error("CUDA attention: " + std::to_string(heads) +
+                             " heads exceed the grid's 65535 along y. Hint: fewer heads, or device: cpu.");
   const int64_t target = int64_t(sm_count()) * 16;
   int64_t g = (target + heads - 1) / (heads > 0 ? heads : 1);
   if (g < 1) g = 1;

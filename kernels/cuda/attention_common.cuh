@@ -131,7 +131,8 @@ __device__ __forceinline__ void accumulate_rows(T (&acc)[ROWS][DCH], const T (&w
 // the device (one block), for a layout side (q_off or k_off).
 void tile_offsets(cudaStream_t s, int64_t n_seq, const int64_t* off, int64_t rows_per_tile, int64_t* tiles);
 
-// CTAs along x for `heads` along y: enough to fill the GPU; they stride over the tiles.
+// CTAs along x for `heads` along y: enough to fill the GPU; they stride over the tiles. Throws
+// when `heads` exceeds the grid's y limit (65535).
 unsigned grid_x(int64_t heads);
 
 // Raises the kernel's dynamic shared memory limit when above the default 48 KiB; a clear error

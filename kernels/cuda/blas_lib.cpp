@@ -43,6 +43,7 @@ BlasLib load() {
   resolve(blas, "cublasCreate_v2", b.create);
   resolve(blas, "cublasSetStream_v2", b.set_stream);
   resolve(blas, "cublasDgemm_v2_64", b.dgemm);
+  resolve(blas, "cublasGemmEx_64", b.gemm_ex);
   return b;  // the libraries stay loaded for the process
 }
 

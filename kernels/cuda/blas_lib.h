@@ -22,6 +22,7 @@ struct BlasLib {
   decltype(&cublasCreate_v2) create;
   decltype(&cublasSetStream_v2) set_stream;
   decltype(&cublasDgemm_v2_64) dgemm;
+  decltype(&cublasGemmEx_64) gemm_ex;  // where cuBLASLt's heuristic offers no algorithm
 };
 
 // The libraries, loaded once (thread-safe); throws std::runtime_error naming what is missing.

@@ -8,6 +8,7 @@
 //   f64: cublasDgemm_64.
 // Handles: one cuBLASLt handle, one cuBLAS handle (bound to the stream) and one workspace per
 // (device, stream), created on first use; the chosen cuBLASLt algorithm is cached per problem.
+// A problem cuBLASLt's heuristic has no algorithm for runs through cublasGemmEx instead.
 // The libraries themselves are loaded on the first GEMM (blas_lib.h), not linked.
 #include "kernels/cuda/gemm.h"
 
@@ -54,12 +55,18 @@ struct LtKey {
   bool operator<(const LtKey& o) const { return tie() < o.tie(); }
 };
 
+// What a problem runs with: cuBLASLt's algorithm, or cublasGemmEx where the heuristic had none.
+struct LtChoice {
+  bool lt = false;
+  cublasLtMatmulAlgo_t algo{};
+};
+
 struct Handles {
   cublasLtHandle_t lt = nullptr;
   cublasHandle_t blas = nullptr;
   void* workspace = nullptr;
   std::mutex mu;  // the algorithm cache
-  std::map<LtKey, cublasLtMatmulAlgo_t> algos;
+  std::map<LtKey, LtChoice> algos;
 };
 
 Handles& handles_for(cudaStream_t s) {
@@ -120,12 +127,12 @@ void lt_matmul(cudaStream_t s, cudaDataType type, cublasComputeType_t compute, b
   key.op_b = int(op_b);
   key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
   key.align_a = alignment(A), key.align_b = alignment(B), key.align_c = alignment(C);
-  cublasLtMatmulAlgo_t algo;
+  LtChoice choice;
   bool found = false;
   {
     std::lock_guard<std::mutex> lock(h.mu);
     auto it = h.algos.find(key);
-    if (it != h.algos.end()) algo = it->second, found = true;
+    if (it != h.algos.end()) choice = it->second, found = true;
   }
   if (!found) {
     cublasLtMatmulPreference_t pref = nullptr;
@@ -146,13 +153,21 @@ void lt_matmul(cudaStream_t s, cudaDataType type, cublasComputeType_t compute, b
     int count = 0;
     if (st == CUBLAS_STATUS_SUCCESS) st = blas_lib().heuristic(h.lt, d.op, d.a, d.b, d.c, d.c, pref, 1, &result, &count);
     blas_lib().pref_destroy(pref);
-    check_blas(st, "cublasLtMatmulAlgoGetHeuristic (or its preferences)");
-    if (count == 0) check_blas(CUBLAS_STATUS_NOT_SUPPORTED, "cublasLtMatmulAlgoGetHeuristic (no algorithm)");
-    algo = result.algo;
+    // No algorithm for these layouts and alignments (NOT_SUPPORTED, or a count of 0): the classic
+    // cuBLAS entry point takes any layout, so the problem goes there, remembered per shape.
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED) check_blas(st, "cublasLtMatmulAlgoGetHeuristic (or its preferences)");
+    choice.lt = st == CUBLAS_STATUS_SUCCESS && count > 0;
+    if (choice.lt) choice.algo = result.algo;
     std::lock_guard<std::mutex> lock(h.mu);
-    h.algos.emplace(key, algo);
+    h.algos.emplace(key, choice);
   }
-  check_blas(blas_lib().matmul(h.lt, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c, &algo, h.workspace,
+  if (!choice.lt) {
+    check_blas(blas_lib().gemm_ex(h.blas, op_a, op_b, m, n, k, &alpha, A, type, lda, B, type, ldb, &beta, C,
+                                  CUDA_R_32F, ldc, compute, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmEx (no cuBLASLt algorithm for this problem)");
+    return;
+  }
+  check_blas(blas_lib().matmul(h.lt, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c, &choice.algo, h.workspace,
                             kWorkspaceBytes, s),
              "cublasLtMatmul");
 }
