@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <csignal>
 #include <cerrno>
 #include <cstdlib>
@@ -56,6 +58,24 @@ void check_free_space(const std::string& tmp, const Checkpoint& c) {
 template <typename... Args>
 [[noreturn]] void fail_corrupt(const Args&... args) {
   throw CheckpointCorrupt(detail::concat(args...));
+}
+
+// Why H5Fis_hdf5 refused `path`: a file that does not even start with the HDF5 signature was most
+// likely never a checkpoint (a config, a dataset file), so the message says what it starts with.
+[[noreturn]] void fail_not_hdf5(const std::string& path) {
+  static const char kSignature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
+  char head[64] = {};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  const size_t n = f ? std::fread(head, 1, sizeof(head), f) : 0;
+  if (f) std::fclose(f);
+  if (n >= 8 && std::memcmp(head, kSignature, 8) == 0)
+    fail_corrupt(path, ": not a readable HDF5 file (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
+  std::string shown;
+  for (size_t i = 0; i < n && shown.size() < 24 && head[i] != '\n'; ++i)  // its first line, at most 24 characters
+    shown += std::isprint(static_cast<unsigned char>(head[i])) ? head[i] : '.';
+  fail_corrupt(path, ": not a readable HDF5 file: it does not start with the HDF5 signature (", n == 0 ? "it is empty" :
+               "it starts with \"" + shown + "\"", "). Hint: pass a checkpoint (RUN_DIR/ckpt-*.h5), a run directory or an "
+               "export directory; if this was a checkpoint, it is corrupt: use an earlier one in the run directory.");
 }
 
 // RAII for hid_t handles.
@@ -288,8 +308,7 @@ Checkpoint read_checkpoint(const std::string& path, bool with_optimizer) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   quiet_hdf5();
   if (!std::filesystem::exists(path)) fail_input(path, ": no such checkpoint. Hint: check the path (RUN_DIR/ckpt-*.h5).");
-  if (H5Fis_hdf5(path.c_str()) <= 0)
-    fail_corrupt(path, ": not a readable HDF5 file (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
+  if (H5Fis_hdf5(path.c_str()) <= 0) fail_not_hdf5(path);
   Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (f < 0) fail_corrupt(path, ": cannot open (truncated or corrupt). Hint: use an earlier checkpoint in the run directory.");
   Checkpoint c;

@@ -143,6 +143,34 @@ bool is_valid_inv_freq(const Tensor& t, const ModelConfig& m) {
   return true;
 }
 
+// With "mor_train_config" present, import reads the model from it alone, while transformers reads
+// the Hugging Face keys beside it: both must describe the same model. A key that differs from what
+// an export of that config writes is an error naming it (absent keys are not checked).
+void check_hf_keys_agree(const json& j, const Config& cfg, const std::string& where) {
+  const bool llama = !j.contains("mor");
+  const json want = json::parse(llama_config_json(cfg, llama).dump());
+  // Values as JSON text; "(absent)" where one side lacks the key.
+  const auto refuse = [&](const std::string& key, const std::string& have, const std::string& expected) {
+    fail_input(where, ": \"", key, "\" is ", have, " here but ", expected, " in \"mor_train_config\", which is what ",
+               "`mor import` reads (transformers reads ", have, "), so the directory describes two models. Hint: make "
+               "them agree (re-export the checkpoint), or delete \"mor_train_config\" to import from the Hugging Face keys.");
+  };
+  for (const char* key : {"model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                          "num_attention_heads", "num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps",
+                          "rope_theta", "rope_scaling", "attention_bias", "mlp_bias", "tie_word_embeddings"})
+    if (j.contains(key) && j[key] != want[key]) refuse(key, j[key].dump(), want[key].dump());
+  if (llama) return;
+  const json block = json::parse(mor_block(cfg).dump());
+  for (const auto& [key, expected] : {std::pair<std::string, json>{"mor", block},
+                                      {"kv_sharing", block.contains("kv_sharing") ? block["kv_sharing"] : json()}}) {
+    if (!j.contains(key) || j[key] == expected) continue;
+    const json patch = json::diff(expected, j[key]);  // the first place they differ
+    const std::string path = patch.empty() ? "" : patch[0].value("path", "");
+    const json::json_pointer at(path);
+    refuse(key + path, j[key].contains(at) ? j[key][at].dump() : "(absent)", expected.contains(at) ? expected[at].dump() : "(absent)");
+  }
+}
+
 }  // namespace
 
 ImportedModel import_hf(const std::string& dir) {
@@ -152,6 +180,7 @@ ImportedModel import_hf(const std::string& dir) {
   ImportedModel im;
   if (j.contains("mor_train_config")) {
     im.config = load_config_text(j["mor_train_config"].get<std::string>(), where).config;
+    check_hf_keys_agree(j, im.config, where);
   } else {
     Config c = llama_config_from_json(j, where);
     const json top_kv = j.contains("kv_sharing") ? j["kv_sharing"] : json();

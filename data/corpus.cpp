@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "segment.h"
 #include "src/core/error.h"
@@ -68,13 +69,32 @@ size_t utf8_floor(const std::string& s, size_t limit) {
 
 }  // namespace
 
-std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions) {
+std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions,
+                                     std::vector<std::string>* aliases) {
   if (inputs.empty()) fail_input("no input given. Hint: mor prepare --input FILE_OR_DIR --out DIR");
   std::error_code ec;
+  // An input given twice, or inside another, would count its documents twice (and could put the
+  // same document in both train and val).
+  std::vector<fs::path> given;
+  for (const auto& in : inputs) {
+    if (!fs::exists(in, ec)) fail_input(in, ": no such file or directory. Hint: check the --input path.");
+    const fs::path c = fs::weakly_canonical(in, ec);
+    given.push_back(ec ? fs::absolute(in).lexically_normal() : c);
+    for (size_t k = 0; k + 1 < given.size(); ++k) {
+      const fs::path rel = given.back().lexically_relative(given[k]), back = given[k].lexically_relative(given.back());
+      const bool same = given[k] == given.back();
+      const bool inside = !rel.empty() && *rel.begin() != "..";
+      const bool contains = !back.empty() && *back.begin() != "..";
+      if (same || inside || contains)
+        fail_input("--input ", in, same ? " is the same as --input " : inside ? " lies inside --input " : " contains --input ",
+                   inputs[k], ", so its documents would be read twice (and could land in both train and val). Hint: give "
+                   "each file or directory to --input once.");
+    }
+  }
   std::vector<SourceFile> out;
+  std::map<fs::path, fs::path> seen;  // canonical path -> the path it was first read as
   for (const auto& in : inputs) {
     const fs::path p(in);
-    if (!fs::exists(p, ec)) fail_input(in, ": no such file or directory. Hint: check the --input path.");
     std::vector<fs::path> files;
     if (fs::is_directory(p, ec)) {
       files = files_under(p, extensions);
@@ -84,6 +104,13 @@ std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, con
       fail_input(in, ": not a regular file or directory. Hint: pass text files or directories to --input.");
     }
     for (const auto& f : files) {
+      // A link to a file read already (GPL -> GPL-3) is the same document: read once.
+      const fs::path canonical = fs::weakly_canonical(f, ec);
+      const auto [first, fresh] = seen.emplace(ec ? f : canonical, f);
+      if (!fresh) {
+        if (aliases) aliases->push_back(first->second.string() + " = " + f.string());
+        continue;
+      }
       SourceFile s;
       s.path = f.string();
       s.bytes = fs::file_size(f, ec);

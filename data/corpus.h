@@ -22,9 +22,11 @@ struct SourceFile {
   bool jsonl = false;
 };
 
-// Lists the input files (BadInput for a missing path, an unreadable directory, or when nothing is
-// found).
-std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions);
+// Lists the input files (BadInput for a missing path, an unreadable directory, an input given twice
+// or inside another, or when nothing is found). A file reached again through a link is listed once;
+// `aliases`, when given, receives the name it was read under and the second one: "GPL = GPL-3".
+std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions,
+                                     std::vector<std::string>* aliases = nullptr);
 
 // Offset of the first invalid UTF-8 sequence or NUL byte in [data, data + n), or -1.
 int64_t find_invalid_utf8(const char* data, size_t n);

@@ -81,32 +81,47 @@ Manifest read_manifest(const std::string& path) {
   if (!f) fail_input(path, ": cannot open the dataset manifest. Hint: point data.path at a directory written by `mor prepare`.");
   std::stringstream ss;
   ss << f.rdbuf();
+  std::string key;  // the key being read, named when it is missing or of the wrong type
+  const auto at = [&key](const nlohmann::json& obj, const char* k, const char* full_name) -> const nlohmann::json& {
+    key = full_name;
+    return obj.at(k);
+  };
   try {
     const auto j = nlohmann::json::parse(ss.str());
     if (!j.is_object() || j.value("format", "") != "mor-dataset")
       fail_input(path, ": not a MoR dataset manifest. Hint: re-run `mor prepare`.");
     Manifest m;
-    m.version = j.at("version").get<int>();
+    m.version = at(j, "version", "version").get<int>();
     if (m.version != kManifestVersion)
       fail_input(path, ": manifest version ", m.version, " is not supported (this build reads ", kManifestVersion,
                  "). Hint: re-run `mor prepare` with this build.");
+    key = "mor_version";
     m.mor_version = j.value("mor_version", "");
-    m.vocab_size = j.at("vocab_size").get<int64_t>();
-    m.eos_id = j.at("eos_id").get<int32_t>();
+    m.vocab_size = at(j, "vocab_size", "vocab_size").get<int64_t>();
+    m.eos_id = at(j, "eos_id", "eos_id").get<int32_t>();
+    key = "token_bytes";
     m.token_bytes = j.value("token_bytes", m.vocab_size <= 65536 ? 2u : 4u);
-    m.tokenizer_file = j.at("tokenizer").at("file").get<std::string>();
-    m.tokenizer_hash = j.at("tokenizer").at("hash").get<uint64_t>();
-    m.tokenizer_trained = j.at("tokenizer").value("trained", true);
-    m.train = split_from(j.at("splits").at("train"));
-    m.val = split_from(j.at("splits").at("val"));
+    const auto& tok = at(j, "tokenizer", "tokenizer");
+    m.tokenizer_file = at(tok, "file", "tokenizer.file").get<std::string>();
+    m.tokenizer_hash = at(tok, "hash", "tokenizer.hash").get<uint64_t>();
+    key = "tokenizer.trained";
+    m.tokenizer_trained = tok.value("trained", true);
+    const auto& splits = at(j, "splits", "splits");
+    m.train = split_from(at(splits, "train", "splits.train"));
+    m.val = split_from(at(splits, "val", "splits.val"));
+    key = "documents";
     m.documents = j.value("documents", m.train.documents + m.val.documents);
+    key = "bytes";
     m.bytes = j.value("bytes", uint64_t(0));
-    for (const auto& s : j.at("sources")) m.sources.emplace_back(s.at("path").get<std::string>(), s.at("bytes").get<uint64_t>());
-    if (j.contains("options")) m.options = options_from(j.at("options"));
+    for (const auto& s : at(j, "sources", "sources"))
+      m.sources.emplace_back(at(s, "path", "sources[].path").get<std::string>(), at(s, "bytes", "sources[].bytes").get<uint64_t>());
+    if (j.contains("options")) m.options = options_from(at(j, "options", "options"));
+    key = "seconds";
     m.seconds = j.value("seconds", 0.0);
     return m;
   } catch (const nlohmann::json::exception& e) {
-    fail_input(path, ": malformed manifest (", e.what(), "). Hint: re-run `mor prepare`.");
+    fail_input(path, ": malformed manifest", key.empty() ? std::string() : " at key \"" + key + "\"", " (", e.what(),
+               "). Hint: re-run `mor prepare`.");
   }
 }
 

@@ -39,6 +39,10 @@ void check_options(const PrepareOptions& o) {
     fail_input("--val-fraction ", o.val_fraction, " must be in [0, 1). Hint: 0.01 holds out about 1% of the documents.");
   if (o.shard_tokens < 1024) fail_input("--shard-tokens ", o.shard_tokens, " is too small. Hint: use at least 1024 (default 16777216).");
   if (o.threads < 0) fail_input("--threads ", o.threads, " must be >= 0. Hint: 0 uses every CPU.");
+  if (!o.tokenizer.empty() && o.vocab_size_given)
+    fail_input("--vocab-size ", o.vocab_size, " with --tokenizer ", o.tokenizer, ": a reused tokenizer brings its own "
+               "vocabulary, so the size would be ignored. Hint: drop --vocab-size to reuse the tokenizer, or drop --tokenizer "
+               "to train a new one of that size.");
   if (o.tokenizer.empty() && o.vocab_size < kMinVocab)
     fail_input("--vocab-size ", o.vocab_size, " is too small: byte fallback needs 256 byte pieces plus 3 special pieces. "
                "Hint: use at least ", kMinVocab, " (a few hundred more for real text).");
@@ -135,7 +139,12 @@ int prepare(const PrepareOptions& o) {
   check_options(o);
   check_output_apart_from_inputs(o);
   const int threads = thread_count(o);
-  const std::vector<SourceFile> sources = list_sources(o.inputs, o.extensions);
+  std::vector<std::string> aliases;
+  const std::vector<SourceFile> sources = list_sources(o.inputs, o.extensions, &aliases);
+  if (!aliases.empty())
+    std::fprintf(stderr, "prepare: note: %zu file%s reached under a second name (a link) %s read once: %s%s\n",
+                 aliases.size(), aliases.size() == 1 ? "" : "s", aliases.size() == 1 ? "was" : "were", aliases.front().c_str(),
+                 aliases.size() > 1 ? ", and more" : "");
   uint64_t total_bytes = 0;
   for (const auto& s : sources) total_bytes += s.bytes;
   if (total_bytes == 0)
@@ -186,7 +195,8 @@ int prepare(const PrepareOptions& o) {
     fail_input(corpus_name(o), ": the corpus is a single document that cannot be split, so no validation text can be "
                "held out. Hint: give several files (or a .jsonl with one document per line), or pass --val-fraction 0.");
   for (const auto& s : sources) m.sources.emplace_back(s.path, s.bytes);
-  m.options = {o.inputs, o.extensions, o.tokenizer, o.vocab_size, o.val_fraction, o.shard_tokens, o.seed};
+  // With --tokenizer the vocabulary is the tokenizer's, whatever --vocab-size defaulted to.
+  m.options = {o.inputs, o.extensions, o.tokenizer, m.vocab_size, o.val_fraction, o.shard_tokens, o.seed};
   m.seconds = seconds_since(t0);
   write_manifest((stage.path() / "manifest.json").string(), m);
 

@@ -5,6 +5,7 @@
 #include <sentencepiece_trainer.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -62,6 +63,9 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const std::string& path) {
+  if (std::filesystem::is_directory(path))
+    fail_input(path, ": is a directory, not a tokenizer model. Hint: pass its SentencePiece .model file (a dataset "
+               "directory holds it as ", (std::filesystem::path(path) / "tokenizer.model").string(), ").");
   std::ifstream f(path, std::ios::binary);
   if (!f)
     fail_input(path, ": cannot open the tokenizer model. Hint: pass a SentencePiece .model file (e.g. DATASET/tokenizer.model).");

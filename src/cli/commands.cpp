@@ -58,8 +58,9 @@ int run_flops(const FlopsArgs& a) {
   const TrainConfig& t = c.train;
   const double fpt = budget_flops_per_token(c.model, t.seq_len);
   const int64_t tokens_per_step = int64_t(global_tokens_per_step(t, a.dp));
-  const int64_t steps = resolve_total_steps(c, a.dp);
+  const int64_t steps = resolve_total_steps(lc, a.dp);
   const LrSchedule sched = make_schedule(c, steps, a.dp);
+  check_schedule_fits(sched, lc);
   const double tokens = t.budget_flops > 0 ? t.budget_flops / fpt : double(steps * tokens_per_step);
   MetricRecord r;
   r.strings["config"] = a.config;
@@ -282,6 +283,7 @@ int run_import(const ImportArgs& a) {
   ck.meta.framework_version = MOR_VERSION;
   ck.meta.created = ckpt::utc_now_iso8601();
   ck.config_yaml = dump_config(lm.config);
+  ck.state.data_tokenizer_hash = lm.tokenizer_hash;  // the export's tokenizer.model, when it has one
   ckpt::write_checkpoint(a.out, ck);
   std::printf("imported %s -> %s (weights; optimizer state zero, step 0)\n", a.dir.c_str(), a.out.c_str());
   return 0;

@@ -257,6 +257,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
+    if (dynamic_cast<const CLI::ExtrasError*>(&e))  // e.g. `mor train -c F --steps 3`
+      std::fprintf(stderr, "Hint: config keys are set with --set KEY=VALUE (e.g. --set train.steps=3; `mor config --keys` "
+                           "lists them); `mor <command> --help` lists each command's flags.\n");
     return rc == 0 ? 0 : 2;
   }
   try {
@@ -275,7 +278,10 @@ int main(int argc, char** argv) {
       ro.force_mpi = comm;
       runtime.emplace(&argc, &argv, ro);
     }
-    if (app.got_subcommand("prepare")) return mor::data::run_prepare(prepare);
+    if (app.got_subcommand("prepare")) {
+      prepare.vocab_size_given = app.get_subcommand("prepare")->count("--vocab-size") > 0;
+      return mor::data::run_prepare(prepare);
+    }
     if (app.got_subcommand("train")) return mor::cli::run_train(train);
     if (app.got_subcommand("flops")) return mor::cli::run_flops(flops);
     if (app.got_subcommand("config")) return mor::cli::run_config_keys();

@@ -33,7 +33,7 @@ void visit_recursion(RecursionConfig& c, V& v) {
 template <class V>
 void visit_mor(MoRConfig& c, V& v) {
   v.choice("type", c.type, {"none", "expert", "token"}, "routing: none (Recursive/vanilla), expert- or token-choice");
-  v.field("capacity", c.capacity, "expert: fraction of tokens kept at each step (empty: (N_r-r+1)/N_r)");
+  v.field("capacity", c.capacity, "expert: fraction of tokens kept at each step (empty: (N_r-r+1)/N_r); refused for other routing");
   v.choice("router_type", c.router_type, {"linear", "mlp", "wide_mlp"}, "router network (linear, mlp, wide_mlp = mlp as upstream)");
   v.choice("router_func", c.router_func, {"", "sigmoid", "tanh", "none", "softmax"},
            "router activation ('' = sigmoid for expert, softmax for token)");
@@ -80,11 +80,11 @@ void visit_train(TrainConfig& c, V& v) {
   v.field("seq_len", c.seq_len, "tokens per sequence T");
   v.field("micro_batch", c.micro_batch, "sequences per rank per micro-step");
   v.field("grad_accum", c.grad_accum, "micro-steps per optimizer step");
-  v.field("steps", c.steps, "optimizer steps (0: derived from budget_flops)");
+  v.field("steps", c.steps, "optimizer steps (0: derived from budget_flops; with both set they must agree)");
   v.field("budget_flops", c.budget_flops, "forward-FLOP budget, MOR.md section 6 (0: use steps)");
   v.field("lr", c.lr, "peak learning rate");
   v.choice("schedule", c.schedule, {"wsd", "cosine", "constant"}, "LR schedule: warmup-stable-decay, cosine, constant");
-  v.field("warmup_steps", c.warmup_steps, "linear warm-up steps (< 0: warmup_frac x steps)");
+  v.field("warmup_steps", c.warmup_steps, "linear warm-up steps (< 0: warmup_frac x steps); warm-up and wsd decay must fit in the run");
   v.field("warmup_frac", c.warmup_frac, "warm-up as a fraction of the steps (when warmup_steps < 0)");
   v.field("warmup_budget_flops", c.warmup_budget_flops,
           "> 0: warm-up = warmup_frac x the steps of this budget (paper: 2e18, the smallest isoFLOP budget)");
@@ -129,7 +129,7 @@ void visit_config(Config& c, V& v) {
   v.section("data", "dataset", [&] {
     v.field("path", c.data.path, "dataset directory written by `mor prepare`");
     v.field("shuffle", c.data.shuffle, "shuffle windows each epoch (seeded)");
-    v.field("prefetch", c.data.prefetch, "batches prepared ahead by the loader thread");
+    v.field("prefetch", c.data.prefetch, "batches prepared ahead by the loader thread (0: none)");
   });
   v.section("dist", "parallel layout under mpirun", [&] {
     v.field("tp", c.dist.tp, "tensor-parallel ranks (heads, d_ff and vocabulary split over them); data-parallel ranks = world size / tp");
@@ -359,6 +359,11 @@ struct Validator {
     auto it = o.find(key);
     fail_input(it == o.end() ? std::string("config") : it->second, ": ", msg);
   }
+  static std::string number(double v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+  }
   void positive(const std::string& key, double v) {
     if (!(v > 0)) bad(key, "'" + key + "' must be > 0 (got " + std::to_string(v) + ").");
   }
@@ -415,6 +420,10 @@ struct Validator {
       if (mo.router_func == "softmax")
         bad("model.mor.router_func", "expert-choice routers use sigmoid, tanh or none (softmax is for token-choice).");
     }
+    if (mo.type != "expert" && !mo.capacity.empty())
+      bad("model.mor.capacity", "model.mor.capacity applies to expert-choice routing only (model.mor.type is " + mo.type +
+                                    (mo.type == "token" ? "; a token-choice router assigns each token its depth" : "") +
+                                    "), so it would be ignored. Hint: remove model.mor.capacity (--set model.mor.capacity=[]).");
     if (mo.type == "expert" && m.kv_mode == "share" && !mo.capacity.empty() && mo.capacity[0] < 1.0)
       bad("model.mor.capacity", "kv_mode share needs capacity 1 at the first recursion (it produces the shared K/V).");
     if (mo.type == "token" && !(mo.router_func.empty() || mo.router_func == "softmax" || mo.router_func == "sigmoid"))
@@ -451,6 +460,7 @@ struct Validator {
     for (auto [key, v] : {std::pair{"train.guard.loss_spike", t.guard.loss_spike}, {"train.guard.grad_spike", t.guard.grad_spike}})
       if (v != 0 && !(v > 1)) bad(key, std::string("'") + key + "' must be 0 (off) or > 1 (a factor over the recent mean).");
     if (t.guard.warmup < 0) bad("train.guard.warmup", "train.guard.warmup must be >= 0.");
+    if (c.data.prefetch < 0) bad("data.prefetch", "data.prefetch must be >= 0 (got " + std::to_string(c.data.prefetch) + "; 0: no prefetch).");
     if (c.dist.tp < 1) bad("dist.tp", "dist.tp must be >= 1.");
     if (c.dist.tp > 1) {
       const ModelConfig& m = c.model;
@@ -506,6 +516,11 @@ LoadedConfig load_config_text(const std::string& yaml, const std::string& source
   } catch (const YAML::Exception& e) {
     fail_input(mark_str(source, e.mark), ": YAML syntax error: ", e.msg, ". Hint: check indentation (spaces, not tabs).");
   }
+  const YAML::Node& top = root;
+  if (top.IsMap() && (top["architectures"] || top["mor_train_config"] || top["hidden_size"]))
+    fail_input(source, ": a Hugging Face config.json (an export's), not a MoR-Train YAML config. Hint: `mor eval` and "
+               "`mor generate` take the export directory itself; `mor import --hf DIR --out FILE.h5` turns it into a "
+               "checkpoint; its \"mor_train_config\" key holds the YAML config it was trained with.");
   check_duplicate_keys(root, source);
   return load_from_node(root, source, overrides);
 }

@@ -35,12 +35,15 @@ fs::path normal_output_path(const std::string& out) {
 }
 
 void check_output_apart(const std::string& out, const std::string& out_flag,
-                        const std::vector<std::pair<std::string, std::string>>& inputs) {
+                        const std::vector<std::pair<std::string, std::string>>& inputs, bool may_contain) {
   const fs::path o = canonical_of(out);
   for (const auto& [flag, in] : inputs) {
     if (in.empty()) continue;
     const fs::path i = canonical_of(in);
-    const char* how = o == i ? "is the same path as" : within(i, o) ? "contains" : within(o, i) ? "lies inside" : nullptr;
+    const char* how = o == i                         ? "is the same path as"
+                      : !may_contain && within(i, o) ? "contains"
+                      : within(o, i)                 ? "lies inside"
+                                                     : nullptr;
     if (!how) continue;
     fail_input(out_flag, " ", out, ": ", how, " the input ", flag, " ", in,
                ", so writing it would destroy or mix with the input. Hint: choose an output outside every input, e.g. a "

@@ -133,8 +133,15 @@ SweepPlan resolve_plan(const SweepSpec& spec) {
             fail_input(b.where, ": budget ", shortest(b.flops), " buys ", steps_exact, " steps of sweep point ", p.id,
                        ": one step of ", p.tokens_per_step, " tokens costs ", p.flops_per_token * double(p.tokens_per_step),
                        " FLOPs (MOR.md 6). Hint: raise the budget above that, or use a smaller size/batch.");
-          p.steps = resolve_total_steps(c);
-          p.warmup_steps = make_schedule(c, p.steps).warmup_steps;
+          LrSchedule schedule;
+          try {
+            p.steps = resolve_total_steps(lc);
+            schedule = make_schedule(c, p.steps);
+            check_schedule_fits(schedule, lc);
+          } catch (const Error& e) {
+            rethrow_for_point(e, p, size, var, ovs, spec.source);
+          }
+          p.warmup_steps = schedule.warmup_steps;
           p.tokens = p.steps * p.tokens_per_step;
           p.unique_params = unique_params(c.model, true);
           p.non_embedding_params = unique_params(c.model, false);

@@ -23,6 +23,10 @@ std::string advice(const Config& c, const MemoryCheck& m, int dp, int tp, int ze
     Config one = c;
     one.train.micro_batch = 1;
     const MemoryEstimate e1 = estimate_training_memory(one, dp, tp, zero_stage);
+    if (2 * e1.overhead > e1.total())  // not the model: the loader's batches or the threads' scratch
+      return "even train.micro_batch 1 needs " + format_bytes(e1.total()) + ", " + format_bytes(e1.overhead) +
+             " of it overhead (the batches data.prefetch prepares ahead, and per-thread scratch). Hint: lower data.prefetch "
+             "(default 2) or train.threads";
     return "even train.micro_batch 1 needs " + format_bytes(e1.total()) + ", " +
            format_bytes(e1.parameters + e1.gradients + e1.optimizer + e1.checkpoint) +
            " of it for the parameters, gradients, AdamW state and checkpoint snapshot" +

@@ -6,6 +6,7 @@
 
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/export_hf.h"
+#include "data/tokenizer.h"
 #include "checkpointing.h"
 
 namespace mor {
@@ -51,6 +52,10 @@ LoadedModel load_model(const std::string& given, Device device) {
     ckpt::ImportedModel im = ckpt::import_hf(path);
     lm.config = im.config;
     params = std::move(im.params);
+    // An export ships the tokenizer it was checked against (`mor export`): the one to hold data,
+    // prompts and re-exports to.
+    const fs::path tok = fs::path(path) / "tokenizer.model";
+    if (fs::exists(tok)) lm.tokenizer_hash = data::Tokenizer::load(tok.string()).hash();
   } else {
     ckpt::Checkpoint ck = ckpt::read_checkpoint(path, false);
     lm.config = load_config_text(ck.config_yaml, path + ":/config").config;

@@ -14,7 +14,7 @@ struct LoadedModel {
   Config config;
   std::unique_ptr<Model> model;
   std::string source;
-  uint64_t tokenizer_hash = 0;  // of the training data's tokenizer.model, when the checkpoint records it
+  uint64_t tokenizer_hash = 0;  // of the training data's tokenizer.model: recorded by the checkpoint, or shipped by the export
 };
 
 // BadInput unless the tokenizer at `path` is the one the model was trained with: same vocabulary

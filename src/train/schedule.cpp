@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "src/config/config.h"
+#include "src/core/error.h"
 #include "src/model/flops.h"
 
 namespace mor {
@@ -44,6 +45,23 @@ LrSchedule make_schedule(const Config& c, int64_t total_steps, int64_t dp) {
   s.decay_steps = int64_t(std::llround(t.decay_frac * double(total_steps)));
   s.min_ratio = t.min_lr_ratio;
   return s;
+}
+
+void check_schedule_fits(const LrSchedule& s, const LoadedConfig& lc) {
+  const TrainConfig& t = lc.config.train;
+  const bool in_steps = t.warmup_steps >= 0;
+  if (!in_steps && !(t.warmup_budget_flops > 0)) return;
+  const int64_t decay = s.kind == "wsd" ? s.decay_steps : 0;
+  if (s.warmup_steps + decay <= s.total_steps) return;
+  const std::string key = in_steps ? "train.warmup_steps" : "train.warmup_budget_flops";
+  const auto it = lc.origins.find(key);
+  const auto steps = [](int64_t n) { return std::to_string(n) + (n == 1 ? " step" : " steps"); };
+  fail_input(it == lc.origins.end() ? lc.source : it->second, ": the warm-up of ", steps(s.warmup_steps), " (", key,
+             ") does not fit the run's ", steps(s.total_steps),
+             decay > 0 ? " together with the final decay of " + steps(decay) + " (train.decay_frac)" : std::string(),
+             ", so the learning rate would never reach train.lr. Hint: ",
+             in_steps ? "lower train.warmup_steps (-1: train.warmup_frac of the steps), or train longer."
+                      : "keep train.warmup_budget_flops at or below train.budget_flops, or raise the budget.");
 }
 
 }  // namespace mor

@@ -23,6 +23,7 @@
 #include "dist/comm_nccl.h"
 #endif
 #include "dist/watchdog.h"
+#include "src/core/output_guard.h"
 #include "src/core/threads.h"
 #include "src/model/flops.h"
 #include "src/config/routing_spec.h"
@@ -46,10 +47,23 @@ void accumulate_routing(RoutingStats& acc, RoutingStats& r, double micro_batches
   acc.maxvio += r.maxvio / micro_batches;
 }
 
-int64_t resolve_total_steps(const Config& c, int64_t dp) {
+int64_t resolve_total_steps(const LoadedConfig& lc, int64_t dp) {
+  const Config& c = lc.config;
   const TrainConfig& t = c.train;
-  if (t.steps > 0) return t.steps;
-  return steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), global_tokens_per_step(t, dp));
+  if (t.budget_flops <= 0) return t.steps;
+  const double tokens_per_step = global_tokens_per_step(t, dp);
+  const int64_t budget_steps = steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), tokens_per_step);
+  if (t.steps > 0 && t.steps != budget_steps) {
+    const auto origin = [&lc](const char* key) {
+      const auto it = lc.origins.find(key);
+      return it == lc.origins.end() ? lc.source : it->second;
+    };
+    fail_input(origin("train.budget_flops"), ": train.budget_flops ", t.budget_flops, " buys ", budget_steps, " steps of ",
+               int64_t(tokens_per_step), " tokens, but train.steps (", origin("train.steps"), ") says ", t.steps,
+               "; only one can decide the run's length. Hint: --set train.steps=0 to train on the FLOP budget, or "
+               "--set train.budget_flops=0 to train ", t.steps, " steps.");
+  }
+  return budget_steps;
 }
 
 Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg), opts_(opts), guard_(cfg.config.train.guard) {
@@ -71,6 +85,8 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   tp_ = std::make_unique<TensorParallel>(*grid_, c.dist.check_tp_selection, tp_device_comm_.get());
   apply_train_precision(cfg_.source, c.train, device_);
   run_dir_ = opts.run_dir.empty() ? "runs/" + c.name : opts.run_dir;
+  // Checkpoints, metrics and --fresh's clean-up must never land in (or delete from) the dataset.
+  check_output_apart(run_dir_, "--run-dir", {{"data.path", c.data.path}}, true);
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
     fail_input(run_dir_, ": the run directory exists and is not a directory. Hint: pass --run-dir a new or existing directory.");
   if (opts.resume && opts.fresh)
@@ -99,8 +115,9 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   model_->initialize(uint64_t(c.train.seed));
   dp_ = std::make_unique<DataParallel>(grid_->dp(), model_->params(), int(c.dist.zero), arena_comm_.get());
   optim_ = std::make_unique<AdamW>(model_->params(), c.train, dp_->shard_begin(), dp_->shard_end());
-  total_steps_ = resolve_total_steps(c, dp_->size());
+  total_steps_ = resolve_total_steps(cfg_, dp_->size());
   schedule_ = make_schedule(c, total_steps_, dp_->size());
+  check_schedule_fits(schedule_, cfg_);
   budget_flops_per_token_ = budget_flops_per_token(c.model, c.train.seq_len);
   executed_flops_per_token_ = executed_flops_per_token(c.model, c.train.seq_len);
   routing_rng_ = Rng(uint64_t(c.train.seed), "routing");

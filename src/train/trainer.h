@@ -44,7 +44,9 @@ struct TrainState {
 
 // Resolves the number of optimizer steps: train.steps, or from train.budget_flops spent by `dp`
 // data-parallel ranks together (each step consumes micro_batch x grad_accum x seq_len x dp tokens).
-int64_t resolve_total_steps(const Config& c, int64_t dp = 1);
+// With both set they must agree (BadInput naming where they were set otherwise): a budget beside a
+// different step count would be silently ignored.
+int64_t resolve_total_steps(const LoadedConfig& lc, int64_t dp = 1);
 
 class Trainer {
  public:

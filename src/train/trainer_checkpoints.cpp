@@ -59,7 +59,9 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
   for (const auto& [k, v] : a)
     if (k.rfind("model.", 0) == 0 && b.at(k) != v) diffs += " " + k + " (checkpoint " + v + ", config " + b.at(k) + ")";
   if (!diffs.empty())
-    fail_input(path, ": written for a different model:", diffs, ". Hint: resume with the config the run started with, or pass --fresh.");
+    fail_input(path, ": written for a different model:", diffs, ". Hint: resume with the config the run started with; if this "
+               "file does not belong to the run, move it out of ", run_dir_, " and the newest checkpoint before it is used; "
+               "--fresh starts over and deletes every checkpoint of the run.");
   ParamTable& p = model_->params();
   std::map<std::string, const ckpt::NamedTensor*> by_name;
   for (const auto& t : ck.tensors) by_name[t.name] = &t;

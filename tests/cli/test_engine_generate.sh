@@ -6,7 +6,9 @@
 source "$(dirname "$0")/common.sh"
 small_dataset
 tiny_config
-"$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/run" --quiet >/dev/null
+# Seed 1: its routers stop some tokens early at decoding on the machines tried (the accounting
+# check below holds either way).
+"$MOR" train --config "$WORK/tiny.yaml" --set train.seed=1 --run-dir "$WORK/run" --quiet >/dev/null
 ck="$WORK/run/$(cat "$WORK/run/latest")"
 printf 'Licensed under\nThe license\n\nPermission is hereby granted\n' >"$WORK/prompts.txt"
 "$MOR" generate --checkpoint "$ck" --prompts "$WORK/prompts.txt" --max-new-tokens 10 --seed 4 --batch 3 --json >"$WORK/all.jsonl"
@@ -45,7 +47,11 @@ for b in (b4, bm):
     assert b["queries"] == 12 and b["generated_tokens"] > 0 and b["tokens_per_s"] > 0, b
     assert 0 < b["mean_block_occupancy"] <= 1 and len(b["tokens_per_step"]) == 3, b
     assert b["kv_bytes_peak_used"] <= b["kv_bytes_allocated"] <= b["kv_budget_bytes"] + 8192, b
-    assert b["kv_bytes_per_token"] < b["kv_bytes_per_token_all_layers"], b  # tokens stop early
+    # KV bytes per token follow each token's depth: the 2 unshared layers always cache, each of the
+    # 3 recursions of the shared layer (base depth 1) for the tokens that reached it.
+    row = b["kv_bytes_per_token_all_layers"] / 5
+    want = row * (2 + sum(b["tokens_per_step"]) / b["generated_tokens"])
+    assert abs(b["kv_bytes_per_token"] - want) < 1e-6 * want, (want, b)
 assert b4["peak_running"] <= 4 and bm["peak_running"] > 4, (b4["peak_running"], bm["peak_running"])
 assert b4["generated_tokens"] == bm["generated_tokens"]  # the same lengths
 PY

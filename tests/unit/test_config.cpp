@@ -20,9 +20,16 @@ std::string error_of(const std::string& yaml, std::vector<std::string> overrides
 }
 
 const char* kOk = "model:\n  d_model: 64\n  n_heads: 4\ntrain:\n  steps: 3\n";
+// Overrides that make kOk an expert-choice MoR with two recursions (model.mor.capacity applies only there).
+std::vector<std::string> expert_mor(std::vector<std::string> more) {
+  std::vector<std::string> o = {"model.recursion.sharing=middle_cycle", "model.n_layers=4", "model.recursion.num_recursions=2",
+                                "model.mor.type=expert"};
+  o.insert(o.end(), more.begin(), more.end());
+  return o;
+}
 
 TEST(Config, LoadsWithDefaultsAndOverrides) {
-  LoadedConfig c = load_config_text(kOk, "configs/tiny.yaml", {"train.lr=1e-3", "model.mor.capacity=[1, 0.5]"});
+  LoadedConfig c = load_config_text(kOk, "configs/tiny.yaml", expert_mor({"train.lr=1e-3", "model.mor.capacity=[1, 0.5]"}));
   EXPECT_EQ(c.config.name, "tiny");
   EXPECT_EQ(c.config.model.d_model, 64);
   EXPECT_EQ(c.config.model.hdim(), 16);
@@ -40,14 +47,15 @@ TEST(Config, DumpRoundTrips) {
 }
 
 TEST(Config, DumpWritesShortestExactNumbers) {
-  LoadedConfig a = load_config_text(kOk, "a.yaml", {"train.warmup_frac=0.05", "train.lr=3e-4", "model.mor.capacity=[0.1, 0.7]"});
+  LoadedConfig a =
+      load_config_text(kOk, "a.yaml", expert_mor({"train.warmup_frac=0.05", "train.lr=3e-4", "model.mor.capacity=[0.7, 0.1]"}));
   const std::string d = dump_config(a.config);
   EXPECT_NE(d.find("warmup_frac: 0.05\n"), std::string::npos) << d;
-  EXPECT_NE(d.find("capacity: [0.1, 0.7]"), std::string::npos) << d;
+  EXPECT_NE(d.find("capacity: [0.7, 0.1]"), std::string::npos) << d;
   LoadedConfig b = load_config_text(d, "b.yaml");
   EXPECT_EQ(b.config.train.warmup_frac, 0.05);  // exactly the same double
   EXPECT_EQ(b.config.train.lr, 3e-4);
-  EXPECT_EQ(b.config.model.mor.capacity, (std::vector<double>{0.1, 0.7}));
+  EXPECT_EQ(b.config.model.mor.capacity, (std::vector<double>{0.7, 0.1}));
 }
 
 TEST(Config, EmptyOverrideSaysSo) {

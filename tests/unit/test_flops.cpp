@@ -13,9 +13,11 @@
 namespace mor {
 namespace {
 
-Config paper(const std::string& name) {
-  return load_config(std::string(MOR_SOURCE_DIR) + "/configs/paper/" + name + ".yaml").config;
+LoadedConfig paper_loaded(const std::string& name, const std::vector<std::string>& set = {}) {
+  return load_config(std::string(MOR_SOURCE_DIR) + "/configs/paper/" + name + ".yaml", set);
 }
+Config paper(const std::string& name) { return paper_loaded(name).config; }
+int64_t budget_steps(const std::string& name) { return resolve_total_steps(paper_loaded(name)); }
 
 TEST(Flops, PerTokenMatchesSection6) {
   EXPECT_NEAR(budget_flops_per_token(paper("360m-vanilla").model, 2048), 833.6e6, 0.05e6);
@@ -27,16 +29,16 @@ TEST(Flops, PerTokenMatchesSection6) {
 }
 
 TEST(Flops, StepsAtBudgetMatchReleasedConfigs) {
-  EXPECT_EQ(resolve_total_steps(paper("360m-vanilla")), 9438);
-  EXPECT_EQ(resolve_total_steps(paper("360m-rec4")), 8883);
-  EXPECT_EQ(resolve_total_steps(paper("360m-mor2")), 12619);
+  EXPECT_EQ(budget_steps("360m-vanilla"), 9438);
+  EXPECT_EQ(budget_steps("360m-rec4"), 8883);
+  EXPECT_EQ(budget_steps("360m-mor2"), 12619);
   // MOR.md section 6 gives 14160.0 steps for MoR-3 (released config: 14161). Nearest-integer
   // rounding reproduces every other released count; no single rounding rule gives both
   // vanilla's 9438 (exact 9438.15) and 14161 (exact 14160.01).
-  EXPECT_EQ(resolve_total_steps(paper("360m-mor3")), 14160);
-  EXPECT_EQ(resolve_total_steps(paper("360m-mor4")), 14216);
-  EXPECT_EQ(resolve_total_steps(paper("360m-mor3-kvshare")), 14672);
-  const int64_t s135 = resolve_total_steps(paper("135m-mor3"));
+  EXPECT_EQ(budget_steps("360m-mor3"), 14160);
+  EXPECT_EQ(budget_steps("360m-mor4"), 14216);
+  EXPECT_EQ(budget_steps("360m-mor3-kvshare"), 14672);
+  const int64_t s135 = budget_steps("135m-mor3");
   EXPECT_TRUE(s135 == 36325 || s135 == 36326) << s135;
 }
 
@@ -52,12 +54,27 @@ TEST(Flops, ScheduleMatchesSection7) {
   for (auto [name, warmup, decay] : {std::tuple{"360m-vanilla", 57, 1888}, {"360m-mor2", 86, 2524},
                                      {"360m-mor4", 86, 2843}}) {
     Config c = paper(name);
-    LrSchedule s = make_schedule(c, resolve_total_steps(c));
+    LrSchedule s = make_schedule(c, budget_steps(name));
     EXPECT_EQ(s.warmup_steps, warmup) << name;
     EXPECT_EQ(s.decay_steps, decay) << name;
   }
   Config c = paper("360m-mor3");
-  EXPECT_EQ(make_schedule(c, resolve_total_steps(c)).warmup_steps, 86);
+  EXPECT_EQ(make_schedule(c, budget_steps("360m-mor3")).warmup_steps, 86);
+}
+
+// train.steps beside train.budget_flops: accepted when they agree (sweep scripts pin the steps of a
+// budget), refused naming both when they do not (before, the steps silently won).
+TEST(Flops, StepsAndBudgetTogetherMustAgree) {
+  EXPECT_EQ(resolve_total_steps(paper_loaded("360m-vanilla", {"train.steps=9438"})), 9438);
+  std::string msg;
+  try {
+    resolve_total_steps(paper_loaded("360m-vanilla", {"train.steps=100"}));
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("360m-vanilla.yaml:"), std::string::npos) << msg;  // where the budget was set
+  EXPECT_NE(msg.find("buys 9438 steps of 2097152 tokens, but train.steps (--set train.steps=100) says 100"), std::string::npos)
+      << msg;
 }
 
 TEST(Flops, UniqueParamsMatchSection1) {
