@@ -144,31 +144,49 @@ bool is_valid_inv_freq(const Tensor& t, const ModelConfig& m) {
 }
 
 // With "mor_train_config" present, import reads the model from it alone, while transformers reads
-// the Hugging Face keys beside it: both must describe the same model. A key that differs from what
-// an export of that config writes is an error naming it (absent keys are not checked).
+// the Hugging Face keys beside it and other readers the `mor` block: all must describe the same
+// model. A Hugging Face key whose value differs from what an export of that config writes, or a
+// model setting the block gives otherwise, is an error naming it. Absent keys are not compared
+// (exports of earlier versions lack some), nor are the block's training-only settings (loss
+// coefficients, warm-ups).
 void check_hf_keys_agree(const json& j, const Config& cfg, const std::string& where) {
   const bool llama = !j.contains("mor");
   const json want = json::parse(llama_config_json(cfg, llama).dump());
-  // Values as JSON text; "(absent)" where one side lacks the key.
-  const auto refuse = [&](const std::string& key, const std::string& have, const std::string& expected) {
-    fail_input(where, ": \"", key, "\" is ", have, " here but ", expected, " in \"mor_train_config\", which is what ",
-               "`mor import` reads (transformers reads ", have, "), so the directory describes two models. Hint: make "
+  const auto refuse = [&](const std::string& key, const json& have, const json& expected) {
+    fail_input(where, ": \"", key, "\" is ", have.dump(), " here but ", expected.dump(), " in \"mor_train_config\", which is what ",
+               "`mor import` reads (transformers reads ", have.dump(), "), so the directory describes two models. Hint: make "
                "them agree (re-export the checkpoint), or delete \"mor_train_config\" to import from the Hugging Face keys.");
   };
   for (const char* key : {"model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                           "num_attention_heads", "num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps",
                           "rope_theta", "rope_scaling", "attention_bias", "mlp_bias", "tie_word_embeddings"})
-    if (j.contains(key) && j[key] != want[key]) refuse(key, j[key].dump(), want[key].dump());
+    if (j.contains(key) && j[key] != want[key]) refuse(key, j[key], want[key]);
   if (llama) return;
-  const json block = json::parse(mor_block(cfg).dump());
-  for (const auto& [key, expected] : {std::pair<std::string, json>{"mor", block},
-                                      {"kv_sharing", block.contains("kv_sharing") ? block["kv_sharing"] : json()}}) {
-    if (!j.contains(key) || j[key] == expected) continue;
-    const json patch = json::diff(expected, j[key]);  // the first place they differ
-    const std::string path = patch.empty() ? "" : patch[0].value("path", "");
-    const json::json_pointer at(path);
-    refuse(key + path, j[key].contains(at) ? j[key][at].dump() : "(absent)", expected.contains(at) ? expected[at].dump() : "(absent)");
+  // The mor block as its reader takes it, onto the config's own model: what differs is a model
+  // setting the block gives otherwise. A block this reader cannot take (an earlier layout) is not
+  // compared.
+  ModelConfig from_block = cfg.model;
+  int64_t base_depth = -1;
+  try {
+    base_depth = apply_mor_block(j["mor"], j.contains("kv_sharing") ? j["kv_sharing"] : json(), from_block, where);
+  } catch (const Error&) {
+    return;
   }
+  static const std::set<std::string> kTrainingOnly = {"model.mor.aux_coeff", "model.mor.z_coeff", "model.mor.cap_warmup_steps",
+                                                      "model.mor.aux_router_lr_mult", "model.mor.bal_coeff",
+                                                      "model.mor.bias_update_rate", "model.mor.bal_warmup_steps"};
+  Config a = cfg, b = cfg;
+  b.model = from_block;
+  const auto fa = flatten_config(a), fb = flatten_config(b);
+  for (const auto& [key, value] : fa)
+    if (key.rfind("model.", 0) == 0 && !kTrainingOnly.count(key) && fb.at(key) != value)
+      fail_input(where, ": the \"mor\" block gives ", key, " ", fb.at(key), ", but \"mor_train_config\" (what `mor import` "
+                 "reads) says ", value, ", so the directory describes two models. Hint: make them agree (re-export the "
+                 "checkpoint), or delete \"mor_train_config\" to import from the Hugging Face keys and the block.");
+  const int64_t have = resolve_routing(cfg.model).base_depth;
+  if (base_depth >= 0 && base_depth != have)
+    fail_input(where, ": the \"mor\" block gives base_depth ", base_depth, ", but \"mor_train_config\" (what `mor import` "
+               "reads) gives ", have, ", so the directory describes two models. Hint: make them agree (re-export the checkpoint).");
 }
 
 }  // namespace

@@ -73,28 +73,13 @@ std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, con
                                      std::vector<std::string>* aliases) {
   if (inputs.empty()) fail_input("no input given. Hint: mor prepare --input FILE_OR_DIR --out DIR");
   std::error_code ec;
-  // An input given twice, or inside another, would count its documents twice (and could put the
-  // same document in both train and val).
-  std::vector<fs::path> given;
-  for (const auto& in : inputs) {
-    if (!fs::exists(in, ec)) fail_input(in, ": no such file or directory. Hint: check the --input path.");
-    const fs::path c = fs::weakly_canonical(in, ec);
-    given.push_back(ec ? fs::absolute(in).lexically_normal() : c);
-    for (size_t k = 0; k + 1 < given.size(); ++k) {
-      const fs::path rel = given.back().lexically_relative(given[k]), back = given[k].lexically_relative(given.back());
-      const bool same = given[k] == given.back();
-      const bool inside = !rel.empty() && *rel.begin() != "..";
-      const bool contains = !back.empty() && *back.begin() != "..";
-      if (same || inside || contains)
-        fail_input("--input ", in, same ? " is the same as --input " : inside ? " lies inside --input " : " contains --input ",
-                   inputs[k], ", so its documents would be read twice (and could land in both train and val). Hint: give "
-                   "each file or directory to --input once.");
-    }
-  }
   std::vector<SourceFile> out;
-  std::map<fs::path, fs::path> seen;  // canonical path -> the path it was first read as
-  for (const auto& in : inputs) {
+  // canonical path -> the path it was first read as, and the --input that reached it
+  std::map<fs::path, std::pair<fs::path, size_t>> seen;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const std::string& in = inputs[k];
     const fs::path p(in);
+    if (!fs::exists(p, ec)) fail_input(in, ": no such file or directory. Hint: check the --input path.");
     std::vector<fs::path> files;
     if (fs::is_directory(p, ec)) {
       files = files_under(p, extensions);
@@ -104,11 +89,16 @@ std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, con
       fail_input(in, ": not a regular file or directory. Hint: pass text files or directories to --input.");
     }
     for (const auto& f : files) {
-      // A link to a file read already (GPL -> GPL-3) is the same document: read once.
       const fs::path canonical = fs::weakly_canonical(f, ec);
-      const auto [first, fresh] = seen.emplace(ec ? f : canonical, f);
+      const auto [first, fresh] = seen.emplace(ec ? f : canonical, std::pair{f, k});
       if (!fresh) {
-        if (aliases) aliases->push_back(first->second.string() + " = " + f.string());
+        // Through two --input arguments: counted twice, and possibly in both train and val.
+        if (first->second.second != k)
+          fail_input(f.string(), ": reached through --input ", inputs[first->second.second], " and again through --input ",
+                     in, ", so its documents would be read twice (and could land in both train and val). Hint: give "
+                     "each file or directory to --input once.");
+        // Within one input, a link to a file read already (GPL -> GPL-3) is the same document: once.
+        if (aliases) aliases->push_back(first->second.first.string() + " = " + f.string());
         continue;
       }
       SourceFile s;

@@ -22,9 +22,10 @@ struct SourceFile {
   bool jsonl = false;
 };
 
-// Lists the input files (BadInput for a missing path, an unreadable directory, an input given twice
-// or inside another, or when nothing is found). A file reached again through a link is listed once;
-// `aliases`, when given, receives the name it was read under and the second one: "GPL = GPL-3".
+// Lists the input files (BadInput for a missing path, an unreadable directory, a file reached
+// through two --input arguments, or when nothing is found). A file reached again within one input
+// (through a link) is listed once; `aliases`, when given, receives the name it was read under and
+// the second one: "GPL = GPL-3".
 std::vector<SourceFile> list_sources(const std::vector<std::string>& inputs, const std::vector<std::string>& extensions,
                                      std::vector<std::string>* aliases = nullptr);
 

@@ -39,10 +39,13 @@ void check_options(const PrepareOptions& o) {
     fail_input("--val-fraction ", o.val_fraction, " must be in [0, 1). Hint: 0.01 holds out about 1% of the documents.");
   if (o.shard_tokens < 1024) fail_input("--shard-tokens ", o.shard_tokens, " is too small. Hint: use at least 1024 (default 16777216).");
   if (o.threads < 0) fail_input("--threads ", o.threads, " must be >= 0. Hint: 0 uses every CPU.");
-  if (!o.tokenizer.empty() && o.vocab_size_given)
-    fail_input("--vocab-size ", o.vocab_size, " with --tokenizer ", o.tokenizer, ": a reused tokenizer brings its own "
-               "vocabulary, so the size would be ignored. Hint: drop --vocab-size to reuse the tokenizer, or drop --tokenizer "
-               "to train a new one of that size.");
+  if (!o.tokenizer.empty() && o.vocab_size_given) {
+    const int64_t pieces = Tokenizer::load(o.tokenizer).vocab_size();
+    if (pieces != o.vocab_size)
+      fail_input("--vocab-size ", o.vocab_size, " with --tokenizer ", o.tokenizer, " of ", pieces, " pieces: a reused "
+                 "tokenizer brings its own vocabulary, so the size would be ignored. Hint: drop --vocab-size to reuse the "
+                 "tokenizer, or drop --tokenizer to train a new one of that size.");
+  }
   if (o.tokenizer.empty() && o.vocab_size < kMinVocab)
     fail_input("--vocab-size ", o.vocab_size, " is too small: byte fallback needs 256 byte pieces plus 3 special pieces. "
                "Hint: use at least ", kMinVocab, " (a few hundred more for real text).");

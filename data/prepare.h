@@ -11,7 +11,7 @@ struct PrepareOptions {
   std::string out_dir;              // created; must not exist unless overwrite
   std::string tokenizer;            // existing SentencePiece .model to reuse ("" = train one)
   int64_t vocab_size = 8192;
-  bool vocab_size_given = false;    // --vocab-size on the command line (refused with --tokenizer)
+  bool vocab_size_given = false;    // --vocab-size on the command line (with --tokenizer: must match it)
   double val_fraction = 0.01;       // of documents, held out deterministically
   int64_t shard_tokens = 1 << 24;   // tokens per shard
   int threads = 0;                  // 0 = all cores

@@ -15,7 +15,8 @@ MOR="${MOR:-build/src/cli/mor}"
 bash launch/prepare_default_corpus.sh >/dev/null
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 root=(); [ "$(id -u)" -eq 0 ] && root=(--allow-run-as-root)
-common=(train --config "$CFG" --quiet --fresh --set train.steps="$STEPS" --set train.micro_batch=8 --set train.eval=false)
+common=(train --config "$CFG" --quiet --fresh --set train.steps="$STEPS" --set train.budget_flops=0 --set train.micro_batch=8
+        --set train.eval=false)  # budget_flops 0: STEPS decide, also for a budget config
 for r in $(seq 1 "$ROUNDS"); do
   OMP_NUM_THREADS=1 "$MOR" "${common[@]}" --run-dir "$out/A$r" >/dev/null
   OMP_NUM_THREADS=1 mpirun "${root[@]}" -np 2 --bind-to none --mca btl self,vader -x OMP_NUM_THREADS \

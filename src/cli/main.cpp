@@ -257,9 +257,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    if (dynamic_cast<const CLI::ExtrasError*>(&e))  // e.g. `mor train -c F --steps 3`
-      std::fprintf(stderr, "Hint: config keys are set with --set KEY=VALUE (e.g. --set train.steps=3; `mor config --keys` "
-                           "lists them); `mor <command> --help` lists each command's flags.\n");
+    if (dynamic_cast<const CLI::ExtrasError*>(&e)) {  // e.g. `mor train -c F --steps 3`
+      const auto parsed = [&app](const char* name) { return app.get_subcommand(name)->parsed(); };
+      const bool takes_set = parsed("train") || parsed("flops") || (parsed("bench") && (app.get_subcommand("bench")->get_subcommand("train")->parsed() ||
+                                                                                          app.get_subcommand("bench")->get_subcommand("checkpoint")->parsed()));
+      std::fprintf(stderr, "Hint: %s`mor <command> --help` lists each command's flags.\n",
+                   takes_set ? "config keys are set with --set KEY=VALUE (e.g. --set train.steps=3; `mor config --keys` lists them); " : "");
+    }
     return rc == 0 ? 0 : 2;
   }
   try {

@@ -138,8 +138,10 @@ struct LoadedConfig {
 };
 
 // Loads `path`, applies `overrides` ("a.b=value", YAML value syntax), validates. Throws BadInput.
+// Also refuses what only a user writes (keys that would be ignored, e.g. model.mor.capacity
+// without expert routing), which configs stored in checkpoints by earlier versions may hold.
 LoadedConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
-// Same from YAML text (tests, checkpoints); `source` names it in messages.
+// Same from YAML text (tests, checkpoints, exports); `source` names it in messages.
 LoadedConfig load_config_text(const std::string& yaml, const std::string& source,
                               const std::vector<std::string>& overrides = {});
 // The fully resolved config as YAML (every key, defaults included).

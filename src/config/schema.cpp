@@ -336,10 +336,11 @@ struct Flattener : KeyPath {
   std::map<std::string, std::string> out;
   template <typename T>
   void field(const char* key, T& value, const char*) {
-    std::ostringstream v;
-    v.precision(17);
+    std::ostringstream v;  // numbers as the shortest decimal that reads back exactly (0.003)
     if constexpr (std::is_same_v<T, std::vector<double>>) {
-      for (size_t i = 0; i < value.size(); ++i) v << (i ? "," : "") << value[i];
+      for (size_t i = 0; i < value.size(); ++i) v << (i ? "," : "") << shortest_decimal(value[i]);
+    } else if constexpr (std::is_same_v<T, double>) {
+      v << shortest_decimal(value);
     } else {
       v << value;
     }
@@ -359,13 +360,19 @@ struct Validator {
     auto it = o.find(key);
     fail_input(it == o.end() ? std::string("config") : it->second, ": ", msg);
   }
-  static std::string number(double v) {
-    std::ostringstream s;
-    s << v;
-    return s.str();
-  }
   void positive(const std::string& key, double v) {
     if (!(v > 0)) bad(key, "'" + key + "' must be > 0 (got " + std::to_string(v) + ").");
+  }
+  // Checks of what a user wrote (a config file, --set), not of configs stored by earlier versions in
+  // checkpoints and exports, which must keep loading: keys that would be ignored, values that
+  // would be treated as another one.
+  void user_checks() {
+    const MoRConfig& mo = c.model.mor;
+    if (mo.type != "expert" && !mo.capacity.empty())
+      bad("model.mor.capacity", "model.mor.capacity applies to expert-choice routing only (model.mor.type is " + mo.type +
+                                    (mo.type == "token" ? "; a token-choice router assigns each token its depth" : "") +
+                                    "), so it would be ignored. Hint: remove model.mor.capacity (--set model.mor.capacity=[]).");
+    if (c.data.prefetch < 0) bad("data.prefetch", "data.prefetch must be >= 0 (got " + std::to_string(c.data.prefetch) + "; 0: no prefetch).");
   }
   void run() {
     const ModelConfig& m = c.model;
@@ -420,10 +427,6 @@ struct Validator {
       if (mo.router_func == "softmax")
         bad("model.mor.router_func", "expert-choice routers use sigmoid, tanh or none (softmax is for token-choice).");
     }
-    if (mo.type != "expert" && !mo.capacity.empty())
-      bad("model.mor.capacity", "model.mor.capacity applies to expert-choice routing only (model.mor.type is " + mo.type +
-                                    (mo.type == "token" ? "; a token-choice router assigns each token its depth" : "") +
-                                    "), so it would be ignored. Hint: remove model.mor.capacity (--set model.mor.capacity=[]).");
     if (mo.type == "expert" && m.kv_mode == "share" && !mo.capacity.empty() && mo.capacity[0] < 1.0)
       bad("model.mor.capacity", "kv_mode share needs capacity 1 at the first recursion (it produces the shared K/V).");
     if (mo.type == "token" && !(mo.router_func.empty() || mo.router_func == "softmax" || mo.router_func == "sigmoid"))
@@ -460,7 +463,6 @@ struct Validator {
     for (auto [key, v] : {std::pair{"train.guard.loss_spike", t.guard.loss_spike}, {"train.guard.grad_spike", t.guard.grad_spike}})
       if (v != 0 && !(v > 1)) bad(key, std::string("'") + key + "' must be 0 (off) or > 1 (a factor over the recent mean).");
     if (t.guard.warmup < 0) bad("train.guard.warmup", "train.guard.warmup must be >= 0.");
-    if (c.data.prefetch < 0) bad("data.prefetch", "data.prefetch must be >= 0 (got " + std::to_string(c.data.prefetch) + "; 0: no prefetch).");
     if (c.dist.tp < 1) bad("dist.tp", "dist.tp must be >= 1.");
     if (c.dist.tp > 1) {
       const ModelConfig& m = c.model;
@@ -505,7 +507,9 @@ LoadedConfig load_config(const std::string& path, const std::vector<std::string>
   if (!f) fail_input(path, ": cannot open the config file. Hint: check the path (configs/ holds examples).");
   std::stringstream ss;
   ss << f.rdbuf();
-  return load_config_text(ss.str(), path, overrides);
+  LoadedConfig lc = load_config_text(ss.str(), path, overrides);
+  Validator{lc.config, lc.origins}.user_checks();
+  return lc;
 }
 
 LoadedConfig load_config_text(const std::string& yaml, const std::string& source,

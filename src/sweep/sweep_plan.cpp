@@ -31,7 +31,7 @@ using json = nlohmann::json;
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SweepPoint, id, budget_label, size, variant, variant_kind, budget, seed, steps,
                                                 warmup_steps, tokens, tokens_per_step, micro_batch, ckpt_every,
                                                 flops_per_token, unique_params, non_embedding_params, num_recursions,
-                                                step_seconds)
+                                                tp, step_seconds)
 
 namespace {
 
@@ -128,6 +128,7 @@ SweepPlan resolve_plan(const SweepSpec& spec) {
           p.flops_per_token = budget_flops_per_token(c.model, t.seq_len);
           p.tokens_per_step = t.micro_batch * t.grad_accum * t.seq_len;
           p.micro_batch = t.micro_batch;
+          p.tp = c.dist.tp;
           const double steps_exact = b.flops / p.flops_per_token / double(p.tokens_per_step);
           if (steps_exact < 1)
             fail_input(b.where, ": budget ", shortest(b.flops), " buys ", steps_exact, " steps of sweep point ", p.id,

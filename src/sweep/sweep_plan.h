@@ -26,6 +26,7 @@ struct SweepPoint {
   double flops_per_token = 0;
   int64_t unique_params = 0, non_embedding_params = 0;
   int64_t num_recursions = 1;
+  int64_t tp = 1;           // dist.tp: ranks per tensor-parallel group (a run on R ranks has R / tp data-parallel ones)
   double step_seconds = 0;  // measured by the plan's benchmark (0: not measured)
   double est_seconds() const { return step_seconds * double(steps); }
 };

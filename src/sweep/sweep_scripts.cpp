@@ -1,8 +1,8 @@
 // mpirun and Slurm scripts for a sweep plan (`mor sweep run --launcher mpirun|slurm`); see
 // sweep_run.h. Both skip finished points, write points/ID/exit_code, and launch each point with
 // the project's own launchers (launch/mpirun_node.sh, launch/train.slurm), so their flags live in
-// one place. With R > 1 ranks per point the global batch is kept: micro_batch / R per rank and
-// the plan's step and warm-up counts (the trainer derives budget steps from the per-rank batch).
+// one place. With R > 1 ranks per point the global batch is kept: micro_batch / (R / dist.tp) per
+// data-parallel rank, and the plan's step and warm-up counts.
 #include <filesystem>
 #include <sstream>
 
@@ -30,10 +30,16 @@ std::string rank_flags(const SweepPoint& p, int64_t ranks) {
   if (ranks == 1) return "";
   if (p.warmup_steps < 0)
     fail_input("the plan of sweep point ", p.id, " predates per-point warm-up counts, needed with --ranks > 1. Hint: re-plan it.");
-  if (p.micro_batch % ranks != 0)
-    fail_input("--ranks ", ranks, " does not divide train.micro_batch ", p.micro_batch, " of sweep point ", p.id,
-               ", so the global batch would change. Hint: pick --ranks dividing ", p.micro_batch, ".");
-  return " --set train.micro_batch=" + std::to_string(p.micro_batch / ranks) + " --set train.steps=" + std::to_string(p.steps) +
+  if (ranks % p.tp != 0)
+    fail_input("--ranks ", ranks, " is not a multiple of dist.tp ", p.tp, " of sweep point ", p.id,
+               ". Hint: pick --ranks as a multiple of ", p.tp, ".");
+  const int64_t dp = ranks / p.tp;  // the batch is split over the data-parallel ranks only
+  if (p.micro_batch % dp != 0)
+    fail_input("--ranks ", ranks, " gives ", dp, " data-parallel ranks (dist.tp ", p.tp, "), and ", dp,
+               " does not divide train.micro_batch ", p.micro_batch, " of sweep point ", p.id,
+               ", so the global batch would change. Hint: pick --ranks so that --ranks / ", p.tp, " divides ", p.micro_batch, ".");
+  if (dp == 1) return "";
+  return " --set train.micro_batch=" + std::to_string(p.micro_batch / dp) + " --set train.steps=" + std::to_string(p.steps) +
          " --set train.warmup_steps=" + std::to_string(p.warmup_steps);
 }
 

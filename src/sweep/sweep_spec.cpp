@@ -126,6 +126,8 @@ VariantSpec read_variant(const Reader& r, const YAML::Node& n, std::set<std::str
              {"model.recursion.num_recursions=" + std::to_string(nr), r.at(n["num_recursions"])},
              {std::string("model.mor.type=") + (v.kind == "recursive" ? "none" : v.kind == "mor_expert" ? "expert" : "token"), kw}};
   }
+  // A capacity schedule the base sets for its expert routing means nothing to the other kinds.
+  if (v.kind != "mor_expert") v.set.push_back({"model.mor.capacity=[]", kw});
   if (n["kv_mode"]) v.set.push_back({"model.kv_mode=" + r.text(n["kv_mode"], "kv_mode"), r.at(n["kv_mode"])});
   if (n["set"]) for (auto& o : r.overrides(n["set"])) v.set.push_back(o);
   return v;

@@ -25,9 +25,23 @@ int64_t checkpoint_step(const std::string& name) {
   return step;
 }
 
-// The file name `latest` holds ("" if missing or empty).
+// Whether `name` is a file the run's checkpointing wrote: a checkpoint, one set aside as corrupt
+// ("ckpt-00000100.h5.corrupt", ".corrupt.2") or an unfinished one (".tmp").
+bool is_checkpoint_file(const std::string& name) {
+  if (checkpoint_step(name) >= 0) return true;
+  if (name.size() <= 16 || checkpoint_step(name.substr(0, 16)) < 0) return false;
+  const std::string rest = name.substr(16);
+  if (rest == ".tmp" || rest == ".corrupt") return true;
+  return rest.rfind(".corrupt.", 0) == 0 && rest.size() > 9 &&
+         std::all_of(rest.begin() + 9, rest.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+// The file name `latest` holds ("" if missing or empty); for a symbolic link, the name it points to.
 std::string read_pointer(const std::string& dir) {
-  std::ifstream f(fs::path(dir) / "latest");
+  std::error_code ec;
+  const fs::path pointer = fs::path(dir) / "latest";
+  if (fs::is_symlink(fs::symlink_status(pointer, ec))) return fs::read_symlink(pointer, ec).filename().string();
+  std::ifstream f(pointer);
   std::string name;
   if (!(f >> name)) return "";
   return name;
@@ -180,8 +194,19 @@ std::optional<CheckpointManager::Found> CheckpointManager::find_newest_valid(boo
   std::vector<std::string> notes, set_aside;
   for (const std::string& path : list_checkpoints(dir_)) {
     const std::string name = fs::path(path).filename().string();
+    std::error_code ec;
+    if (fs::is_symlink(fs::symlink_status(path, ec)))
+      fail_input(path, ": is a symbolic link (to ", fs::read_symlink(path, ec).string(), "); a run resumes only from "
+                 "checkpoints it wrote itself. Hint: copy the file in under the name of its step, or move the link out of ",
+                 dir_, ".");
     try {
       Found f{path, ckpt::read_checkpoint(path, with_optimizer), {}};
+      // Files are ordered (and pruned) by the step in their name: one that holds another step would
+      // be resumed from at every start, and never pruned.
+      if (f.checkpoint.state.step != checkpoint_step(name))
+        fail_input(path, ": holds step ", f.checkpoint.state.step, ", not the step ", checkpoint_step(name),
+                   " its name says. Hint: rename it to ", checkpoint_file_name(f.checkpoint.state.step),
+                   " if it belongs to this run, or move it out of ", dir_, ".");
       const fs::path pointer = fs::path(dir_) / "latest";
       if (!set_aside.empty())
         notes.push_back("using the newest checkpoint that verifies, " + name);
@@ -226,7 +251,7 @@ void CheckpointManager::clear() {
   if (!fs::is_directory(dir_)) return;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
     const std::string n = e.path().filename().string();
-    if ((n.rfind("ckpt-", 0) == 0) || n == "latest" || n == "latest.tmp") fs::remove(e.path(), ec);
+    if (is_checkpoint_file(n) || n == "latest" || n == "latest.tmp") fs::remove(e.path(), ec);  // nothing else
   }
 }
 

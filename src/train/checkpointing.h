@@ -61,7 +61,8 @@ class CheckpointManager {
 
   // Path of the newest published checkpoint ("" if none).
   std::string latest() const;
-  // Removes every checkpoint (published, temp, set aside) and the pointer (for --fresh).
+  // Removes every checkpoint (published, temp, set aside) and the pointer (for --fresh); files of
+  // other names are kept.
   void clear();
   double last_write_seconds() const { return last_write_s_; }
 

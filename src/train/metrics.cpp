@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -66,19 +67,27 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 
 // Keeps only the whole records of steps <= `step` (a resumed run rewrites what came after its
 // checkpoint; a line cut short by a crash or a full disk is dropped). Rewritten atomically.
-void truncate_metrics(const std::string& path, int64_t step) {
+int64_t truncate_metrics(const std::string& path, int64_t step) {
   std::ifstream in(path);
-  if (!in) return;
+  if (!in) return 0;
   std::vector<std::string> keep;
+  int64_t dropped = 0;
   for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
     const auto k = line.find("\"step\":");
-    if (k == std::string::npos || line.empty() || line.back() != '}') continue;
-    if (std::stoll(line.substr(k + 7)) <= step) keep.push_back(line);
+    int64_t s = 0;
+    const char* from = k == std::string::npos ? nullptr : line.data() + k + 7;
+    if (!from || line.back() != '}' || std::from_chars(from, line.data() + line.size(), s).ec != std::errc()) {
+      ++dropped;
+      continue;
+    }
+    if (s <= step) keep.push_back(line);
   }
   in.close();
   std::string text;
   for (const auto& l : keep) text += l + "\n";
   write_file_atomically(path, text);
+  return dropped;
 }
 
 }  // namespace mor

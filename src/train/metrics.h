@@ -38,6 +38,7 @@ class MetricsWriter {
 // names the file when the disk is full.
 void write_file_atomically(const std::string& path, const std::string& text);
 // Keeps only the whole records of steps <= `step` in a metrics file (resume), rewritten atomically.
-void truncate_metrics(const std::string& path, int64_t step);
+// Returns how many lines it dropped as cut short or unreadable (their steps are missing from it).
+int64_t truncate_metrics(const std::string& path, int64_t step);
 
 }  // namespace mor

@@ -42,8 +42,10 @@ void check_has_model(const std::string& dir) {
 
 }  // namespace
 
-LoadedModel load_model(const std::string& given, Device device) {
-  const std::string path = resolve_run_dir(given);
+namespace {
+
+// load_model once `path` is a file or an export directory.
+LoadedModel load_resolved(const std::string& path, Device device) {
   LoadedModel lm;
   lm.source = path;
   std::map<std::string, Tensor> params;
@@ -52,10 +54,10 @@ LoadedModel load_model(const std::string& given, Device device) {
     ckpt::ImportedModel im = ckpt::import_hf(path);
     lm.config = im.config;
     params = std::move(im.params);
-    // An export ships the tokenizer it was checked against (`mor export`): the one to hold data,
-    // prompts and re-exports to.
+    // A MoR-Train export ships the tokenizer it was checked against (`mor export`): the one to hold
+    // data, prompts and re-exports to. (Other Hugging Face directories may hold other formats.)
     const fs::path tok = fs::path(path) / "tokenizer.model";
-    if (fs::exists(tok)) lm.tokenizer_hash = data::Tokenizer::load(tok.string()).hash();
+    if (ckpt::looks_like_export(path) && fs::exists(tok)) lm.tokenizer_hash = data::Tokenizer::load(tok.string()).hash();
   } else {
     ckpt::Checkpoint ck = ckpt::read_checkpoint(path, false);
     lm.config = load_config_text(ck.config_yaml, path + ":/config").config;
@@ -74,6 +76,21 @@ LoadedModel load_model(const std::string& given, Device device) {
     p.var(int(i))->value.copy_from(it->second);
   }
   return lm;
+}
+
+}  // namespace
+
+LoadedModel load_model(const std::string& given, Device device) {
+  // A run that is still training may prune the checkpoint just resolved before it is read (with
+  // train.keep_last 1, at every save): then the directory's new newest one is taken.
+  for (int attempt = 1;; ++attempt) {
+    const std::string path = resolve_run_dir(given);
+    try {
+      return load_resolved(path, device);
+    } catch (const std::exception&) {
+      if (path == given || fs::exists(path) || attempt == 5) throw;
+    }
+  }
 }
 
 void check_tokenizer_matches(const LoadedModel& lm, const std::string& path, int64_t vocab_size, uint64_t hash) {

@@ -33,10 +33,9 @@ double global_tokens_per_step(const TrainConfig& t, int64_t dp);
 LrSchedule make_schedule(const Config& c, int64_t total_steps, int64_t dp = 1);
 
 struct LoadedConfig;
-// Refuses (BadInput, naming where the key was set) a warm-up given in steps or by
-// train.warmup_budget_flops that does not fit the run: longer than the run, or, under wsd, running
-// into the final decay; the learning rate would never reach train.lr. (Warm-ups from warmup_frac
-// fit: the config refuses warmup_frac + decay_frac > 1.)
+// Refuses (BadInput, naming where the key that set it was set) a warm-up that does not fit the run:
+// as long as the run, or, under wsd, running into the final decay; the learning rate would never
+// reach train.lr. Fractions summing to <= 1 can still overlap once rounded to whole steps.
 void check_schedule_fits(const LrSchedule& s, const LoadedConfig& lc);
 
 }  // namespace mor

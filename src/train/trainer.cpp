@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -47,6 +48,39 @@ void accumulate_routing(RoutingStats& acc, RoutingStats& r, double micro_batches
   acc.maxvio += r.maxvio / micro_batches;
 }
 
+namespace {
+
+// Every rank must train the same config: one started with other --set values (an MPMD mpirun
+// line, a per-node script) would apply other updates unnoticed, or fail in a collective with an
+// unrelated message. Rank 0's resolved config goes to every rank; a rank whose own differs fails
+// naming the keys (which aborts the job), the others wait for that.
+void check_same_config_on_every_rank(const Config& config) {
+  dist::Communicator& w = dist::world();
+  if (w.size() == 1) return;
+  const std::string ours = dump_config(config);
+  int64_t n = int64_t(ours.size());
+  w.broadcast(&n, 1, DType::I64, 0);
+  std::vector<int32_t> words(size_t((n + 3) / 4), 0);
+  if (w.rank() == 0) std::memcpy(words.data(), ours.data(), ours.size());
+  w.broadcast(words.data(), int64_t(words.size()), DType::I32, 0);
+  const std::string root(reinterpret_cast<const char*>(words.data()), size_t(n));
+  int64_t differs = root == ours ? 0 : 1;
+  w.all_reduce(&differs, 1, DType::I64, dist::ReduceOp::Max);
+  if (differs == 0) return;
+  if (root == ours) {
+    w.barrier();  // never completes: the differing rank's error ends the job
+    return;
+  }
+  const auto theirs = flatten_config(load_config_text(root, "rank 0's config").config), mine = flatten_config(config);
+  std::string keys;
+  for (const auto& [k, v] : mine)
+    if (theirs.count(k) && theirs.at(k) != v) keys += " " + k + " (rank 0: " + theirs.at(k) + ", here: " + v + ")";
+  fail_input("rank ", w.rank(), " was started with another config than rank 0:", keys,
+             ". Hint: give every rank the same --config file and --set values.");
+}
+
+}  // namespace
+
 int64_t resolve_total_steps(const LoadedConfig& lc, int64_t dp) {
   const Config& c = lc.config;
   const TrainConfig& t = c.train;
@@ -72,6 +106,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   // The parallel layout: DP x TP, TP innermost (dist/process_grid.h).
   if (!dist::runtime_initialized()) dist::runtime_init(nullptr, nullptr);  // used as a library
   if (!std::getenv("MOR_COLLECTIVE_TIMEOUT")) dist::watchdog_set_timeout(c.dist.collective_timeout_s);
+  check_same_config_on_every_rank(c);
   dist::validate_layout(dist::world().size(), int(c.dist.tp), c.model.n_heads, c.model.kv_heads(), c.model.d_ff,
                         c.model.vocab_size);
   grid_ = std::make_unique<dist::ProcessGrid>(dist::world(), int(c.dist.tp));
@@ -140,7 +175,10 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
     } else if (auto found = ckpts_->find_newest_valid(true)) {
       for (const std::string& n : found->notes) std::fprintf(stderr, "note: %s\n", n.c_str());
       restore(found->path, found->checkpoint);
-      truncate_metrics(metrics_path, state_.step);
+      if (const int64_t dropped = truncate_metrics(metrics_path, state_.step))
+        std::fprintf(stderr, "note: %s: dropped %lld line%s cut short or unreadable (a crash mid-write, or an edit); "
+                     "%s step%s missing from the record.\n", metrics_path.c_str(), (long long)dropped,
+                     dropped == 1 ? "" : "s", dropped == 1 ? "its" : "their", dropped == 1 ? " is" : "s are");
     } else if (opts.resume) {
       fail_input(run_dir_, ": --resume but the run directory holds no checkpoint (no ckpt-*.h5). Hint: drop --resume to start fresh.");
     } else if (fs::exists(metrics_path)) {
@@ -449,8 +487,9 @@ std::string Trainer::run_eval(bool final) {
 
 int Trainer::run() {
   if (state_.step >= total_steps_) {
-    std::printf("%s: already complete at step %lld of %lld (%s). Hint: raise train.steps to continue, or pass --fresh.\n",
-                run_dir_.c_str(), (long long)state_.step, (long long)total_steps_, resumed_from_.c_str());
+    std::printf("%s: already complete at step %lld of %lld (%s). Hint: raise %s to continue, or pass --fresh.\n",
+                run_dir_.c_str(), (long long)state_.step, (long long)total_steps_, resumed_from_.c_str(),
+                cfg_.config.train.budget_flops > 0 ? "train.budget_flops" : "train.steps");
     return 0;  // nothing trained: config.yaml keeps the values the run was trained with
   }
   if (root_) write_file_atomically((fs::path(run_dir_) / "config.yaml").string(), dump_config(cfg_.config));

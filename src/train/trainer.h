@@ -75,6 +75,12 @@ class Trainer {
   void check_val_split();
   // Restores model, optimizer, loader, RNG, guard history and counters from a checkpoint.
   void restore(const std::string& path, const ckpt::Checkpoint& ck);
+  // Refuses a resume whose data order (data.shuffle, and train.seed when shuffling) differs from the
+  // checkpoint's: the saved loader position indexes that order.
+  void check_data_order_kept(const std::string& path, const LoadedConfig& stored, const ckpt::TrainingState& s);
+  // After a restore: a FLOP-budget run whose global batch changed gets the steps its remaining
+  // budget buys (and the schedule for them); a changed batch or learning-rate schedule is a note.
+  void adapt_to_resumed_settings(const LoadedConfig& stored, const ckpt::TrainingState& s);
   // Snapshot now (copies the tensors), write in the background; published once judged healthy.
   // Refuses (sets guard_blocked_save_) when the parameters are not finite.
   void save_checkpoint();

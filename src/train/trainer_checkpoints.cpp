@@ -15,6 +15,8 @@
 #include <map>
 
 #include "dist/process_grid.h"
+#include "format.h"
+#include "src/model/flops.h"
 
 namespace mor {
 namespace fs = std::filesystem;
@@ -101,6 +103,7 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
                " now gives ", loader_->windows_per_epoch(),
                " (the dataset or train.seq_len changed), so the saved loader position would replay or skip data. "
                "Hint: resume with the dataset the run started with, or pass --fresh.");
+  check_data_order_kept(path, stored, s);
   optim_->set_steps_taken(ck.state.adam_steps);
   state_.step = ck.state.step;
   state_.tokens = ck.state.tokens;
@@ -110,6 +113,65 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
   guard_.set_history({ck.state.guard_loss_ema, ck.state.guard_grad_ema, ck.state.guard_steps});
   loader_->seek(state_.loader);
   resumed_from_ = path;
+  adapt_to_resumed_settings(stored, s);
+}
+
+void Trainer::check_data_order_kept(const std::string& path, const LoadedConfig& stored, const ckpt::TrainingState& s) {
+  const bool shuffle_then = stored.config.data.shuffle, shuffle_now = cfg_.config.data.shuffle;
+  const int64_t seed_then = stored.config.train.seed, seed_now = cfg_.config.train.seed;
+  if (shuffle_then == shuffle_now && (!shuffle_now || seed_then == seed_now)) return;
+  const auto order = [](bool shuffle, int64_t seed) {
+    return shuffle ? "data.shuffle true with train.seed " + std::to_string(seed) : std::string("data.shuffle false");
+  };
+  fail_input(path, ": written while reading the data in the order of ", order(shuffle_then, seed_then),
+             "; the saved loader position (epoch ", s.loader_epoch, ", window ", s.loader_consumed, ") indexes that order, so ",
+             "with ", order(shuffle_now, seed_now), " windows would repeat or be skipped. Hint: resume with ",
+             shuffle_then ? "train.seed " + std::to_string(seed_then) + " and data.shuffle true" : std::string("data.shuffle false"),
+             ", or pass --fresh to start over.");
+}
+
+void Trainer::adapt_to_resumed_settings(const LoadedConfig& stored, const ckpt::TrainingState& s) {
+  if (s.step <= 0) return;
+  const Config& c = cfg_.config;
+  const TrainConfig& then = stored.config.train;
+  const int64_t tokens_then = s.tokens / s.step;  // per step: the global batch it was trained with
+  const int64_t tokens_now = int64_t(global_tokens_per_step(c.train, dp_->size()));
+  std::vector<std::string> notes;
+  if (tokens_then != tokens_now) {
+    notes.push_back("the global batch changed since the checkpoint: " + std::to_string(tokens_then) + " -> " +
+                    std::to_string(tokens_now) + " tokens per step");
+    if (c.train.budget_flops > 0) {
+      // The budget's steps were counted at the old batch: what is left buys this many at the new one.
+      const double left = std::max(0.0, c.train.budget_flops - s.flops);
+      total_steps_ = s.step + int64_t(std::llround(left / (budget_flops_per_token(c.model, c.train.seq_len) * double(tokens_now))));
+      schedule_ = make_schedule(c, total_steps_, dp_->size());
+      check_schedule_fits(schedule_, cfg_);
+      notes.push_back("the " + format_si(left, 3) + " budget FLOPs left buy " + std::to_string(total_steps_ - s.step) +
+                      " more steps (" + std::to_string(total_steps_) + " in all)");
+    }
+  }
+  // The learning rate of the next step under the checkpoint's own schedule, at the batch it had.
+  const int64_t tokens_per_rank_then = then.micro_batch * then.grad_accum * then.seq_len;
+  const int64_t dp_then = std::max<int64_t>(1, std::llround(double(tokens_then) / double(std::max<int64_t>(1, tokens_per_rank_then))));
+  const int64_t total_then =
+      then.budget_flops > 0
+          ? int64_t(std::llround(then.budget_flops / (budget_flops_per_token(stored.config.model, then.seq_len) * double(tokens_then))))
+          : then.steps;
+  const double lr_then = make_schedule(stored.config, total_then, dp_then).lr_at(s.step), lr_now = schedule_.lr_at(s.step);
+  if (std::fabs(lr_now - lr_then) > 1e-9 * std::max(std::fabs(lr_then), 1e-30)) {
+    std::string changed;
+    const auto a = flatten_config(stored.config), b = flatten_config(c);
+    for (const char* k : {"train.lr", "train.schedule", "train.steps", "train.budget_flops", "train.warmup_steps",
+                          "train.warmup_frac", "train.warmup_budget_flops", "train.decay_frac", "train.min_lr_ratio"})
+      if (a.at(k) != b.at(k)) changed += std::string(changed.empty() ? "" : ", ") + k + " " + a.at(k) + " -> " + b.at(k);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "the learning rate of the next step is %.4g; the checkpoint's schedule gives %.4g", lr_now, lr_then);
+    notes.push_back(std::string(buf) + (changed.empty() ? " (the global batch changed)" : " (" + changed + ")") +
+                    (schedule_.warmup_steps > s.step ? "; the warm-up (" + std::to_string(schedule_.warmup_steps) +
+                                                          " steps of the new length) is not over" : ""));
+  }
+  if (root_)
+    for (const std::string& n : notes) std::fprintf(stderr, "note: resuming: %s.\n", n.c_str());
 }
 
 void Trainer::snapshot_checkpoint() {
@@ -185,8 +247,8 @@ bool Trainer::on_write_failure(const std::string& message) {
   std::fprintf(stderr, "error: %s (%s)\n", message.c_str(),
                prev.empty() ? "no earlier checkpoint" : ("previous checkpoint " + prev + " intact").c_str());
   if (write_failures_ > cfg_.config.train.ckpt_retries) {
-    std::fprintf(stderr, "error: stopping: %lld checkpoint write(s) failed in a row (train.ckpt_retries=%lld). Hint: free space "
-                         "in %s, then %s\n",
+    std::fprintf(stderr, "error: stopping: %lld checkpoint write(s) failed in a row (train.ckpt_retries=%lld). Hint: make %s "
+                         "writable and give it free space (the error above says which failed), then %s\n",
                  (long long)write_failures_, (long long)cfg_.config.train.ckpt_retries, run_dir_.c_str(),
                  prev.empty() ? "run the same command again" : ("resume with: " + resume_hint()).c_str());
     return true;

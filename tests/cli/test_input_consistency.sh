@@ -34,7 +34,7 @@ expect_msg "the warm-up of 7 steps (train.warmup_steps) does not fit the run's 6
 expect_exit 2 "$MOR" flops --config "$WORK/tiny.yaml" --set train.steps=0 --set train.budget_flops=1e12 \
   --set train.warmup_budget_flops=1e14
 expect_msg "(train.warmup_budget_flops)"
-expect_msg "Hint: keep train.warmup_budget_flops at or below train.budget_flops"
+expect_msg "Hint: lower train.warmup_budget_flops, or train longer"
 "$MOR" flops --config "$WORK/tiny.yaml" --set train.warmup_steps=5 --set train.decay_frac=0.1 >/dev/null  # 5 + 1 fit in 6
 
 # --- keys that would be ignored, values out of range --------------------------------------------
@@ -59,16 +59,29 @@ mkdir -p "$WORK/outer" && cp -r "$WORK/ds" "$WORK/outer/ds"  # a run directory h
 # --- mor prepare ---------------------------------------------------------------------------------
 expect_exit 2 "$MOR" prepare --input /usr/share/common-licenses --out "$WORK/p1" --tokenizer "$WORK/ds/tokenizer.model" \
   --vocab-size 1000 --quiet
-expect_msg "--vocab-size 1000 with --tokenizer $WORK/ds/tokenizer.model: a reused tokenizer brings its own vocabulary"
+expect_msg "--vocab-size 1000 with --tokenizer $WORK/ds/tokenizer.model of 512 pieces: a reused tokenizer brings its own vocabulary"
+"$MOR" prepare --input /usr/share/common-licenses --out "$WORK/p0" --tokenizer "$WORK/ds/tokenizer.model" --vocab-size 512 \
+  --quiet >/dev/null 2>&1 || fail "--vocab-size equal to the tokenizer's was refused"
 "$MOR" prepare --input /usr/share/common-licenses --out "$WORK/p1" --tokenizer "$WORK/ds/tokenizer.model" --quiet >/dev/null
 python3 -c "import json,sys; o = json.load(open(sys.argv[1]))['options']; assert o['vocab_size'] == 512, o" "$WORK/p1/manifest.json" ||
   fail "the manifest's options do not record the reused tokenizer's vocabulary"
 expect_exit 2 "$MOR" prepare --input /usr/share/common-licenses/BSD --input /usr/share/common-licenses/BSD --out "$WORK/p2" \
   --tokenizer "$WORK/ds/tokenizer.model" --quiet
-expect_msg "--input /usr/share/common-licenses/BSD is the same as --input /usr/share/common-licenses/BSD"
+expect_msg "/usr/share/common-licenses/BSD: reached through --input /usr/share/common-licenses/BSD and again through --input /usr/share/common-licenses/BSD"
 expect_exit 2 "$MOR" prepare --input /usr/share/common-licenses --input /usr/share/common-licenses/BSD --out "$WORK/p2" \
   --tokenizer "$WORK/ds/tokenizer.model" --quiet
-expect_msg "--input /usr/share/common-licenses/BSD lies inside --input /usr/share/common-licenses"
+expect_msg "reached through --input /usr/share/common-licenses and again through --input /usr/share/common-licenses/BSD"
+# The same file spelled relative and absolute, or through a link to its directory.
+ln -s /usr/share/common-licenses "$WORK/lic-link"
+expect_exit 2 "$MOR" prepare --input "$WORK/lic-link/BSD" --input /usr/share/common-licenses/BSD --out "$WORK/p2" \
+  --tokenizer "$WORK/ds/tokenizer.model" --quiet
+expect_msg "reached through --input $WORK/lic-link/BSD and again through --input /usr/share/common-licenses/BSD"
+(cd /usr/share && "$MOR" prepare --input common-licenses/BSD --input /usr/share/common-licenses/BSD --out "$WORK/p2" \
+  --tokenizer "$WORK/ds/tokenizer.model" --quiet) >/dev/null 2>"$WORK/err" && fail "relative + absolute spelling accepted"
+expect_msg "reached through --input common-licenses/BSD and again through --input /usr/share/common-licenses/BSD"
+# A file the directory's walk does not list (--ext) is no duplicate.
+"$MOR" prepare --input /usr/share/common-licenses --ext .nothing --input /usr/share/common-licenses/BSD --out "$WORK/p5" \
+  --tokenizer "$WORK/ds/tokenizer.model" --val-fraction 0 --quiet >/dev/null
 [ ! -e "$WORK/p2" ] || fail "a refused prepare wrote its output"
 # A link to a file of the corpus is the same document: read once (before, it was counted twice).
 mkdir -p "$WORK/aliased/sub"
@@ -93,7 +106,7 @@ import json, sys
 c = json.load(open(sys.argv[1])); c["rope_theta"] = 500000.0; json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
 expect_exit 2 "$MOR" import --hf "$WORK/hf_edit" --out "$WORK/edit.h5"
-expect_msg "config.json: \"rope_theta\" is 500000.0 here but 10000.0 in \"mor_train_config\""
+expect_msg "config.json: \"rope_theta\" is 500000.0 here but 10000.0 in \"mor_train_config\", which is what \`mor import\` reads (transformers reads 500000.0)"
 [ ! -e "$WORK/edit.h5" ] || fail "a refused import wrote its checkpoint"
 cp -r "$WORK/hf" "$WORK/hf_edit2"
 python3 - "$WORK/hf_edit2/config.json" <<'PY'
@@ -101,7 +114,21 @@ import json, sys
 c = json.load(open(sys.argv[1])); c["mor"]["expert"]["alpha"] = 0.5; json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
 expect_exit 2 "$MOR" eval --checkpoint "$WORK/hf_edit2" --data "$WORK/ds"
-expect_msg "\"mor/expert/alpha\" is 0.5 here but 0.1 in \"mor_train_config\""
+expect_msg "the \"mor\" block gives model.mor.alpha 0.5, but \"mor_train_config\" (what \`mor import\` reads) says 0.1"
+# An export of an earlier version (its mor block lacks keys, has others, differs in training-only
+# settings) and one whose capacity list grew still import where the model keys agree.
+cp -r "$WORK/hf" "$WORK/hf_older" && cp -r "$WORK/hf" "$WORK/hf_training"
+python3 - "$WORK/hf_older/config.json" "$WORK/hf_training/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+m = c["mor"]; del m["base_depth"]; m["alpha"] = 0.1; m["kv_mode"] = "recursion"  # the layout before 2026-12-02
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+c = json.load(open(sys.argv[2]))
+c["mor"]["expert"]["coeff"] = 0.5; c["mor"]["expert"]["cap_warmup_step"] = 7; del c["mor"]["base_depth"]
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+"$MOR" import --hf "$WORK/hf_older" --out "$WORK/older.h5" >/dev/null || fail "an export with an older mor block was refused"
+"$MOR" import --hf "$WORK/hf_training" --out "$WORK/training.h5" >/dev/null || fail "training-only block settings were compared"
 "$MOR" import --hf "$WORK/hf" --out "$WORK/back.h5" >/dev/null  # the unedited export imports
 
 # A second tokenizer of the same size, from other text: an export, and a checkpoint imported from
@@ -130,9 +157,9 @@ expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --steps 3 --run-dir "$WORK
 expect_msg "Hint: config keys are set with --set KEY=VALUE (e.g. --set train.steps=3"
 # A checkpoint of another model in the run directory: the hint says to move it, not only --fresh.
 cp -r "$WORK/run" "$WORK/r7"
-"$MOR" train --config "$WORK/tiny.yaml" --set model.d_ff=64 --set train.steps=1 --run-dir "$WORK/other_run" --quiet >/dev/null
-cp "$WORK/other_run/$(cat "$WORK/other_run/latest")" "$WORK/r7/ckpt-00000099.h5"
-expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --set train.steps=8 --run-dir "$WORK/r7"
-expect_msg "ckpt-00000099.h5: written for a different model: model.d_ff (checkpoint 64, config 128)"
+"$MOR" train --config "$WORK/tiny.yaml" --set model.d_ff=64 --set train.steps=8 --run-dir "$WORK/other_run" --quiet >/dev/null
+cp "$WORK/other_run/ckpt-00000008.h5" "$WORK/r7/"
+expect_exit 2 "$MOR" train --config "$WORK/tiny.yaml" --set train.steps=10 --run-dir "$WORK/r7"
+expect_msg "ckpt-00000008.h5: written for a different model: model.d_ff (checkpoint 64, config 128)"
 expect_msg "move it out of $WORK/r7 and the newest checkpoint before it is used"
 echo "input consistency: ok"

@@ -1,6 +1,7 @@
 // Config loading: defaults, overrides, and one clear `file:line:col` error per kind of bad input.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 
 #include "src/config/config.h"
@@ -184,6 +185,23 @@ TEST(Config, MapOverrideMergesIntoTheSection) {
 TEST(Config, NegativeThreadsAreRefused) {
   const std::string e = error_of("model:\n  d_model: 64\n  n_heads: 4\ntrain:\n  steps: 3\n  threads: -2\n");
   EXPECT_NE(e.find("cfg.yaml:6:12: train.threads must be >= 0 (got -2)"), std::string::npos) << e;
+}
+
+// model.mor.capacity without expert routing: refused where a user wrote it (a file, --set), but a
+// config stored by an earlier version in a checkpoint or export that holds it still loads.
+TEST(Config, CapacityWithoutExpertRoutingIsRefusedOnlyInUserConfigs) {
+  const std::string yaml = "model:\n  d_model: 64\n  n_heads: 4\n  n_layers: 5\n  recursion:\n    sharing: middle_cycle\n"
+                           "    num_recursions: 3\n  mor:\n    type: token\n    capacity: [1, 0.5, 0.25]\ntrain:\n  steps: 3\n";
+  EXPECT_EQ(load_config_text(yaml, "ckpt.h5:/config").config.model.mor.capacity.size(), 3u);
+  const std::string path = ::testing::TempDir() + "capacity_token.yaml";
+  std::ofstream(path) << yaml;
+  std::string e;
+  try {
+    load_config(path);
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("capacity_token.yaml:10:15: model.mor.capacity applies to expert-choice routing only"), std::string::npos) << e;
 }
 
 TEST(Config, EveryKeyIsDocumented) {
