@@ -147,8 +147,8 @@ bool is_valid_inv_freq(const Tensor& t, const ModelConfig& m) {
 // the Hugging Face keys beside it and other readers the `mor` block: all must describe the same
 // model. A Hugging Face key whose value differs from what an export of that config writes, or a
 // model setting the block gives otherwise, is an error naming it. Absent keys are not compared
-// (exports of earlier versions lack some), nor are the block's training-only settings (loss
-// coefficients, warm-ups).
+// (exports of earlier versions lack some, and hold some this reader does not know), nor are the
+// block's training-only settings (loss coefficients, warm-ups).
 void check_hf_keys_agree(const json& j, const Config& cfg, const std::string& where) {
   const bool llama = !j.contains("mor");
   const json want = json::parse(llama_config_json(cfg, llama).dump());
@@ -162,15 +162,19 @@ void check_hf_keys_agree(const json& j, const Config& cfg, const std::string& wh
                           "rope_theta", "rope_scaling", "attention_bias", "mlp_bias", "tie_word_embeddings"})
     if (j.contains(key) && j[key] != want[key]) refuse(key, j[key], want[key]);
   if (llama) return;
-  // The mor block as its reader takes it, onto the config's own model: what differs is a model
-  // setting the block gives otherwise. A block this reader cannot take (an earlier layout) is not
-  // compared.
+  // The mor block as its reader takes it (keys it does not know, as in blocks of earlier layouts,
+  // left out), onto the config's own model: what differs is a model setting the block gives
+  // otherwise; a block the reader refuses (say type token without a token section) cannot
+  // describe that model at all.
   ModelConfig from_block = cfg.model;
   int64_t base_depth = -1;
   try {
-    base_depth = apply_mor_block(j["mor"], j.contains("kv_sharing") ? j["kv_sharing"] : json(), from_block, where);
-  } catch (const Error&) {
-    return;
+    const json top_kv = j.contains("kv_sharing") ? mor_block_known_keys(json{{"kv_sharing", j["kv_sharing"]}})["kv_sharing"] : json();
+    base_depth = apply_mor_block(mor_block_known_keys(j["mor"]), top_kv, from_block, where);
+  } catch (const Error& e) {
+    fail_input(where, ": the \"mor\" block does not describe the model of \"mor_train_config\" (what `mor import` reads): ",
+               e.what(), " Hint: re-export the checkpoint, or delete \"mor_train_config\" to import from the Hugging Face keys "
+               "and the block.");
   }
   static const std::set<std::string> kTrainingOnly = {"model.mor.aux_coeff", "model.mor.z_coeff", "model.mor.cap_warmup_steps",
                                                       "model.mor.aux_router_lr_mult", "model.mor.bal_coeff",

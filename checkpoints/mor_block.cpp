@@ -76,6 +76,22 @@ std::string router_func_of(const json& j, const std::string& fallback) {
 
 }  // namespace
 
+nlohmann::json mor_block_known_keys(const nlohmann::json& block) {
+  const auto keep = [](const json& j, const std::set<std::string>& allowed) {
+    json out = json::object();
+    if (!j.is_object()) return j;
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (allowed.count(it.key())) out[it.key()] = it.value();
+    return out;
+  };
+  json out = keep(block, kTop);
+  if (!out.is_object()) return out;
+  if (out.contains("expert")) out["expert"] = keep(out["expert"], kExpert);
+  if (out.contains("token")) out["token"] = keep(out["token"], kToken);
+  if (out.contains("kv_sharing")) out["kv_sharing"] = keep(out["kv_sharing"], kKv);
+  return out;
+}
+
 nlohmann::ordered_json mor_block(const Config& cfg) {
   const ModelConfig& m = cfg.model;
   const RoutingSpec rr = resolve_routing(m);

@@ -28,6 +28,10 @@ namespace mor::ckpt {
 // The block for a Recursive or MoR model (resolution: src/config/routing_spec.h).
 nlohmann::ordered_json mor_block(const Config& cfg);
 
+// `block` without the keys apply_mor_block does not know (at the top and in expert, token and
+// kv_sharing): what this reader takes of a block of another layout.
+nlohmann::json mor_block_known_keys(const nlohmann::json& block);
+
 // Applies a `mor` block (and an optional top-level `kv_sharing`, null when absent) to m, which
 // already holds the Llama shape; `where` names the file in errors (BadInput). Returns the block's
 // base_depth (-1 when absent), for the caller to check against the validated model.

@@ -259,8 +259,11 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     if (dynamic_cast<const CLI::ExtrasError*>(&e)) {  // e.g. `mor train -c F --steps 3`
       const auto parsed = [&app](const char* name) { return app.get_subcommand(name)->parsed(); };
-      const bool takes_set = parsed("train") || parsed("flops") || (parsed("bench") && (app.get_subcommand("bench")->get_subcommand("train")->parsed() ||
-                                                                                          app.get_subcommand("bench")->get_subcommand("checkpoint")->parsed()));
+      const auto parsed_in = [&app](const char* parent, const char* name) {
+        return app.get_subcommand(parent)->parsed() && app.get_subcommand(parent)->get_subcommand(name)->parsed();
+      };
+      const bool takes_set = parsed("train") || parsed("flops") || parsed_in("bench", "train") ||
+                             parsed_in("bench", "checkpoint") || parsed_in("sweep", "plan");
       std::fprintf(stderr, "Hint: %s`mor <command> --help` lists each command's flags.\n",
                    takes_set ? "config keys are set with --set KEY=VALUE (e.g. --set train.steps=3; `mor config --keys` lists them); " : "");
     }

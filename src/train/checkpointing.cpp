@@ -194,11 +194,6 @@ std::optional<CheckpointManager::Found> CheckpointManager::find_newest_valid(boo
   std::vector<std::string> notes, set_aside;
   for (const std::string& path : list_checkpoints(dir_)) {
     const std::string name = fs::path(path).filename().string();
-    std::error_code ec;
-    if (fs::is_symlink(fs::symlink_status(path, ec)))
-      fail_input(path, ": is a symbolic link (to ", fs::read_symlink(path, ec).string(), "); a run resumes only from "
-                 "checkpoints it wrote itself. Hint: copy the file in under the name of its step, or move the link out of ",
-                 dir_, ".");
     try {
       Found f{path, ckpt::read_checkpoint(path, with_optimizer), {}};
       // Files are ordered (and pruned) by the step in their name: one that holds another step would
@@ -217,6 +212,9 @@ std::optional<CheckpointManager::Found> CheckpointManager::find_newest_valid(boo
         notes.push_back(pointer.string() + " names " + named +
                         (fs::exists(fs::path(dir_) / named) ? "" : ", which does not exist") +
                         "; using the newest checkpoint that verifies, " + name);
+      std::error_code ec;
+      if (fs::is_symlink(fs::symlink_status(path, ec)))  // moved to other storage, or another run's file
+        notes.push_back(name + " is a symbolic link to " + fs::read_symlink(path, ec).string() + "; resuming from it");
       if (named != name) write_pointer(dir_, name);
       f.notes = std::move(notes);
       return f;

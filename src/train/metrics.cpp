@@ -71,23 +71,36 @@ int64_t truncate_metrics(const std::string& path, int64_t step) {
   std::ifstream in(path);
   if (!in) return 0;
   std::vector<std::string> keep;
-  int64_t dropped = 0;
+  int64_t missing = 0, unknown = 0;  // cut lines of kept steps; unreadable lines since the last kept one
   for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
+    // The step, even of a line cut short ("step" comes first); "step": 1 (json.dumps) as "step":1.
     const auto k = line.find("\"step\":");
     int64_t s = 0;
-    const char* from = k == std::string::npos ? nullptr : line.data() + k + 7;
-    if (!from || line.back() != '}' || std::from_chars(from, line.data() + line.size(), s).ec != std::errc()) {
-      ++dropped;
-      continue;
+    bool has_step = false;
+    if (k != std::string::npos) {
+      const char* from = line.data() + k + 7;
+      const char* end = line.data() + line.size();
+      while (from < end && (*from == ' ' || *from == '\t')) ++from;
+      const auto r = std::from_chars(from, end, s);
+      has_step = r.ec == std::errc() && r.ptr < end && (*r.ptr == ',' || *r.ptr == '}' || *r.ptr == ' ');
     }
-    if (s <= step) keep.push_back(line);
+    const bool whole = has_step && line.back() == '}';
+    if (whole && s <= step) {
+      keep.push_back(line);
+      missing += unknown;  // an unreadable line before a kept record held a step now missing
+      unknown = 0;
+    } else if (!whole) {
+      if (!has_step) ++unknown;
+      else if (s <= step) ++missing;  // a step after the checkpoint's is trained again: not missing
+    }
   }
   in.close();
   std::string text;
   for (const auto& l : keep) text += l + "\n";
   write_file_atomically(path, text);
-  return dropped;
+  return missing;
 }
 
 }  // namespace mor

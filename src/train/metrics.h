@@ -38,7 +38,8 @@ class MetricsWriter {
 // names the file when the disk is full.
 void write_file_atomically(const std::string& path, const std::string& text);
 // Keeps only the whole records of steps <= `step` in a metrics file (resume), rewritten atomically.
-// Returns how many lines it dropped as cut short or unreadable (their steps are missing from it).
+// Returns how many lines it dropped as cut short or unreadable whose steps are now missing from it
+// (a cut line of a step after `step` is not counted: the resumed run trains that step again).
 int64_t truncate_metrics(const std::string& path, int64_t step);
 
 }  // namespace mor

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "evaluate.h"
 #include "format.h"
@@ -54,6 +55,12 @@ namespace {
 // line, a per-node script) would apply other updates unnoticed, or fail in a collective with an
 // unrelated message. Rank 0's resolved config goes to every rank; a rank whose own differs fails
 // naming the keys (which aborts the job), the others wait for that.
+// Settings of the process itself, which may differ between ranks: its threads, the dataset's path
+// as spelled on its host, the run's name (a config file's stem by default), its watchdog and
+// start-up check, and printing (rank 0 prints).
+const std::set<std::string> kProcessLocal = {"name", "train.threads", "data.path", "dist.collective_timeout_s",
+                                              "train.memory_check", "train.log_every"};
+
 void check_same_config_on_every_rank(const Config& config) {
   dist::Communicator& w = dist::world();
   if (w.size() == 1) return;
@@ -74,7 +81,12 @@ void check_same_config_on_every_rank(const Config& config) {
   const auto theirs = flatten_config(load_config_text(root, "rank 0's config").config), mine = flatten_config(config);
   std::string keys;
   for (const auto& [k, v] : mine)
-    if (theirs.count(k) && theirs.at(k) != v) keys += " " + k + " (rank 0: " + theirs.at(k) + ", here: " + v + ")";
+    if (!kProcessLocal.count(k) && theirs.count(k) && theirs.at(k) != v)
+      keys += " " + k + " (rank 0: " + theirs.at(k) + ", here: " + v + ")";
+  if (keys.empty()) {  // only settings of the processes themselves differ
+    w.barrier();       // never completes if another rank differs in more; its error ends the job
+    return;
+  }
   fail_input("rank ", w.rank(), " was started with another config than rank 0:", keys,
              ". Hint: give every rank the same --config file and --set values.");
 }

@@ -80,7 +80,8 @@ class Trainer {
   void check_data_order_kept(const std::string& path, const LoadedConfig& stored, const ckpt::TrainingState& s);
   // After a restore: a FLOP-budget run whose global batch changed gets the steps its remaining
   // budget buys (and the schedule for them); a changed batch or learning-rate schedule is a note.
-  void adapt_to_resumed_settings(const LoadedConfig& stored, const ckpt::TrainingState& s);
+  // `dp_then`: the data-parallel ranks the checkpoint was written by.
+  void adapt_to_resumed_settings(const LoadedConfig& stored, const ckpt::TrainingState& s, int64_t dp_then);
   // Snapshot now (copies the tensors), write in the background; published once judged healthy.
   // Refuses (sets guard_blocked_save_) when the parameters are not finite.
   void save_checkpoint();

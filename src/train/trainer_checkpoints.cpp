@@ -58,8 +58,11 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
   LoadedConfig stored = load_config_text(ck.config_yaml, path + ":/config");
   const auto a = flatten_config(stored.config), b = flatten_config(cfg_.config);
   std::string diffs;
+  // (A capacity list means nothing without expert routing; earlier versions stored one there.)
+  const bool expert = stored.config.model.mor.type == "expert" || cfg_.config.model.mor.type == "expert";
   for (const auto& [k, v] : a)
-    if (k.rfind("model.", 0) == 0 && b.at(k) != v) diffs += " " + k + " (checkpoint " + v + ", config " + b.at(k) + ")";
+    if (k.rfind("model.", 0) == 0 && b.at(k) != v && (expert || k != "model.mor.capacity"))
+      diffs += " " + k + " (checkpoint " + v + ", config " + b.at(k) + ")";
   if (!diffs.empty())
     fail_input(path, ": written for a different model:", diffs, ". Hint: resume with the config the run started with; if this "
                "file does not belong to the run, move it out of ", run_dir_, " and the newest checkpoint before it is used; "
@@ -113,7 +116,7 @@ void Trainer::restore(const std::string& path, const ckpt::Checkpoint& ck) {
   guard_.set_history({ck.state.guard_loss_ema, ck.state.guard_grad_ema, ck.state.guard_steps});
   loader_->seek(state_.loader);
   resumed_from_ = path;
-  adapt_to_resumed_settings(stored, s);
+  adapt_to_resumed_settings(stored, s, ck.meta.dp_size);
 }
 
 void Trainer::check_data_order_kept(const std::string& path, const LoadedConfig& stored, const ckpt::TrainingState& s) {
@@ -130,33 +133,38 @@ void Trainer::check_data_order_kept(const std::string& path, const LoadedConfig&
              ", or pass --fresh to start over.");
 }
 
-void Trainer::adapt_to_resumed_settings(const LoadedConfig& stored, const ckpt::TrainingState& s) {
+void Trainer::adapt_to_resumed_settings(const LoadedConfig& stored, const ckpt::TrainingState& s, int64_t dp_then) {
   if (s.step <= 0) return;
   const Config& c = cfg_.config;
   const TrainConfig& then = stored.config.train;
-  const int64_t tokens_then = s.tokens / s.step;  // per step: the global batch it was trained with
+  dp_then = std::max<int64_t>(1, dp_then);
+  const int64_t tokens_then = then.micro_batch * then.grad_accum * then.seq_len * dp_then;  // the batch it last trained with
   const int64_t tokens_now = int64_t(global_tokens_per_step(c.train, dp_->size()));
+  // The run's length as the checkpoint's session had it: train.steps, or for a budget run its step
+  // plus what its budget had left at its batch (however it was resumed before).
+  const auto budget_total = [&s](const Config& cfg, int64_t tokens_per_step) {
+    const double left = std::max(0.0, cfg.train.budget_flops - s.flops);
+    return s.step + int64_t(std::llround(left / (budget_flops_per_token(cfg.model, cfg.train.seq_len) * double(tokens_per_step))));
+  };
+  const int64_t total_then = then.budget_flops > 0 ? budget_total(stored.config, tokens_then) : then.steps;
   std::vector<std::string> notes;
-  if (tokens_then != tokens_now) {
+  if (tokens_then != tokens_now)
     notes.push_back("the global batch changed since the checkpoint: " + std::to_string(tokens_then) + " -> " +
                     std::to_string(tokens_now) + " tokens per step");
-    if (c.train.budget_flops > 0) {
-      // The budget's steps were counted at the old batch: what is left buys this many at the new one.
-      const double left = std::max(0.0, c.train.budget_flops - s.flops);
-      total_steps_ = s.step + int64_t(std::llround(left / (budget_flops_per_token(c.model, c.train.seq_len) * double(tokens_now))));
+  if (c.train.budget_flops > 0) {
+    // What is left of the budget buys this many steps at the current batch (the count from the
+    // start when the batch never changed; steps taken at another batch count by what they spent).
+    const int64_t total = budget_total(c, tokens_now);
+    if (total != total_steps_) {
+      total_steps_ = total;
       schedule_ = make_schedule(c, total_steps_, dp_->size());
       check_schedule_fits(schedule_, cfg_);
-      notes.push_back("the " + format_si(left, 3) + " budget FLOPs left buy " + std::to_string(total_steps_ - s.step) +
-                      " more steps (" + std::to_string(total_steps_) + " in all)");
     }
+    if (total != total_then)
+      notes.push_back("the " + format_si(std::max(0.0, c.train.budget_flops - s.flops), 3) + " budget FLOPs left buy " +
+                      std::to_string(total - s.step) + " more steps (" + std::to_string(total) + " in all)");
   }
   // The learning rate of the next step under the checkpoint's own schedule, at the batch it had.
-  const int64_t tokens_per_rank_then = then.micro_batch * then.grad_accum * then.seq_len;
-  const int64_t dp_then = std::max<int64_t>(1, std::llround(double(tokens_then) / double(std::max<int64_t>(1, tokens_per_rank_then))));
-  const int64_t total_then =
-      then.budget_flops > 0
-          ? int64_t(std::llround(then.budget_flops / (budget_flops_per_token(stored.config.model, then.seq_len) * double(tokens_then))))
-          : then.steps;
   const double lr_then = make_schedule(stored.config, total_then, dp_then).lr_at(s.step), lr_now = schedule_.lr_at(s.step);
   if (std::fabs(lr_now - lr_then) > 1e-9 * std::max(std::fabs(lr_then), 1e-30)) {
     std::string changed;

@@ -128,6 +128,17 @@ c["mor"]["expert"]["coeff"] = 0.5; c["mor"]["expert"]["cap_warmup_step"] = 7; de
 json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 "$MOR" import --hf "$WORK/hf_older" --out "$WORK/older.h5" >/dev/null || fail "an export with an older mor block was refused"
+cp -r "$WORK/hf_older" "$WORK/hf_older_edit"  # ... but a model edit beside the unknown keys is still caught
+sed -i 's/"num_recursion": 3/"num_recursion": 2/' "$WORK/hf_older_edit/config.json"
+expect_exit 2 "$MOR" import --hf "$WORK/hf_older_edit" --out "$WORK/older_edit.h5"
+expect_msg "the \"mor\" block gives model.recursion.num_recursions 2"
+cp -r "$WORK/hf" "$WORK/hf_type"  # a block its reader refuses cannot describe the model
+python3 - "$WORK/hf_type/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["mor"]["type"] = "token"; json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+expect_exit 2 "$MOR" import --hf "$WORK/hf_type" --out "$WORK/type.h5"
+expect_msg "the \"mor\" block does not describe the model of \"mor_train_config\""
 "$MOR" import --hf "$WORK/hf_training" --out "$WORK/training.h5" >/dev/null || fail "training-only block settings were compared"
 "$MOR" import --hf "$WORK/hf" --out "$WORK/back.h5" >/dev/null  # the unedited export imports
 

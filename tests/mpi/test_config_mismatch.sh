@@ -26,4 +26,9 @@ mpmd "--set model.d_ff=64" ""
 grep -qF "model.d_ff (rank 0: 64, here: 128)" "$WORK/err" || fail "d_ff mismatch not named: $(cat "$WORK/err")"
 mpmd "--set train.lr=0.01" "--set train.lr=0.01"  # the same values on every rank train
 [ "$rc" -eq 0 ] || fail "ranks with the same config failed: $(cat "$WORK/err")"
+# Settings of the process itself may differ: threads, the dataset's path as spelled on its host.
+cp -r "$WORK/ds" "$WORK/ds_copy"
+rm -rf "$WORK/run"
+mpmd "--set train.threads=1" "--set train.threads=2 --set data.path=$WORK/ds/../ds"
+[ "$rc" -eq 0 ] || fail "ranks differing only in process settings failed: $(cat "$WORK/err")"
 echo "config mismatch across ranks: ok"
