@@ -116,7 +116,9 @@ class LocalRunner {
       std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
       l << "=== mor sweep run, " << when << ", " << threads_ << " thread(s) ===\n";
     }
-    ChildSpec cs{{mor_, "train", "--config", pdir + "/config.yaml", "--run-dir", pdir, "--quiet"},
+    std::vector<std::string> args = {mor_, "train", "--config", pdir + "/config.yaml", "--run-dir", pdir, "--quiet"};
+    for (std::string& a : point_run_flags(p, 1)) args.push_back(std::move(a));
+    ChildSpec cs{std::move(args),
                  {{"OMP_NUM_THREADS", std::to_string(threads_)}, {"OPENBLAS_NUM_THREADS", std::to_string(threads_)}},
                  log};
     running_.push_back({i, spawn_child(cs), clock_type::now()});

@@ -12,6 +12,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sweep_plan.h"
 
@@ -30,6 +31,12 @@ int run_sweep_run(const RunOptions& o);
 
 // True when the point's run directory holds summary.json.
 bool point_finished(const std::string& dir, const SweepPoint& p);
+
+// The `mor train` flags that run point `p` as planned on `ranks` ranks, whatever its config.yaml
+// holds now (the trainer rewrites it with the flags a launcher passed): the planned global batch
+// (train.micro_batch / (ranks / dist.tp) per data-parallel rank), step and warm-up counts. Every
+// launcher passes them, so a point may be resumed by another launcher or rank count.
+std::vector<std::string> point_run_flags(const SweepPoint& p, int64_t ranks);
 
 // Script writers (sweep_scripts.cpp); return the script path.
 std::string write_mpirun_script(const std::string& dir, const SweepPlan& plan, const RunOptions& o);

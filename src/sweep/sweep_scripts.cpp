@@ -16,6 +16,23 @@
 #endif
 
 namespace mor::sweep {
+
+std::vector<std::string> point_run_flags(const SweepPoint& p, int64_t ranks) {
+  if (p.warmup_steps < 0) {  // a plan from before per-point warm-up counts: only one process can run it as is
+    if (ranks == 1) return {};
+    fail_input("the plan of sweep point ", p.id, " predates per-point warm-up counts, needed with --ranks > 1. Hint: re-plan it.");
+  }
+  if (ranks % p.tp != 0)
+    fail_input("--ranks ", ranks, " is not a multiple of dist.tp ", p.tp, " of sweep point ", p.id,
+               ". Hint: pick --ranks as a multiple of ", p.tp, ".");
+  const int64_t dp = ranks / p.tp;  // the batch is split over the data-parallel ranks only
+  if (p.micro_batch % dp != 0)
+    fail_input("--ranks ", ranks, " gives ", dp, " data-parallel ranks (dist.tp ", p.tp, "), and ", dp,
+               " does not divide train.micro_batch ", p.micro_batch, " of sweep point ", p.id,
+               ", so the global batch would change. Hint: pick --ranks so that --ranks / ", p.tp, " divides ", p.micro_batch, ".");
+  return {"--set", "train.micro_batch=" + std::to_string(p.micro_batch / dp), "--set", "train.steps=" + std::to_string(p.steps),
+          "--set", "train.warmup_steps=" + std::to_string(p.warmup_steps)};
+}
 namespace fs = std::filesystem;
 namespace {
 
@@ -25,22 +42,11 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-// The extra `mor train` flags of a point on `ranks` ranks (global batch and step count kept).
+// The extra `mor train` flags of a point on `ranks` ranks, for a shell script.
 std::string rank_flags(const SweepPoint& p, int64_t ranks) {
-  if (ranks == 1) return "";
-  if (p.warmup_steps < 0)
-    fail_input("the plan of sweep point ", p.id, " predates per-point warm-up counts, needed with --ranks > 1. Hint: re-plan it.");
-  if (ranks % p.tp != 0)
-    fail_input("--ranks ", ranks, " is not a multiple of dist.tp ", p.tp, " of sweep point ", p.id,
-               ". Hint: pick --ranks as a multiple of ", p.tp, ".");
-  const int64_t dp = ranks / p.tp;  // the batch is split over the data-parallel ranks only
-  if (p.micro_batch % dp != 0)
-    fail_input("--ranks ", ranks, " gives ", dp, " data-parallel ranks (dist.tp ", p.tp, "), and ", dp,
-               " does not divide train.micro_batch ", p.micro_batch, " of sweep point ", p.id,
-               ", so the global batch would change. Hint: pick --ranks so that --ranks / ", p.tp, " divides ", p.micro_batch, ".");
-  if (dp == 1) return "";
-  return " --set train.micro_batch=" + std::to_string(p.micro_batch / dp) + " --set train.steps=" + std::to_string(p.steps) +
-         " --set train.warmup_steps=" + std::to_string(p.warmup_steps);
+  std::string out;
+  for (const std::string& a : point_run_flags(p, ranks)) out += " " + a;
+  return out;
 }
 
 std::string abs_dir(const std::string& dir) { return fs::absolute(dir).lexically_normal().string(); }

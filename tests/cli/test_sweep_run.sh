@@ -124,6 +124,22 @@ for pid in os.listdir("D/points"):
 print("mpirun ok")
 PY
 grep -q "already finished" <(bash D/run_mpirun.sh 2>&1) || fail "the mpirun script re-ran finished points"
+# Mixed launchers: points stopped part-way under the 2-rank script, then finished by the local
+# launcher (one process), equal the local run: every launcher passes the planned batch, steps and
+# warm-up (the trainer rewrote config.yaml with the script's per-rank values).
+"$MOR" sweep plan sw2.yaml --out D2 --bench-steps 0 >/dev/null
+"$MOR" sweep run D2 --launcher mpirun --ranks 2 >/dev/null
+sed 's/^\(run_point .*\)$/\1 --stop-at-step 3/' D2/run_mpirun.sh >D2/run_partial.sh  # every point stops at step 3
+bash D2/run_partial.sh >D2.log 2>&1 || { cat D2.log D2/points/*/train.log; fail "the partial mpirun script failed"; }
+grep -q "  micro_batch: 4" D2/points/*/config.yaml || fail "the script's per-rank batch was not in config.yaml"
+"$MOR" sweep run D2 --jobs 1 >D2-local.log 2>&1 || { cat D2-local.log D2/points/*/train.log; fail "the local launcher could not finish the points"; }
+python3 - <<'PY' || fail "mixed-launcher sweep differs from the local run"
+import json, os
+for pid in os.listdir("D2/points"):
+    d, a = (json.load(open(f"{x}/points/{pid}/summary.json")) for x in ("D2", "A"))
+    assert d["steps"] == a["steps"] and abs(d["val_loss"] - a["val_loss"]) < 1e-3, (pid, d, a)
+print("mixed launchers ok")
+PY
 
 section "Slurm array"
 # Slurm array script: written, then checked by Slurm itself on a private single-node cluster
