@@ -162,19 +162,26 @@ void check_hf_keys_agree(const json& j, const Config& cfg, const std::string& wh
                           "rope_theta", "rope_scaling", "attention_bias", "mlp_bias", "tie_word_embeddings"})
     if (j.contains(key) && j[key] != want[key]) refuse(key, j[key], want[key]);
   if (llama) return;
-  // The mor block as its reader takes it (keys it does not know, as in blocks of earlier layouts,
-  // left out), onto the config's own model: what differs is a model setting the block gives
-  // otherwise; a block the reader refuses (say type token without a token section) cannot
-  // describe that model at all.
+  // The mor block as its reader takes it, onto the config's own model: what differs is a model
+  // setting the block gives otherwise; a block of the current layout that the reader refuses (say
+  // type token without a token section) cannot describe that model at all. A block with keys the
+  // reader does not know is of an earlier layout (until 2026-12-02 the routing settings sat flat in
+  // it): not compared.
+  const json& block_in = j["mor"];
+  const json top_kv = j.contains("kv_sharing") ? j["kv_sharing"] : json();
+  if (mor_block_known_keys(block_in) != block_in ||
+      (!top_kv.is_null() && mor_block_known_keys(json{{"kv_sharing", top_kv}})["kv_sharing"] != top_kv))
+    return;
   ModelConfig from_block = cfg.model;
   int64_t base_depth = -1;
   try {
-    const json top_kv = j.contains("kv_sharing") ? mor_block_known_keys(json{{"kv_sharing", j["kv_sharing"]}})["kv_sharing"] : json();
-    base_depth = apply_mor_block(mor_block_known_keys(j["mor"]), top_kv, from_block, where);
+    base_depth = apply_mor_block(block_in, top_kv, from_block, where);
   } catch (const Error& e) {
+    std::string why = e.what();
+    if (why.rfind(where + ": ", 0) == 0) why = why.substr(where.size() + 2);
+    if (const auto h = why.find(" Hint:"); h != std::string::npos) why.resize(h);
     fail_input(where, ": the \"mor\" block does not describe the model of \"mor_train_config\" (what `mor import` reads): ",
-               e.what(), " Hint: re-export the checkpoint, or delete \"mor_train_config\" to import from the Hugging Face keys "
-               "and the block.");
+               why, " Hint: re-export the checkpoint (`mor export`), which writes both from one config.");
   }
   static const std::set<std::string> kTrainingOnly = {"model.mor.aux_coeff", "model.mor.z_coeff", "model.mor.cap_warmup_steps",
                                                       "model.mor.aux_router_lr_mult", "model.mor.bal_coeff",
@@ -245,6 +252,12 @@ ImportedModel import_hf(const std::string& dir) {
     auto it = tensors.find(key);
     if (it == tensors.end()) continue;  // a dropped tied lm_head: the embedding stands for it
     Tensor t = it->second.dtype() == DType::F32 ? it->second : it->second.to_dtype(DType::F32);
+    // A NaN or infinity would evaluate to a NaN loss and generate garbage without a word.
+    const float* v = t.data<float>();
+    for (int64_t e = 0; e < t.numel(); ++e)
+      if (!std::isfinite(v[e]))
+        fail_input(weights, ": tensor '", key, "' holds ", std::isnan(v[e]) ? "NaN" : "an infinity", " at element ", e,
+                   ". Hint: the checkpoint is damaged or diverged; export it again from a healthy one.");
     auto have = im.params.find(internal);
     if (have == im.params.end()) {
       im.params[internal] = t;

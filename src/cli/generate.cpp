@@ -1,5 +1,6 @@
 // `mor generate` (one prompt streamed, or a file of prompts decoded together) and `mor bench
 // generate` (the paper's throughput protocol, MOR.md 8), both on the inference engine.
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <fstream>
 
 #include "commands.h"
+#include "data/corpus.h"
 #include "data/stream_decoder.h"
 #include "data/tokenizer.h"
 #include "src/engine/engine.h"
@@ -27,13 +29,14 @@ constexpr int64_t kMaxContextFactor = 8;
 constexpr int64_t kPageTokens = 16;
 
 // Positions beyond the training length were never seen (RoPE): warn past train.seq_len, refuse past
-// kMaxContextFactor x train.seq_len.
-void check_context_length(int64_t prompt_tokens, int64_t max_new_tokens, int64_t seq_len) {
-  const int64_t total = prompt_tokens + max_new_tokens, cap = kMaxContextFactor * seq_len;
-  if (total > cap)
-    fail_input("--prompt: ", prompt_tokens, " prompt tokens + --max-new-tokens ", max_new_tokens, " = ", total,
+// kMaxContextFactor x train.seq_len. `what` names the prompt ("--prompt", "FILE line 3").
+void check_context_length(const std::string& what, int64_t prompt_tokens, int64_t max_new_tokens, int64_t seq_len) {
+  const int64_t cap = kMaxContextFactor * seq_len;
+  if (max_new_tokens > cap || prompt_tokens + max_new_tokens > cap)  // (the first test keeps the sum from overflowing)
+    fail_input(what, ": ", prompt_tokens, " prompt tokens + --max-new-tokens ", max_new_tokens,
                " positions, more than ", kMaxContextFactor, " x the model's train.seq_len ", seq_len, " (", cap,
                "). Hint: shorten the prompt or lower --max-new-tokens so that both fit in ", cap, " tokens.");
+  const int64_t total = prompt_tokens + max_new_tokens;
   if (total > seq_len)
     std::fprintf(stderr, "warning: %lld prompt tokens + --max-new-tokens %lld = %lld positions exceed the model's "
                  "train.seq_len %lld; positions beyond it were never trained (RoPE), so the text may degrade.\n",
@@ -48,16 +51,34 @@ data::Tokenizer load_tokenizer(const LoadedModel& lm, const std::string& checkpo
     path = fs::is_directory(checkpoint) && fs::exists(beside) ? beside.string()
                                                                : (fs::path(lm.config.data.path) / "tokenizer.model").string();
   }
+  if (given.empty() && !fs::exists(path))
+    fail_input(path, ": no tokenizer there (the model's config names data.path ", lm.config.data.path, ", and ", checkpoint,
+               " ships none). Hint: pass --tokenizer with the tokenizer.model of the dataset the model was trained on.");
   data::Tokenizer tok = data::Tokenizer::load(path);
   check_tokenizer_matches(lm, path, tok.vocab_size(), tok.hash());
   return tok;
 }
 
+// A prompt must be UTF-8 (the tokenizer's and the JSON output's text); `what` names it.
+void check_prompt_text(const std::string& what, const std::string& text) {
+  const int64_t bad = data::find_invalid_utf8(text.data(), text.size());
+  if (bad >= 0)
+    fail_input(what, ": not UTF-8 text (byte ", bad, " is 0x", "0123456789abcdef"[(uint8_t(text[size_t(bad)]) >> 4) & 15],
+               "0123456789abcdef"[uint8_t(text[size_t(bad)]) & 15], "). Hint: convert it to UTF-8 (iconv -t UTF-8).");
+}
+
+// One prompt per line; Windows line ends (CRLF) and a leading byte-order mark are not part of them.
 std::vector<std::string> read_prompts(const std::string& path) {
-  std::ifstream f(path);
+  if (fs::is_directory(path)) fail_input(path, ": is a directory. Hint: --prompts takes a text file with one prompt per line.");
+  std::ifstream f(path, std::ios::binary);
   if (!f) fail_input(path, ": cannot open the prompts file. Hint: --prompts takes a text file with one prompt per line.");
   std::vector<std::string> out;
-  for (std::string line; std::getline(f, line);) out.push_back(line);
+  for (std::string line; std::getline(f, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (out.empty() && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+    check_prompt_text(path + " line " + std::to_string(out.size() + 1), line);
+    out.push_back(line);
+  }
   if (out.empty()) fail_input(path, ": the prompts file is empty. Hint: write one prompt per line.");
   return out;
 }
@@ -73,9 +94,14 @@ std::string per_step_text(const std::vector<int64_t>& v) {
 int run_generate(const GenerateArgs& a) {
   if (a.prompt_given == !a.prompts.empty())
     fail_input("give either --prompt TEXT or --prompts FILE (one prompt per line), not ", a.prompt_given ? "both." : "neither.");
-  if (!(a.top_p > 0 && a.top_p <= 1)) fail_input("--top-p ", a.top_p, " must be in (0, 1].");
+  if (!(a.top_p > 0 && a.top_p <= 1)) {
+    char v[32];
+    std::snprintf(v, sizeof v, "%.17g", a.top_p);
+    fail_input("--top-p ", v, " must be in (0, 1].");
+  }
   LoadedModel lm = load_model(a.checkpoint, parse_device(a.device));
   data::Tokenizer tok = load_tokenizer(lm, a.checkpoint, a.tokenizer);
+  if (a.prompts.empty()) check_prompt_text("--prompt", a.prompt);
   const std::vector<std::string> texts = a.prompts.empty() ? std::vector<std::string>{a.prompt} : read_prompts(a.prompts);
   const bool single = a.prompts.empty();
   std::vector<std::vector<int32_t>> prompts;
@@ -83,7 +109,8 @@ int run_generate(const GenerateArgs& a) {
   for (const std::string& t : texts) {
     std::vector<int32_t> p = tok.encode(t);
     if (p.empty()) p.push_back(tok.eos_id());  // an empty prompt starts after an end of text
-    check_context_length(int64_t(p.size()), a.max_new_tokens, lm.config.train.seq_len);
+    check_context_length(single ? "--prompt" : a.prompts + " line " + std::to_string(prompts.size() + 1), int64_t(p.size()),
+                         a.max_new_tokens, lm.config.train.seq_len);
     longest = std::max(longest, int64_t(p.size()) + a.max_new_tokens);
     prompts.push_back(std::move(p));
   }
@@ -176,12 +203,9 @@ int run_bench_generate(const BenchGenerateArgs& a) {
   const bool max_batch = a.batch == "max";
   int64_t batch = a.queries;
   if (!max_batch) {
-    try {
-      batch = std::stoll(a.batch);
-    } catch (const std::exception&) {
-      batch = 0;
-    }
-    if (batch < 1) fail_input("--batch '", a.batch, "': use a positive number or max.");
+    const auto r = std::from_chars(a.batch.data(), a.batch.data() + a.batch.size(), batch);
+    if (r.ec != std::errc() || r.ptr != a.batch.data() + a.batch.size() || batch < 1)
+      fail_input("--batch '", a.batch, "': use a positive integer or max.");
   } else if (a.kv_budget <= 0) {
     fail_input("--batch max needs --kv-budget BYTES (the budget decides how many sequences run at once).");
   }
@@ -191,21 +215,23 @@ int run_bench_generate(const BenchGenerateArgs& a) {
   eo.max_batch = batch;
   eo.kv_budget_bytes = budget;
   eo.page_tokens = a.page_tokens;
-  auto submit_range = [&](Engine& e, int64_t from, int64_t to) {
+  std::vector<int64_t> timed_ids;
+  auto submit_range = [&](Engine& e, int64_t from, int64_t to, std::vector<int64_t>* ids) {
     for (int64_t i = from; i < to; ++i) {
       Request r;
       r.prompt = {start};
       r.max_new_tokens = lens[size_t(i)];  // fixed lengths: no stop token
-      e.submit(std::move(r));
+      const int64_t id = e.submit(std::move(r));
+      if (ids) ids->push_back(id);
     }
   };
   if (a.warmup > 0) {  // untimed
     Engine w(model, eo);
-    submit_range(w, 0, a.warmup);
+    submit_range(w, 0, a.warmup, nullptr);
     w.run();
   }
   Engine e(model, eo);
-  submit_range(e, a.warmup, a.warmup + a.queries);
+  submit_range(e, a.warmup, a.warmup + a.queries, &timed_ids);
   const auto t0 = std::chrono::steady_clock::now();
   e.run();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -239,9 +265,26 @@ int run_bench_generate(const BenchGenerateArgs& a) {
   r.integers["mixed_depth_batches"] = st.mixed_depth_batches;
   r.integers["preemptions"] = st.preemptions;
   r.integers["refused"] = st.refused;
+  // Queries refused, or ended early because the pool could not hold them: the time above does
+  // not measure the protocol.
+  int64_t failed = 0;
+  std::string first_error;
+  for (const int64_t id : timed_ids)
+    if (const Completion& c = e.completion(id); !c.error.empty()) {
+      if (failed++ == 0) first_error = c.error;
+    }
+  r.integers["failed_queries"] = failed;
+  const auto report_failures = [&] {
+    if (failed == 0) return 0;
+    std::fprintf(stderr, "error: %lld of %lld queries were refused or cut short (first: %s); the throughput above does "
+                 "not measure the protocol. Hint: raise --kv-budget, or lower --mean-len or --batch.\n",
+                 (long long)failed, (long long)a.queries, first_error.c_str());
+    return 1;
+  };
   if (a.json) {
     std::printf("%s\n", r.to_json().c_str());
-    return 0;
+    std::fflush(stdout);
+    return report_failures();
   }
   std::printf("generate: %lld queries (mean length %lld), batch %s: %.1f tokens/s (%lld tokens in %.2f s)\n",
               (long long)a.queries, (long long)a.mean_len, a.batch.c_str(), r.numbers["tokens_per_s"],
@@ -255,7 +298,8 @@ int run_bench_generate(const BenchGenerateArgs& a) {
               r.numbers["mean_block_occupancy"], r.numbers["mean_block_rows"], st.mean_running(), (long long)st.peak_running,
               (long long)st.mixed_depth_batches, (long long)st.block_batches, st.block_seconds, st.nonblock_seconds,
               per_step_text(st.tokens_per_step).c_str(), (long long)st.preemptions);
-  return 0;
+  std::fflush(stdout);
+  return report_failures();
 }
 
 }  // namespace mor::cli

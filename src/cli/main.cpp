@@ -47,6 +47,15 @@ CLI::Validator at_least_zero(bool positive, const std::string& want) {
 }
 const CLI::Validator kPositiveInt = at_least_zero<int64_t>(true, "a positive integer");
 const CLI::Validator kNonNegativeInt = at_least_zero<int64_t>(false, "an integer >= 0");
+// Seeds (uint64_t): CLI11 would take "-1" and wrap it, or saturate a number past 2^64 - 1.
+const CLI::Validator kSeed = CLI::Validator(
+    [](std::string& s) {
+      uint64_t v = 0;
+      const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+      return r.ec == std::errc() && r.ptr == s.data() + s.size() ? std::string()
+                                                                 : "must be an integer in [0, 18446744073709551615] (got " + s + ")";
+    },
+    "SEED");
 const CLI::Validator kPositiveNumber = at_least_zero<double>(true, "a finite number > 0");
 const CLI::Validator kNonNegativeNumber = at_least_zero<double>(false, "a finite number >= 0");
 
@@ -62,7 +71,7 @@ void add_prepare(CLI::App& app, mor::data::PrepareOptions& o) {
   c->add_option("--shard-tokens", o.shard_tokens, "Tokens per shard file")->capture_default_str()->check(kPositiveInt);
   c->add_option("--threads", o.threads, "Encoding threads (0: all cores; capped at the CPU count)")->capture_default_str()->check(kNonNegativeInt);
   c->add_option("--ext", o.extensions, "Only files with these extensions when recursing (e.g. .txt .rst)");
-  c->add_option("--seed", o.seed, "Seed for the validation split and tokenizer sampling")->capture_default_str();
+  c->add_option("--seed", o.seed, "Seed for the validation split and tokenizer sampling")->capture_default_str()->check(kSeed);
   c->add_flag("--overwrite", o.overwrite, "Replace an existing output directory");
   c->add_flag("--json", o.json, "Print a machine-readable summary");
   c->add_flag("--quiet", o.quiet, "No progress bar");
@@ -123,7 +132,7 @@ CLI::App* add_generate(CLI::App& app, mor::cli::GenerateArgs& a) {
   c->add_option("--temperature", a.temperature, "Sampling temperature (0: greedy)")->capture_default_str()->check(kNonNegativeNumber);
   c->add_option("--top-k", a.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str()->check(kNonNegativeInt);
   c->add_option("--top-p", a.top_p, "Sample among the most likely tokens holding this probability (1: all)")->capture_default_str();
-  c->add_option("--seed", a.seed, "Sampling seed (prompt i uses seed + i)")->capture_default_str();
+  c->add_option("--seed", a.seed, "Sampling seed (prompt i uses seed + i)")->capture_default_str()->check(kSeed);
   c->add_option("--batch", a.batch, "Engine batch: rows per phase and sequences at once")->capture_default_str()->check(kPositiveInt);
   c->add_option("--kv-budget", a.kv_budget, "KV pool bytes (0: the prompts' worst case, every token at every depth)")
       ->capture_default_str()->check(kNonNegativeInt);
@@ -147,7 +156,7 @@ void add_bench(CLI::App& app, mor::BenchTrainOptions& t, mor::BenchSgemmOptions&
       ->capture_default_str()->check(kNonNegativeInt);
   bg->add_option("--warmup", g.warmup, "Queries decoded first, untimed")->capture_default_str()->check(kNonNegativeInt);
   bg->add_option("--page-tokens", g.page_tokens, "Rows per KV page")->capture_default_str()->check(kPositiveInt);
-  bg->add_option("--seed", g.seed, "Seed of the length draw")->capture_default_str();
+  bg->add_option("--seed", g.seed, "Seed of the length draw")->capture_default_str()->check(kSeed);
   bg->add_option("--device", g.device, "Device: cpu, cuda, cuda:N, or test")->capture_default_str();
   bg->add_flag("--json", g.json, "Print one JSON object");
   auto* bt = b->add_subcommand("train", "Time training steps of a config on random tokens");

@@ -373,6 +373,9 @@ struct Validator {
                                     (mo.type == "token" ? "; a token-choice router assigns each token its depth" : "") +
                                     "), so it would be ignored. Hint: remove model.mor.capacity (--set model.mor.capacity=[]).");
     if (c.data.prefetch < 0) bad("data.prefetch", "data.prefetch must be >= 0 (got " + std::to_string(c.data.prefetch) + "; 0: no prefetch).");
+    if (c.model.kv_mode == "share" && c.model.recursion.sharing == "none")
+      bad("model.kv_mode", "model.kv_mode share shares K/V across recursions, and this model has none (model.recursion.sharing "
+                           "none), so it would be ignored. Hint: remove model.kv_mode, or set a sharing strategy.");
   }
   void run() {
     const ModelConfig& m = c.model;

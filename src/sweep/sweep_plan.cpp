@@ -77,6 +77,22 @@ std::string read_text(const fs::path& p) {
                             var.where + "): " + msg + " [sweep file " + source + "]");
 }
 
+// Keys the sweep itself sets for every point (after the user's overrides, which it would silently
+// replace): refused in `set:` (sweep, size or variant) and in `sweep plan --set`.
+void refuse_sweep_controlled(const Override& o, const SweepSpec& spec) {
+  const std::string key = o.assignment.substr(0, o.assignment.find('='));
+  const char* how = key == "train.budget_flops" || key == "train.steps" ? "its budgets list (a point's steps follow from its budget)"
+                    : key == "train.seed"                               ? "its seeds list"
+                    : key == "train.ckpt_every"                         ? "checkpoint_every"
+                    : key == "name"                                     ? "the sweep's name and the point id"
+                    : key == "train.warmup_budget_flops" && spec.warmup_from_smallest
+                        ? "warmup_budget: smallest (set warmup_budget: none to use the base's warm-up)"
+                        : nullptr;
+  if (how)
+    fail_input(o.where, ": '", o.assignment, "': the sweep sets ", key, " of every point from ", how,
+               ", so this value would be replaced. Hint: remove it; use the sweep key instead.");
+}
+
 }  // namespace
 
 std::string point_dir(const std::string& dir, const SweepPoint& p) { return (fs::path(dir) / "points" / p.id).string(); }
@@ -109,6 +125,7 @@ SweepPlan resolve_plan(const SweepSpec& spec) {
           std::vector<Override> ovs = spec.set;
           ovs.insert(ovs.end(), size.set.begin(), size.set.end());
           ovs.insert(ovs.end(), var.set.begin(), var.set.end());
+          for (const Override& o : ovs) refuse_sweep_controlled(o, spec);
           ovs.push_back({"train.budget_flops=" + shortest(b.flops), b.where});
           ovs.push_back({"train.steps=0", b.where});
           ovs.push_back({"train.seed=" + std::to_string(p.seed), spec.seed_where[si]});
@@ -221,16 +238,25 @@ void benchmark_shapes(const std::string& dir, SweepPlan& plan, int64_t steps) {
 SweepPlan read_plan(const std::string& dir) {
   const fs::path path = fs::path(dir) / "plan.json";
   if (!fs::exists(path)) fail_input(dir, ": holds no sweep plan (plan.json). Hint: run `mor sweep plan SWEEP.yaml --out ", dir, "` first.");
+  const char* replan = " Hint: re-plan the sweep (`mor sweep plan SWEEP.yaml --out DIR`) into a new directory; finished "
+                       "points' run directories (points/ID) can be copied over.";
   json j = json::parse(read_text(path), nullptr, false);
-  if (j.is_discarded() || j.value("format", "") != "mor-sweep-plan" || j.value("version", 0) != 1)
-    fail_input(path.string(), ": not a sweep plan this version reads (format mor-sweep-plan, version 1). Hint: re-plan into a new directory.");
+  if (j.is_discarded()) fail_input(path.string(), ": not valid JSON (truncated or edited?).", replan);
+  if (j.value("format", "") != "mor-sweep-plan" || j.value("version", 0) != 1)
+    fail_input(path.string(), ": not a sweep plan this version reads (format mor-sweep-plan, version 1).", replan);
   SweepPlan plan;
-  plan.name = j.value("name", "");
-  plan.sweep_file = j.value("sweep_file", "");
-  plan.fingerprint = j.value("fingerprint", "");
-  plan.jobs = j.value("jobs", int64_t(1));
-  plan.threads = j.value("threads", int64_t(1));
-  for (const auto& q : j["points"]) plan.points.push_back(q.get<SweepPoint>());  // missing fields keep their defaults
+  try {
+    plan.name = j.value("name", "");
+    plan.sweep_file = j.value("sweep_file", "");
+    plan.fingerprint = j.value("fingerprint", "");
+    plan.jobs = j.value("jobs", int64_t(1));
+    plan.threads = j.value("threads", int64_t(1));
+    if (!j.contains("points") || !j["points"].is_array() || j["points"].empty())
+      fail_input(path.string(), ": holds no points (a plan has at least one).", replan);
+    for (const auto& q : j["points"]) plan.points.push_back(q.get<SweepPoint>());  // missing fields keep their defaults
+  } catch (const json::exception& e) {
+    fail_input(path.string(), ": a value has the wrong type (", e.what(), ").", replan);
+  }
   return plan;
 }
 

@@ -107,6 +107,21 @@ class LocalRunner {
   void launch(size_t i) {
     const SweepPoint& p = plan_.points[i];
     const std::string pdir = point_dir(o_.dir, p);
+    if (!fs::is_directory(pdir) || !fs::exists(fs::path(pdir) / "config.yaml")) {  // a failed point; the others go on
+      failed_.push_back(p.id + ": " + pdir + " or its config.yaml is missing. Hint: re-plan the sweep into a new directory");
+      std::printf("sweep: FAILED %s: %s or its config.yaml is missing\n", p.id.c_str(), pdir.c_str());
+      std::fflush(stdout);
+      return;
+    }
+    std::vector<std::string> flags;
+    try {
+      flags = point_run_flags(p, 1);
+    } catch (const Error& e) {  // e.g. dist.tp > 1: this point needs --launcher mpirun; the others go on
+      failed_.push_back(p.id + ": " + e.what());
+      std::printf("sweep: FAILED %s: %s\n", p.id.c_str(), e.what());
+      std::fflush(stdout);
+      return;
+    }
     fs::remove(fs::path(pdir) / "exit_code");
     const std::string log = pdir + "/train.log";
     {
@@ -117,7 +132,7 @@ class LocalRunner {
       l << "=== mor sweep run, " << when << ", " << threads_ << " thread(s) ===\n";
     }
     std::vector<std::string> args = {mor_, "train", "--config", pdir + "/config.yaml", "--run-dir", pdir, "--quiet"};
-    for (std::string& a : point_run_flags(p, 1)) args.push_back(std::move(a));
+    for (std::string& a : flags) args.push_back(std::move(a));
     ChildSpec cs{std::move(args),
                  {{"OMP_NUM_THREADS", std::to_string(threads_)}, {"OPENBLAS_NUM_THREADS", std::to_string(threads_)}},
                  log};

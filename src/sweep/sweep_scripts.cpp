@@ -23,8 +23,9 @@ std::vector<std::string> point_run_flags(const SweepPoint& p, int64_t ranks) {
     fail_input("the plan of sweep point ", p.id, " predates per-point warm-up counts, needed with --ranks > 1. Hint: re-plan it.");
   }
   if (ranks % p.tp != 0)
-    fail_input("--ranks ", ranks, " is not a multiple of dist.tp ", p.tp, " of sweep point ", p.id,
-               ". Hint: pick --ranks as a multiple of ", p.tp, ".");
+    fail_input(ranks == 1 ? std::string("one process") : "--ranks " + std::to_string(ranks), " cannot run sweep point ", p.id,
+               " (dist.tp ", p.tp, " needs a multiple of ", p.tp, " ranks). Hint: run the sweep with --launcher mpirun (or slurm) "
+               "and --ranks a multiple of ", p.tp, ".");
   const int64_t dp = ranks / p.tp;  // the batch is split over the data-parallel ranks only
   if (p.micro_batch % dp != 0)
     fail_input("--ranks ", ranks, " gives ", dp, " data-parallel ranks (dist.tp ", p.tp, "), and ", dp,

@@ -1,6 +1,7 @@
 // Start-up memory checks; see memory_check.h.
 #include "memory_check.h"
 
+#include <cstdint>
 #include <cstdio>
 
 #include "src/core/error.h"
@@ -99,7 +100,7 @@ MemoryEstimate check_generation_memory(const ModelConfig& model, const std::stri
   e.kv_cache = kv_bytes;
   const AvailableMemory a = available_memory();
   // The model is loaded already: what still has to come is the KV cache and one token's tensors.
-  const int64_t need = e.kv_cache + e.activations;
+  const int64_t need = e.kv_cache > INT64_MAX - e.activations ? INT64_MAX : e.kv_cache + e.activations;  // --kv-budget near 2^63
   set_out_of_memory_note("the KV cache of " + std::to_string(batch) + " x " + std::to_string(context) + " tokens was estimated at " +
                          format_bytes(e.kv_cache) + " with " + available_text(a));
   if (a.known() && need > budget_of(a))

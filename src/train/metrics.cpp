@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -73,15 +74,18 @@ int64_t truncate_metrics(const std::string& path, int64_t step) {
   std::vector<std::string> keep;
   int64_t missing = 0, unknown = 0;  // cut lines of kept steps; unreadable lines since the last kept one
   for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    // The step, even of a line cut short ("step" comes first); "step": 1 (json.dumps) as "step":1.
-    const auto k = line.find("\"step\":");
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();  // CR, blanks
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    // The step, even of a line cut short ("step" comes first); "step" : 1 (other JSON writers) too.
+    const auto k = line.find("\"step\"");
     int64_t s = 0;
     bool has_step = false;
     if (k != std::string::npos) {
-      const char* from = line.data() + k + 7;
+      const char* from = line.data() + k + 6;
       const char* end = line.data() + line.size();
+      while (from < end && (*from == ' ' || *from == '\t')) ++from;
+      if (from < end && *from == ':') ++from;
+      else from = end;
       while (from < end && (*from == ' ' || *from == '\t')) ++from;
       const auto r = std::from_chars(from, end, s);
       has_step = r.ec == std::errc() && r.ptr < end && (*r.ptr == ',' || *r.ptr == '}' || *r.ptr == ' ');

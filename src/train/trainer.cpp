@@ -55,15 +55,18 @@ namespace {
 // line, a per-node script) would apply other updates unnoticed, or fail in a collective with an
 // unrelated message. Rank 0's resolved config goes to every rank; a rank whose own differs fails
 // naming the keys (which aborts the job), the others wait for that.
-// Settings of the process itself, which may differ between ranks: its threads, the dataset's path
-// as spelled on its host, the run's name (a config file's stem by default), its watchdog and
-// start-up check, and printing (rank 0 prints).
-const std::set<std::string> kProcessLocal = {"name", "train.threads", "data.path", "dist.collective_timeout_s",
-                                              "train.memory_check", "train.log_every"};
+// Settings of the process itself, which may differ between ranks: its threads, its watchdog and
+// start-up check, and printing (rank 0 prints). (data.path is compared as an absolute path.)
+const std::set<std::string> kProcessLocal = {"train.threads", "dist.collective_timeout_s", "train.memory_check",
+                                              "train.log_every"};
 
-void check_same_config_on_every_rank(const Config& config) {
+void check_same_config_on_every_rank(const Config& given) {
   dist::Communicator& w = dist::world();
   if (w.size() == 1) return;
+  Config config = given;  // "ds" and "/work/ds" from the same directory name one dataset
+  std::error_code ec;
+  const fs::path data = fs::weakly_canonical(fs::absolute(config.data.path), ec);
+  if (!ec) config.data.path = data.string();
   const std::string ours = dump_config(config);
   int64_t n = int64_t(ours.size());
   w.broadcast(&n, 1, DType::I64, 0);

@@ -146,14 +146,20 @@ void Trainer::adapt_to_resumed_settings(const LoadedConfig& stored, const ckpt::
     const double left = std::max(0.0, cfg.train.budget_flops - s.flops);
     return s.step + int64_t(std::llround(left / (budget_flops_per_token(cfg.model, cfg.train.seq_len) * double(tokens_per_step))));
   };
-  const int64_t total_then = then.budget_flops > 0 ? budget_total(stored.config, tokens_then) : then.steps;
+  // A run that never changed its batch keeps the count it started with (the budget rounded once;
+  // recounting from the FLOPs spent could round the other way at half a step).
+  const bool uniform = s.tokens == s.step * tokens_then;
+  const int64_t total_then =
+      then.budget_flops <= 0 ? then.steps
+      : uniform ? int64_t(std::llround(then.budget_flops / budget_flops_per_token(stored.config.model, then.seq_len) / double(tokens_then)))
+                : budget_total(stored.config, tokens_then);
   std::vector<std::string> notes;
   if (tokens_then != tokens_now)
     notes.push_back("the global batch changed since the checkpoint: " + std::to_string(tokens_then) + " -> " +
                     std::to_string(tokens_now) + " tokens per step");
-  if (c.train.budget_flops > 0) {
-    // What is left of the budget buys this many steps at the current batch (the count from the
-    // start when the batch never changed; steps taken at another batch count by what they spent).
+  if (c.train.budget_flops > 0 && !(uniform && tokens_then == tokens_now)) {
+    // What is left of the budget buys this many steps at the current batch (steps taken at another
+    // batch count by what they spent).
     const int64_t total = budget_total(c, tokens_now);
     if (total != total_steps_) {
       total_steps_ = total;

@@ -121,16 +121,16 @@ cp -r "$WORK/hf" "$WORK/hf_older" && cp -r "$WORK/hf" "$WORK/hf_training"
 python3 - "$WORK/hf_older/config.json" "$WORK/hf_training/config.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-m = c["mor"]; del m["base_depth"]; m["alpha"] = 0.1; m["kv_mode"] = "recursion"  # the layout before 2026-12-02
+m = c["mor"]; del m["base_depth"]; m.update(m.pop("expert")); m["kv_mode"] = "recursion"  # the flat layout before 2026-12-02
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 c = json.load(open(sys.argv[2]))
 c["mor"]["expert"]["coeff"] = 0.5; c["mor"]["expert"]["cap_warmup_step"] = 7; del c["mor"]["base_depth"]
 json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 "$MOR" import --hf "$WORK/hf_older" --out "$WORK/older.h5" >/dev/null || fail "an export with an older mor block was refused"
-cp -r "$WORK/hf_older" "$WORK/hf_older_edit"  # ... but a model edit beside the unknown keys is still caught
-sed -i 's/"num_recursion": 3/"num_recursion": 2/' "$WORK/hf_older_edit/config.json"
-expect_exit 2 "$MOR" import --hf "$WORK/hf_older_edit" --out "$WORK/older_edit.h5"
+cp -r "$WORK/hf_training" "$WORK/hf_edit3"  # a model edit in a current block is caught
+sed -i 's/"num_recursion": 3/"num_recursion": 2/' "$WORK/hf_edit3/config.json"
+expect_exit 2 "$MOR" import --hf "$WORK/hf_edit3" --out "$WORK/edit3.h5"
 expect_msg "the \"mor\" block gives model.recursion.num_recursions 2"
 cp -r "$WORK/hf" "$WORK/hf_type"  # a block its reader refuses cannot describe the model
 python3 - "$WORK/hf_type/config.json" <<'PY'

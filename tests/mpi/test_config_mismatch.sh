@@ -26,9 +26,14 @@ mpmd "--set model.d_ff=64" ""
 grep -qF "model.d_ff (rank 0: 64, here: 128)" "$WORK/err" || fail "d_ff mismatch not named: $(cat "$WORK/err")"
 mpmd "--set train.lr=0.01" "--set train.lr=0.01"  # the same values on every rank train
 [ "$rc" -eq 0 ] || fail "ranks with the same config failed: $(cat "$WORK/err")"
-# Settings of the process itself may differ: threads, the dataset's path as spelled on its host.
-cp -r "$WORK/ds" "$WORK/ds_copy"
+# Settings of the process itself may differ (threads, watchdog), and one dataset spelled two ways.
 rm -rf "$WORK/run"
-mpmd "--set train.threads=1" "--set train.threads=2 --set data.path=$WORK/ds/../ds"
+mpmd "--set train.threads=1" "--set train.threads=2 --set dist.collective_timeout_s=600 --set data.path=$WORK/ds/../ds"
 [ "$rc" -eq 0 ] || fail "ranks differing only in process settings failed: $(cat "$WORK/err")"
+# Another dataset, or another run name (the default run directory), is refused.
+cp -r "$WORK/ds" "$WORK/ds_copy"
+mpmd "" "--set data.path=$WORK/ds_copy"
+[ "$rc" -eq 2 ] && grep -qF "data.path (rank 0: $WORK/ds, here: $WORK/ds_copy)" "$WORK/err" || fail "another dataset: $(cat "$WORK/err")"
+mpmd "" "--set name=other"
+[ "$rc" -eq 2 ] && grep -qF "name (rank 0: tiny-test, here: other)" "$WORK/err" || fail "another name: $(cat "$WORK/err")"
 echo "config mismatch across ranks: ok"
