@@ -163,19 +163,21 @@ void check_hf_keys_agree(const json& j, const Config& cfg, const std::string& wh
     if (j.contains(key) && j[key] != want[key]) refuse(key, j[key], want[key]);
   if (llama) return;
   // The mor block as its reader takes it, onto the config's own model: what differs is a model
-  // setting the block gives otherwise; a block of the current layout that the reader refuses (say
-  // type token without a token section) cannot describe that model at all. A block with keys the
-  // reader does not know is of an earlier layout (until 2026-12-02 the routing settings sat flat in
-  // it): not compared.
+  // setting the block gives otherwise; a block that the reader refuses (say type token without a
+  // token section) cannot describe that model at all. A block of the flat layout written until
+  // 2026-12-02 (routing settings at its top, no expert/token section) is not compared.
   const json& block_in = j["mor"];
-  const json top_kv = j.contains("kv_sharing") ? j["kv_sharing"] : json();
-  if (mor_block_known_keys(block_in) != block_in ||
-      (!top_kv.is_null() && mor_block_known_keys(json{{"kv_sharing", top_kv}})["kv_sharing"] != top_kv))
-    return;
+  if (!block_in.is_object()) return;  // the reader below would refuse it on a plain import too
+  const bool flat = !block_in.contains("expert") && !block_in.contains("token") &&
+                    (block_in.contains("router_func") || block_in.contains("alpha") || block_in.contains("coeff"));
+  if (flat) return;
+  // Keys this reader does not know (a comment, a newer writer's) are left out, not a reason to skip.
+  const json block = mor_block_known_keys(block_in);
+  const json top_kv = j.contains("kv_sharing") ? mor_block_known_keys(json{{"kv_sharing", j["kv_sharing"]}})["kv_sharing"] : json();
   ModelConfig from_block = cfg.model;
   int64_t base_depth = -1;
   try {
-    base_depth = apply_mor_block(block_in, top_kv, from_block, where);
+    base_depth = apply_mor_block(block, top_kv, from_block, where);
   } catch (const Error& e) {
     std::string why = e.what();
     if (why.rfind(where + ": ", 0) == 0) why = why.substr(where.size() + 2);

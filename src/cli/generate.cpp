@@ -61,7 +61,9 @@ data::Tokenizer load_tokenizer(const LoadedModel& lm, const std::string& checkpo
 
 // A prompt must be UTF-8 (the tokenizer's and the JSON output's text); `what` names it.
 void check_prompt_text(const std::string& what, const std::string& text) {
-  const int64_t bad = data::find_invalid_utf8(text.data(), text.size());
+  const int64_t bad = data::find_invalid_utf8(text.data(), text.size());  // (a NUL byte counts: C strings end there)
+  if (bad >= 0 && text[size_t(bad)] == '\0')
+    fail_input(what, ": holds a NUL byte (byte ", bad, "). Hint: remove it; prompts are text.");
   if (bad >= 0)
     fail_input(what, ": not UTF-8 text (byte ", bad, " is 0x", "0123456789abcdef"[(uint8_t(text[size_t(bad)]) >> 4) & 15],
                "0123456789abcdef"[uint8_t(text[size_t(bad)]) & 15], "). Hint: convert it to UTF-8 (iconv -t UTF-8).");
@@ -79,7 +81,8 @@ std::vector<std::string> read_prompts(const std::string& path) {
     check_prompt_text(path + " line " + std::to_string(out.size() + 1), line);
     out.push_back(line);
   }
-  if (out.empty()) fail_input(path, ": the prompts file is empty. Hint: write one prompt per line.");
+  if (out.empty() || (out.size() == 1 && out[0].empty()))  // (a byte-order mark or a line end alone)
+    fail_input(path, ": the prompts file is empty. Hint: write one prompt per line.");
   return out;
 }
 

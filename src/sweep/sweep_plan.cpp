@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "child_process.h"
@@ -81,6 +82,15 @@ std::string read_text(const fs::path& p) {
 // replace): refused in `set:` (sweep, size or variant) and in `sweep plan --set`.
 void refuse_sweep_controlled(const Override& o, const SweepSpec& spec) {
   const std::string key = o.assignment.substr(0, o.assignment.find('='));
+  // A whole section as a map (`train={seed: 5}`) merges key by key: check the keys it names.
+  if (key == "train" || key == "name") {
+    const std::string value = o.assignment.substr(std::min(o.assignment.size(), key.size() + 1));
+    for (const char* k : {"steps", "budget_flops", "seed", "ckpt_every", "warmup_budget_flops"}) {
+      const std::regex named(std::string("(^|[{,\\s])") + k + "\\s*:");
+      if (key == "train" && std::regex_search(value, named))
+        refuse_sweep_controlled({std::string("train.") + k + "=(in " + o.assignment + ")", o.where}, spec);
+    }
+  }
   const char* how = key == "train.budget_flops" || key == "train.steps" ? "its budgets list (a point's steps follow from its budget)"
                     : key == "train.seed"                               ? "its seeds list"
                     : key == "train.ckpt_every"                         ? "checkpoint_every"
@@ -242,7 +252,8 @@ SweepPlan read_plan(const std::string& dir) {
                        "points' run directories (points/ID) can be copied over.";
   json j = json::parse(read_text(path), nullptr, false);
   if (j.is_discarded()) fail_input(path.string(), ": not valid JSON (truncated or edited?).", replan);
-  if (j.value("format", "") != "mor-sweep-plan" || j.value("version", 0) != 1)
+  const auto is = [&j](const char* key, const json& want) { return j.contains(key) && j[key] == want; };
+  if (!j.is_object() || !is("format", "mor-sweep-plan") || !is("version", 1))
     fail_input(path.string(), ": not a sweep plan this version reads (format mor-sweep-plan, version 1).", replan);
   SweepPlan plan;
   try {

@@ -56,17 +56,14 @@ namespace {
 // unrelated message. Rank 0's resolved config goes to every rank; a rank whose own differs fails
 // naming the keys (which aborts the job), the others wait for that.
 // Settings of the process itself, which may differ between ranks: its threads, its watchdog and
-// start-up check, and printing (rank 0 prints). (data.path is compared as an absolute path.)
+// start-up check, printing (rank 0 prints), and where its host keeps the dataset (a node-local
+// copy, another mount point: the data itself is compared once loaded, check_same_data_on_every_rank).
 const std::set<std::string> kProcessLocal = {"train.threads", "dist.collective_timeout_s", "train.memory_check",
-                                              "train.log_every"};
+                                              "train.log_every", "data.path"};
 
-void check_same_config_on_every_rank(const Config& given) {
+void check_same_config_on_every_rank(const Config& config) {
   dist::Communicator& w = dist::world();
   if (w.size() == 1) return;
-  Config config = given;  // "ds" and "/work/ds" from the same directory name one dataset
-  std::error_code ec;
-  const fs::path data = fs::weakly_canonical(fs::absolute(config.data.path), ec);
-  if (!ec) config.data.path = data.string();
   const std::string ours = dump_config(config);
   int64_t n = int64_t(ours.size());
   w.broadcast(&n, 1, DType::I64, 0);
@@ -92,6 +89,25 @@ void check_same_config_on_every_rank(const Config& given) {
   }
   fail_input("rank ", w.rank(), " was started with another config than rank 0:", keys,
              ". Hint: give every rank the same --config file and --set values.");
+}
+
+// Every rank must read the same dataset (wherever its host keeps it): the same tokenizer and the
+// same number of windows, or the ranks would train on different data unnoticed.
+void check_same_data_on_every_rank(const std::string& path, uint64_t tokenizer_hash, uint64_t windows) {
+  dist::Communicator& w = dist::world();
+  if (w.size() == 1) return;
+  int64_t root[2] = {int64_t(tokenizer_hash), int64_t(windows)};
+  w.broadcast(root, 2, DType::I64, 0);
+  int64_t differs = root[0] == int64_t(tokenizer_hash) && root[1] == int64_t(windows) ? 0 : 1;
+  w.all_reduce(&differs, 1, DType::I64, dist::ReduceOp::Max);
+  if (differs == 0) return;
+  if (root[0] == int64_t(tokenizer_hash) && root[1] == int64_t(windows)) {
+    w.barrier();  // never completes: the differing rank's error ends the job
+    return;
+  }
+  fail_input("rank ", w.rank(), ": data.path ", path, " holds another dataset than rank 0's (tokenizer hash ", tokenizer_hash,
+             " vs ", uint64_t(root[0]), ", ", windows, " vs ", root[1], " training windows). Hint: give every rank the same "
+             "dataset (a copy per host is fine).");
 }
 
 }  // namespace
@@ -156,6 +172,7 @@ Trainer::Trainer(const LoadedConfig& cfg, const TrainOptions& opts) : cfg_(cfg),
   lo.dp_rank = grid_->dp_rank();
   lo.dp_size = grid_->dp_size();
   loader_ = std::make_unique<data::BatchLoader>(lo);
+  check_same_data_on_every_rank(c.data.path, loader_->tokenizer_hash(), loader_->windows_per_epoch());
   check_val_split();
 
   // Prints the per-rank estimate; refuses before allocating if it cannot fit.

@@ -33,6 +33,12 @@ assert key(rows["crlf"]) == key(rows["lf"]) and key(rows["bom"]) == key(rows["lf
 PY
 expect_exit 2 "$MOR" "${G[@]}" --prompts "$WORK/ds"
 expect_msg "$WORK/ds: is a directory"
+printf '\xef\xbb\xbf\r\n' >"$WORK/bom_only.txt"
+expect_exit 2 "$MOR" "${G[@]}" --prompts "$WORK/bom_only.txt"
+expect_msg "the prompts file is empty"
+printf 'Lic\0ensed\n' >"$WORK/nul.txt"
+expect_exit 2 "$MOR" "${G[@]}" --prompts "$WORK/nul.txt"
+expect_msg "$WORK/nul.txt line 1: holds a NUL byte (byte 3)"
 { echo "Licensed under"; head -c 3000 /usr/share/common-licenses/GPL-3 | tr '\n' ' '; echo; } >"$WORK/long.txt"
 expect_exit 2 "$MOR" "${G[@]}" --prompts "$WORK/long.txt"
 expect_msg "$WORK/long.txt line 2: "
@@ -97,7 +103,12 @@ expect_msg "sw.yaml:3:29: 'train.seed=99': the sweep sets train.seed of every po
 sed -i 's/, train.seed=99//' sw.yaml
 expect_exit 2 "$MOR" sweep plan sw.yaml --out P --bench-steps 0 --set train.steps=5
 expect_msg "--set train.steps=5: 'train.steps=5': the sweep sets train.steps of every point from its budgets list"
+expect_exit 2 "$MOR" sweep plan sw.yaml --out P --bench-steps 0 --set 'train={seed: 5, lr: 0.01}'
+expect_msg "the sweep sets train.seed of every point from its seeds list"
 "$MOR" sweep plan sw.yaml --out P --bench-steps 0 >/dev/null
+cp -r P P_array && echo '[1, 2]' >P_array/plan.json
+expect_exit 2 "$MOR" sweep run P_array
+expect_msg "P_array/plan.json: not a sweep plan this version reads"
 for edit in empty type; do
   cp -r P "P_$edit"
   python3 - "P_$edit/plan.json" "$edit" <<'PY'

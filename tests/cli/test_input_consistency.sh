@@ -128,8 +128,12 @@ c["mor"]["expert"]["coeff"] = 0.5; c["mor"]["expert"]["cap_warmup_step"] = 7; de
 json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 "$MOR" import --hf "$WORK/hf_older" --out "$WORK/older.h5" >/dev/null || fail "an export with an older mor block was refused"
-cp -r "$WORK/hf_training" "$WORK/hf_edit3"  # a model edit in a current block is caught
-sed -i 's/"num_recursion": 3/"num_recursion": 2/' "$WORK/hf_edit3/config.json"
+cp -r "$WORK/hf_training" "$WORK/hf_edit3"  # a model edit in a current block is caught, beside an unknown key too
+python3 - "$WORK/hf_edit3/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["mor"]["num_recursion"] = 2; c["mor"]["expert"]["note"] = "hand edit"
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
 expect_exit 2 "$MOR" import --hf "$WORK/hf_edit3" --out "$WORK/edit3.h5"
 expect_msg "the \"mor\" block gives model.recursion.num_recursions 2"
 cp -r "$WORK/hf" "$WORK/hf_type"  # a block its reader refuses cannot describe the model

@@ -30,10 +30,17 @@ mpmd "--set train.lr=0.01" "--set train.lr=0.01"  # the same values on every ran
 rm -rf "$WORK/run"
 mpmd "--set train.threads=1" "--set train.threads=2 --set dist.collective_timeout_s=600 --set data.path=$WORK/ds/../ds"
 [ "$rc" -eq 0 ] || fail "ranks differing only in process settings failed: $(cat "$WORK/err")"
-# Another dataset, or another run name (the default run directory), is refused.
+# A copy of the dataset elsewhere (a node-local copy) trains; another dataset is refused.
 cp -r "$WORK/ds" "$WORK/ds_copy"
+rm -rf "$WORK/run"
 mpmd "" "--set data.path=$WORK/ds_copy"
-[ "$rc" -eq 2 ] && grep -qF "data.path (rank 0: $WORK/ds, here: $WORK/ds_copy)" "$WORK/err" || fail "another dataset: $(cat "$WORK/err")"
+[ "$rc" -eq 0 ] || fail "a copy of the dataset on rank 1 was refused: $(cat "$WORK/err")"
+"$MOR" prepare --input /usr/share/common-licenses --out "$WORK/ds_other" --vocab-size 512 --val-fraction 0.3 \
+  --shard-tokens 20000 --quiet >/dev/null 2>&1
+mpmd "" "--set data.path=$WORK/ds_other"
+[ "$rc" -eq 2 ] && grep -qF "rank 1: data.path $WORK/ds_other holds another dataset than rank 0's" "$WORK/err" ||
+  fail "another dataset: $(cat "$WORK/err")"
+# Another run name (it decides the default run directory) is refused.
 mpmd "" "--set name=other"
 [ "$rc" -eq 2 ] && grep -qF "name (rank 0: tiny-test, here: other)" "$WORK/err" || fail "another name: $(cat "$WORK/err")"
 echo "config mismatch across ranks: ok"
