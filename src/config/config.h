@@ -135,6 +135,13 @@ struct LoadedConfig {
   Config config;
   ConfigOrigins origins;
   std::string source;  // the file path
+
+  // Where `key` was set ("cfg.yaml:12:3", "--set ..."), or the file for a default: what an error
+  // about the key names.
+  std::string where(const std::string& key) const {
+    const auto it = origins.find(key);
+    return it == origins.end() ? source : it->second;
+  }
 };
 
 // Loads `path`, applies `overrides` ("a.b=value", YAML value syntax), validates. Throws BadInput.

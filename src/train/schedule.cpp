@@ -56,12 +56,11 @@ void check_schedule_fits(const LrSchedule& s, const LoadedConfig& lc) {
   const std::string key = t.warmup_steps >= 0           ? "train.warmup_steps"
                           : t.warmup_budget_flops > 0 ? "train.warmup_budget_flops"
                                                       : "train.warmup_frac";
-  const auto it = lc.origins.find(key);
   const auto steps = [](int64_t n) { return std::to_string(n) + (n == 1 ? " step" : " steps"); };
   const char* hint = key == "train.warmup_steps"          ? "lower train.warmup_steps (-1: train.warmup_frac of the steps), or train longer."
                      : key == "train.warmup_budget_flops" ? "lower train.warmup_budget_flops, or train longer (train.budget_flops or train.steps)."
                                                           : "lower train.warmup_frac or train.decay_frac (rounded to whole steps they overlap), or train longer.";
-  fail_input(it == lc.origins.end() ? lc.source : it->second, ": the warm-up of ", steps(s.warmup_steps), " (", key,
+  fail_input(lc.where(key), ": the warm-up of ", steps(s.warmup_steps), " (", key,
              ") does not fit the run's ", steps(s.total_steps),
              decay > 0 ? " together with the final decay of " + steps(decay) + " (train.decay_frac)" : std::string(),
              ", so the learning rate would never reach train.lr. Hint: ", hint);

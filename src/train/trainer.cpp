@@ -51,16 +51,27 @@ void accumulate_routing(RoutingStats& acc, RoutingStats& r, double micro_batches
 
 namespace {
 
-// Every rank must train the same config: one started with other --set values (an MPMD mpirun
-// line, a per-node script) would apply other updates unnoticed, or fail in a collective with an
-// unrelated message. Rank 0's resolved config goes to every rank; a rank whose own differs fails
-// naming the keys (which aborts the job), the others wait for that.
 // Settings of the process itself, which may differ between ranks: its threads, its watchdog and
 // start-up check, printing (rank 0 prints), and where its host keeps the dataset (a node-local
 // copy, another mount point: the data itself is compared once loaded, check_same_data_on_every_rank).
 const std::set<std::string> kProcessLocal = {"train.threads", "dist.collective_timeout_s", "train.memory_check",
                                               "train.log_every", "data.path"};
 
+// After every rank compared its value with rank 0's (`same`): true when all agree. A rank that
+// agrees while another does not waits here for good: the differing rank's error (false here, then
+// fail_input) ends the job, which names that rank and its values.
+bool agrees_with_rank0(dist::Communicator& w, bool same) {
+  int64_t differs = same ? 0 : 1;
+  w.all_reduce(&differs, 1, DType::I64, dist::ReduceOp::Max);
+  if (differs == 0) return true;
+  if (same) w.barrier();  // never completes
+  return false;
+}
+
+// Every rank must train the same config: one started with other --set values (an MPMD mpirun
+// line, a per-node script) would apply other updates unnoticed, or fail in a collective with an
+// unrelated message. Rank 0's resolved config goes to every rank; a rank whose own differs fails
+// naming the keys (which aborts the job), the others wait for that.
 void check_same_config_on_every_rank(const Config& config) {
   dist::Communicator& w = dist::world();
   if (w.size() == 1) return;
@@ -71,22 +82,15 @@ void check_same_config_on_every_rank(const Config& config) {
   if (w.rank() == 0) std::memcpy(words.data(), ours.data(), ours.size());
   w.broadcast(words.data(), int64_t(words.size()), DType::I32, 0);
   const std::string root(reinterpret_cast<const char*>(words.data()), size_t(n));
-  int64_t differs = root == ours ? 0 : 1;
-  w.all_reduce(&differs, 1, DType::I64, dist::ReduceOp::Max);
-  if (differs == 0) return;
-  if (root == ours) {
-    w.barrier();  // never completes: the differing rank's error ends the job
-    return;
-  }
-  const auto theirs = flatten_config(load_config_text(root, "rank 0's config").config), mine = flatten_config(config);
+  // Ranks that differ only in process settings count as agreeing.
   std::string keys;
-  for (const auto& [k, v] : mine)
-    if (!kProcessLocal.count(k) && theirs.count(k) && theirs.at(k) != v)
-      keys += " " + k + " (rank 0: " + theirs.at(k) + ", here: " + v + ")";
-  if (keys.empty()) {  // only settings of the processes themselves differ
-    w.barrier();       // never completes if another rank differs in more; its error ends the job
-    return;
+  if (root != ours) {
+    const auto theirs = flatten_config(load_config_text(root, "rank 0's config").config), mine = flatten_config(config);
+    for (const auto& [k, v] : mine)
+      if (!kProcessLocal.count(k) && theirs.count(k) && theirs.at(k) != v)
+        keys += " " + k + " (rank 0: " + theirs.at(k) + ", here: " + v + ")";
   }
+  if (agrees_with_rank0(w, keys.empty())) return;
   fail_input("rank ", w.rank(), " was started with another config than rank 0:", keys,
              ". Hint: give every rank the same --config file and --set values.");
 }
@@ -98,13 +102,7 @@ void check_same_data_on_every_rank(const std::string& path, uint64_t tokenizer_h
   if (w.size() == 1) return;
   int64_t root[2] = {int64_t(tokenizer_hash), int64_t(windows)};
   w.broadcast(root, 2, DType::I64, 0);
-  int64_t differs = root[0] == int64_t(tokenizer_hash) && root[1] == int64_t(windows) ? 0 : 1;
-  w.all_reduce(&differs, 1, DType::I64, dist::ReduceOp::Max);
-  if (differs == 0) return;
-  if (root[0] == int64_t(tokenizer_hash) && root[1] == int64_t(windows)) {
-    w.barrier();  // never completes: the differing rank's error ends the job
-    return;
-  }
+  if (agrees_with_rank0(w, root[0] == int64_t(tokenizer_hash) && root[1] == int64_t(windows))) return;
   fail_input("rank ", w.rank(), ": data.path ", path, " holds another dataset than rank 0's (tokenizer hash ", tokenizer_hash,
              " vs ", uint64_t(root[0]), ", ", windows, " vs ", root[1], " training windows). Hint: give every rank the same "
              "dataset (a copy per host is fine).");
@@ -119,12 +117,8 @@ int64_t resolve_total_steps(const LoadedConfig& lc, int64_t dp) {
   const double tokens_per_step = global_tokens_per_step(t, dp);
   const int64_t budget_steps = steps_for_budget(t.budget_flops, budget_flops_per_token(c.model, t.seq_len), tokens_per_step);
   if (t.steps > 0 && t.steps != budget_steps) {
-    const auto origin = [&lc](const char* key) {
-      const auto it = lc.origins.find(key);
-      return it == lc.origins.end() ? lc.source : it->second;
-    };
-    fail_input(origin("train.budget_flops"), ": train.budget_flops ", t.budget_flops, " buys ", budget_steps, " steps of ",
-               int64_t(tokens_per_step), " tokens, but train.steps (", origin("train.steps"), ") says ", t.steps,
+    fail_input(lc.where("train.budget_flops"), ": train.budget_flops ", t.budget_flops, " buys ", budget_steps, " steps of ",
+               int64_t(tokens_per_step), " tokens, but train.steps (", lc.where("train.steps"), ") says ", t.steps,
                "; only one can decide the run's length. Hint: --set train.steps=0 to train on the FLOP budget, or "
                "--set train.budget_flops=0 to train ", t.steps, " steps.");
   }

@@ -151,7 +151,7 @@ void Trainer::adapt_to_resumed_settings(const LoadedConfig& stored, const ckpt::
   const bool uniform = s.tokens == s.step * tokens_then;
   const int64_t total_then =
       then.budget_flops <= 0 ? then.steps
-      : uniform ? int64_t(std::llround(then.budget_flops / budget_flops_per_token(stored.config.model, then.seq_len) / double(tokens_then)))
+      : uniform ? steps_for_budget(then.budget_flops, budget_flops_per_token(stored.config.model, then.seq_len), double(tokens_then))
                 : budget_total(stored.config, tokens_then);
   std::vector<std::string> notes;
   if (tokens_then != tokens_now)

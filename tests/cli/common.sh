@@ -18,6 +18,9 @@ expect_exit() {
   [ "$got" -eq "$want" ] || { cat "$WORK/out" "$WORK/err" >&2; fail "exit $got, expected $want: $*"; }
 }
 
+# expect_msg TEXT: the last command's stderr holds TEXT (fixed string).
+expect_msg() { grep -qF -- "$1" "$WORK/err" || fail "message lacks '$1': $(cat "$WORK/err")"; }
+
 # A small English corpus present on every Debian system (license texts), prepared once per test.
 small_dataset() {
   "$MOR" prepare --input /usr/share/common-licenses --out "$WORK/ds" --vocab-size 512 --val-fraction 0.2 \

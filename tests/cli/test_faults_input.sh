@@ -5,8 +5,6 @@
 # misleading messages. Each refusal exits 2, names the flag/file and leaves everything in place.
 source "$(dirname "$0")/common.sh"
 
-# expect_msg TEXT: the last command's stderr holds TEXT (fixed string).
-expect_msg() { grep -qF -- "$1" "$WORK/err" || fail "message lacks '$1': $(cat "$WORK/err")"; }
 # A small corpus of three documents beside an unrelated file.
 mkdir -p "$WORK/par/data"
 for d in 1 2 3; do

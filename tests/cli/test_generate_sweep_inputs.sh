@@ -6,8 +6,6 @@
 # values the sweep replaces, a damaged plan.json, a missing point directory.
 source "$(dirname "$0")/common.sh"
 
-# expect_msg TEXT: the last command's stderr holds TEXT (fixed string).
-expect_msg() { grep -qF -- "$1" "$WORK/err" || fail "message lacks '$1': $(cat "$WORK/err")"; }
 small_dataset
 tiny_config
 "$MOR" train --config "$WORK/tiny.yaml" --run-dir "$WORK/run" --quiet >/dev/null

@@ -5,8 +5,6 @@
 # nothing is written. Also the clearer messages of that audit (wrong file given, wrong flag).
 source "$(dirname "$0")/common.sh"
 
-# expect_msg TEXT: the last command's stderr holds TEXT (fixed string).
-expect_msg() { grep -qF -- "$1" "$WORK/err" || fail "message lacks '$1': $(cat "$WORK/err")"; }
 
 small_dataset
 tiny_config

@@ -8,8 +8,6 @@
 # files, a symlinked `latest` and a cut metrics line are handled with a clear note.
 source "$(dirname "$0")/common.sh"
 
-# expect_msg TEXT: the last command's stderr holds TEXT (fixed string).
-expect_msg() { grep -qF -- "$1" "$WORK/err" || fail "message lacks '$1': $(cat "$WORK/err")"; }
 small_dataset
 tiny_config
 T() { "$MOR" train --config "$WORK/tiny.yaml" --quiet "$@"; }
